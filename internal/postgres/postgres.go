@@ -1,0 +1,197 @@
+// Package postgres opens the database, applies the embedded migrations under
+// an advisory lock, runs transactions and translates Postgres errors into
+// apperr kinds at the store edge. It owns no tables: each context's store
+// writes SQL against its own schema only.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/ngrok/sqlmw"
+
+	"github.com/propertyportal/gateway/internal/apperr"
+)
+
+// driverName is lib/pq wrapped so that every statement sent is counted.
+const driverName = "postgres-counted"
+
+func init() {
+	sql.Register(driverName, sqlmw.Driver(&pq.Driver{}, counter{}))
+}
+
+// Options tune the connection pool; zero values take the defaults.
+type Options struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+}
+
+// Open connects to url and checks the connection.
+func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
+	db, err := sql.Open(driverName, url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 20
+	}
+	if opts.MaxIdleConns == 0 {
+		opts.MaxIdleConns = opts.MaxOpenConns
+	}
+	if opts.ConnMaxLifetime == 0 {
+		opts.ConnMaxLifetime = 30 * time.Minute
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	db.SetMaxIdleConns(opts.MaxIdleConns)
+	db.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return sqlx.NewDb(db, "postgres"), nil
+}
+
+// Tx runs fn in a transaction: committed when fn returns nil, rolled back
+// otherwise, so a failure leaves nothing half-written.
+func Tx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Translate(err, "begin transaction")
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return Translate(err, "commit")
+	}
+	return nil
+}
+
+// Translate turns a database error into an apperr: no rows is NotFound, a
+// unique violation is Conflict, a foreign-key or check violation is Invalid,
+// anything else Internal. what names the operation, never the values.
+func Translate(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if apperr.As(err) != nil {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.Wrap(err, apperr.NotFound, "not found")
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "23505": // unique_violation
+			return apperr.Wrap(err, apperr.Conflict, "conflicts with an existing record")
+		case "23503": // foreign_key_violation
+			return apperr.Wrap(err, apperr.Invalid, "refers to a record that does not exist")
+		case "23514", "22001", "22P02": // check_violation, string_data_right_truncation, invalid_text_representation
+			return apperr.Wrap(err, apperr.Invalid, "invalid value")
+		case "57014": // query_canceled
+			return apperr.Wrap(err, apperr.Internal, "query canceled")
+		}
+	}
+	return apperr.Wrap(err, apperr.Internal, what)
+}
+
+// Query builds a WHERE clause with numbered placeholders.
+type Query struct {
+	conds []string
+	Args  []any
+}
+
+// Arg adds a parameter and returns its placeholder ($n).
+func (q *Query) Arg(v any) string {
+	q.Args = append(q.Args, v)
+	return fmt.Sprintf("$%d", len(q.Args))
+}
+
+// Where adds a condition; conditions are ANDed.
+func (q *Query) Where(cond string) { q.conds = append(q.conds, cond) }
+
+// Clause returns "WHERE a AND b", or "" with no conditions.
+func (q *Query) Clause() string {
+	if len(q.conds) == 0 {
+		return ""
+	}
+	return "WHERE " + strings.Join(q.conds, " AND ")
+}
+
+// LikePattern escapes s for ILIKE and wraps it in %...%.
+func LikePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// Statement counting: every statement that reaches Postgres through Open's
+// driver is counted, in total and in the request's counter when its context
+// carries one.
+
+var totalStatements atomic.Int64
+
+type counterKey struct{}
+
+// WithStatementCounter returns a context whose statements are counted in the
+// returned counter.
+func WithStatementCounter(ctx context.Context) (context.Context, *atomic.Int64) {
+	c := new(atomic.Int64)
+	return context.WithValue(ctx, counterKey{}, c), c
+}
+
+// StatementsFrom returns the counter of ctx, or nil.
+func StatementsFrom(ctx context.Context) *atomic.Int64 {
+	c, _ := ctx.Value(counterKey{}).(*atomic.Int64)
+	return c
+}
+
+// TotalStatements returns how many statements this process has sent.
+func TotalStatements() int64 { return totalStatements.Load() }
+
+type counter struct{ sqlmw.NullInterceptor }
+
+func count(ctx context.Context) {
+	totalStatements.Add(1)
+	if c := StatementsFrom(ctx); c != nil {
+		c.Add(1)
+	}
+}
+
+func (counter) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	count(ctx)
+	return conn.ExecContext(ctx, query, args)
+}
+
+func (counter) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	count(ctx)
+	r, err := conn.QueryContext(ctx, query, args)
+	return ctx, r, err
+}
+
+func (counter) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	count(ctx)
+	return stmt.ExecContext(ctx, args)
+}
+
+func (counter) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	count(ctx)
+	r, err := stmt.QueryContext(ctx, args)
+	return ctx, r, err
+}
