@@ -1,0 +1,209 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/graph-gophers/dataloader/v7"
+	"github.com/propertyportal/gateway/graph/model"
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/bookkeeping"
+	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/page"
+	"github.com/propertyportal/gateway/internal/property"
+)
+
+// Loaders are the request's dataloaders.
+type Loaders = loader.Loaders
+
+type (
+	userLoader     = dataloader.Loader[uuid.UUID, *directory.User]
+	contactLoader  = dataloader.Loader[uuid.UUID, *comms.Contact]
+	linksLoader    = dataloader.Loader[uuid.UUID, []*comms.BuildingLink]
+	buildingLoader = dataloader.Loader[uuid.UUID, *property.Building]
+)
+
+// scopeOf returns the caller's scope; Unauthenticated without one.
+func scopeOf(ctx context.Context) (access.Scope, error) {
+	s, ok := access.FromContext(ctx)
+	if !ok {
+		return access.Scope{}, apperr.E(apperr.Unauthenticated, "sign-in required")
+	}
+	return s, nil
+}
+
+// load loads key through the request's loader that pick chooses.
+func load[K comparable, V any](ctx context.Context, pick func(*Loaders) *dataloader.Loader[K, V], key K) (V, error) {
+	l := loader.For(ctx)
+	if l == nil {
+		var zero V
+		return zero, apperr.E(apperr.Unauthenticated, "sign-in required")
+	}
+	return pick(l).Load(ctx, key)()
+}
+
+// required turns a missing value of a non-null field into NotFound.
+func required[V any](v *V, err error) (*V, error) {
+	if err == nil && v == nil {
+		return nil, apperr.E(apperr.NotFound, "not found")
+	}
+	return v, err
+}
+
+// orNil turns NotFound into null, for nullable lookups by id.
+func orNil[V any](v *V, err error) (*V, error) {
+	if apperr.KindOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	return v, err
+}
+
+func primaryOf(links []*comms.BuildingLink) *comms.Contact {
+	for _, l := range links {
+		if l.IsPrimary {
+			return l.Contact
+		}
+	}
+	return nil
+}
+
+// withContact fills in the links' contact: links found by contact are that contact's.
+func withContact(links []*comms.BuildingLink, c *comms.Contact) []*comms.BuildingLink {
+	out := make([]*comms.BuildingLink, len(links))
+	for i, l := range links {
+		cp := *l
+		cp.Contact = c
+		out[i] = &cp
+	}
+	return out
+}
+
+func userOrder(o *model.UserOrder) directory.UserOrder {
+	if o == nil {
+		return directory.UserOrder{Field: directory.OrderByEmail}
+	}
+	return directory.UserOrder{Field: directory.UserOrderField(o.Field), Desc: o.Direction == model.OrderDirectionDesc}
+}
+
+func (r *queryResolver) users(ctx context.Context, first *int, after *string, f *directory.UserFilter, o *model.UserOrder) (*model.UserConnection, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filter, order := deref(f), userOrder(o)
+	if err := filter.Normalize(); err != nil {
+		return nil, err
+	}
+	p, err := page.Parse(first, after, order.List(), r.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	users, more, err := r.Directory.FindUsers(ctx, s, filter, order, p)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewConnection(users, more,
+		func(u *directory.User) page.Cursor { return directory.UserCursor(u, order) },
+		func(ctx context.Context) (int, error) { return r.Directory.CountUsers(ctx, s, filter) }), nil
+}
+
+func (r *queryResolver) buildings(ctx context.Context, first *int, after *string, f *property.BuildingFilter) (*model.BuildingConnection, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filter := deref(f)
+	if err := filter.Normalize(); err != nil {
+		return nil, err
+	}
+	p, err := page.Parse(first, after, property.BuildingList, r.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	bs, more, err := r.Property.FindBuildings(ctx, s, filter, p)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewConnection(bs, more, property.BuildingCursor,
+		func(ctx context.Context) (int, error) { return r.Property.CountBuildings(ctx, s, filter) }), nil
+}
+
+func (r *queryResolver) contacts(ctx context.Context, first *int, after *string, f *comms.ContactFilter) (*model.ContactConnection, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filter := deref(f)
+	if err := filter.Normalize(); err != nil {
+		return nil, err
+	}
+	p, err := page.Parse(first, after, comms.ContactList, r.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	cs, more, err := r.Comms.FindContacts(ctx, s, filter, p)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewConnection(cs, more, comms.ContactCursor,
+		func(ctx context.Context) (int, error) { return r.Comms.CountContacts(ctx, s, filter) }), nil
+}
+
+func (r *queryResolver) invoices(ctx context.Context, first *int, after *string, f *bookkeeping.InvoiceFilter) (*model.InvoiceConnection, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filter := deref(f)
+	if err := filter.Normalize(); err != nil {
+		return nil, err
+	}
+	p, err := page.Parse(first, after, bookkeeping.InvoiceList, r.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	invs, more, err := r.Bookkeeping.FindInvoices(ctx, s, filter, p)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewConnection(invs, more, bookkeeping.InvoiceCursor,
+		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
+}
+
+// invoicesOf pages one user's invoices through the loader that fetches the
+// pages of every user in the query in one statement.
+func (r *userResolver) invoicesOf(ctx context.Context, u *directory.User, first *int, after *string) (*model.InvoiceConnection, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := page.Parse(first, after, bookkeeping.InvoiceList, r.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	key := loader.InvoicePageKey{UserID: u.ID, First: p.First}
+	if p.After != nil {
+		key.After = *p.After
+	}
+	invs, err := load(ctx, func(l *Loaders) *dataloader.Loader[loader.InvoicePageKey, []*bookkeeping.Invoice] {
+		return l.InvoicesByCreator
+	}, key)
+	if err != nil {
+		return nil, err
+	}
+	invs, more := page.Trim(invs, p)
+	filter := bookkeeping.InvoiceFilter{CreatedByUserID: &u.ID}
+	return model.NewConnection(invs, more, bookkeeping.InvoiceCursor,
+		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

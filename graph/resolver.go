@@ -1,0 +1,22 @@
+// Package graph is the GraphQL layer: generated code and thin resolvers that
+// translate arguments, make one store or loader call, and map the result.
+// Resolvers hold no SQL and no business rules.
+package graph
+
+//go:generate go run github.com/99designs/gqlgen generate
+
+import (
+	"github.com/propertyportal/gateway/internal/bookkeeping"
+	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/property"
+)
+
+// Resolver holds the dependencies of every resolver.
+type Resolver struct {
+	Directory   *directory.Store
+	Comms       *comms.Store
+	Property    *property.Store
+	Bookkeeping *bookkeeping.Store
+	MaxPage     int // the cap on `first`
+}

@@ -1,0 +1,114 @@
+package bookkeeping
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/page"
+	"github.com/propertyportal/gateway/internal/postgres"
+)
+
+// Store reads and writes the bookkeeping schema.
+type Store struct{ db *sqlx.DB }
+
+// NewStore returns a store over db.
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+const invoiceColumns = `i.id, i.tenant_id, i.number, i.amount_minor, i.currency, i.issued_at, i.created_by_user_id, i.created_at`
+
+func scoped(q *postgres.Query, s access.Scope) {
+	if !s.CrossTenant() {
+		q.Where("i.tenant_id = " + q.Arg(s.TenantID))
+	}
+}
+
+// FindInvoiceByID returns one invoice. NotFound when it does not exist or is
+// outside the scope's tenant.
+func (st *Store) FindInvoiceByID(ctx context.Context, s access.Scope, id uuid.UUID) (*Invoice, error) {
+	var q postgres.Query
+	q.Where("i.id = " + q.Arg(id))
+	scoped(&q, s)
+	var inv Invoice
+	err := st.db.GetContext(ctx, &inv, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
+	if err != nil {
+		return nil, postgres.Translate(err, "find invoice")
+	}
+	return &inv, nil
+}
+
+func where(s access.Scope, f InvoiceFilter) *postgres.Query {
+	q := &postgres.Query{}
+	scoped(q, s)
+	if f.CreatedByUserID != nil {
+		q.Where("i.created_by_user_id = " + q.Arg(*f.CreatedByUserID))
+	}
+	if f.CreatedByEmailDomain != nil {
+		q.Where("u.email_domain = " + q.Arg(*f.CreatedByEmailDomain))
+	}
+	if f.IssuedAfter != nil {
+		q.Where("i.issued_at >= " + q.Arg(*f.IssuedAfter))
+	}
+	if f.IssuedBefore != nil {
+		q.Where("i.issued_at < " + q.Arg(*f.IssuedBefore))
+	}
+	return q
+}
+
+func from(f InvoiceFilter) string {
+	if f.CreatedByEmailDomain != nil {
+		return ` FROM bookkeeping.invoices i JOIN directory.users u ON u.id = i.created_by_user_id `
+	}
+	return ` FROM bookkeeping.invoices i `
+}
+
+// FindInvoices returns a page of invoices, newest first, and whether more follow.
+func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilter, p page.Request) ([]*Invoice, bool, error) {
+	q := where(s, f)
+	if p.After != nil {
+		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
+	}
+	var invs []*Invoice
+	err := st.db.SelectContext(ctx, &invs, `SELECT `+invoiceColumns+from(f)+q.Clause()+
+		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit()), q.Args...)
+	if err != nil {
+		return nil, false, postgres.Translate(err, "find invoices")
+	}
+	invs, more := page.Trim(invs, p)
+	return invs, more, nil
+}
+
+// CountInvoices returns how many invoices match f.
+func (st *Store) CountInvoices(ctx context.Context, s access.Scope, f InvoiceFilter) (int, error) {
+	q := where(s, f)
+	var n int
+	err := st.db.GetContext(ctx, &n, `SELECT count(*)`+from(f)+q.Clause(), q.Args...)
+	return n, postgres.Translate(err, "count invoices")
+}
+
+// FindInvoicesByCreators returns, in one statement, a page of each creator's
+// invoices (newest first): at most p.Limit() rows per creator, so the caller
+// can tell per creator whether more follow.
+func (st *Store) FindInvoicesByCreators(ctx context.Context, s access.Scope, userIDs []uuid.UUID, p page.Request) ([]*Invoice, error) {
+	var q postgres.Query
+	q.Where("i.created_by_user_id = k.id")
+	scoped(&q, s)
+	if p.After != nil {
+		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
+	}
+	ids := q.Arg(pq.Array(userIDs))
+	var invs []*Invoice
+	err := st.db.SelectContext(ctx, &invs, `SELECT `+invoiceColumns+` FROM unnest(`+ids+`::uuid[]) AS k(id)
+		CROSS JOIN LATERAL (SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
+		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit())+`) i`, q.Args...)
+	return invs, postgres.Translate(err, "find invoices by creator")
+}
+
+// InvoiceCursor returns the cursor of inv.
+func InvoiceCursor(inv *Invoice) page.Cursor {
+	return page.Cursor{List: InvoiceList, Key: inv.IssuedAt.UTC().Format(time.RFC3339Nano), ID: inv.ID}
+}

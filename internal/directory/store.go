@@ -1,0 +1,132 @@
+package directory
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/page"
+	"github.com/propertyportal/gateway/internal/postgres"
+)
+
+// Store reads and writes the directory schema.
+type Store struct{ db *sqlx.DB }
+
+// NewStore returns a store over db.
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+const userColumns = `id, tenant_id, idp_id, external_id, email, full_name, synced_at, created_at, updated_at, erased_at`
+
+// scoped adds the tenant condition unless the scope reads across tenants.
+func scoped(q *postgres.Query, s access.Scope, column string) {
+	if !s.CrossTenant() {
+		q.Where(column + " = " + q.Arg(s.TenantID))
+	}
+}
+
+// FindUserByID returns one user. NotFound when it does not exist or is
+// outside the scope's tenant.
+func (st *Store) FindUserByID(ctx context.Context, s access.Scope, id uuid.UUID) (*User, error) {
+	users, err := st.FindUsersByIDs(ctx, s, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(users) == 0 {
+		return nil, apperr.E(apperr.NotFound, "user not found")
+	}
+	return users[0], nil
+}
+
+// FindUsersByIDs returns the users of ids visible to the scope, in no order.
+func (st *Store) FindUsersByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*User, error) {
+	var q postgres.Query
+	q.Where("id = ANY(" + q.Arg(pq.Array(ids)) + "::uuid[])")
+	scoped(&q, s, "tenant_id")
+	var users []*User
+	err := st.db.SelectContext(ctx, &users, `SELECT `+userColumns+` FROM directory.users `+q.Clause(), q.Args...)
+	return users, postgres.Translate(err, "find users by id")
+}
+
+// sortKey returns the SQL sort expression of an order and how a cursor key
+// is cast back to it. The expressions match the indexes in the migrations.
+func sortKey(f UserOrderField) (expr, cast string) {
+	switch f {
+	case OrderByFullName:
+		return "coalesce(full_name, '')", "::text"
+	case OrderByCreatedAt:
+		return "created_at", "::timestamptz"
+	default:
+		return "coalesce(email, '')", "::text"
+	}
+}
+
+func (st *Store) where(s access.Scope, f UserFilter) *postgres.Query {
+	q := &postgres.Query{}
+	scoped(q, s, "tenant_id")
+	if f.EmailDomain != nil {
+		q.Where("email_domain = " + q.Arg(*f.EmailDomain))
+	}
+	if f.IdPID != nil {
+		q.Where("idp_id = " + q.Arg(*f.IdPID))
+	}
+	if f.Search != nil {
+		q.Where("(coalesce(email, '') || ' ' || coalesce(full_name, '')) ILIKE " + q.Arg(postgres.LikePattern(*f.Search)))
+	}
+	return q
+}
+
+// FindUsers returns a page of users matching f in order o, and whether more
+// follow.
+func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o UserOrder, p page.Request) ([]*User, bool, error) {
+	q := st.where(s, f)
+	expr, cast := sortKey(o.Field)
+	cmp, dir := ">", "ASC"
+	if o.Desc {
+		cmp, dir = "<", "DESC"
+	}
+	if p.After != nil {
+		q.Where("(" + expr + ", id) " + cmp + " (" + q.Arg(p.After.Key) + cast + ", " + q.Arg(p.After.ID) + "::uuid)")
+	}
+	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() +
+		` ORDER BY ` + expr + ` ` + dir + `, id ` + dir + ` LIMIT ` + q.Arg(p.Limit())
+	var users []*User
+	if err := st.db.SelectContext(ctx, &users, query, q.Args...); err != nil {
+		return nil, false, postgres.Translate(err, "find users")
+	}
+	users, more := page.Trim(users, p)
+	return users, more, nil
+}
+
+// CountUsers returns how many users match f.
+func (st *Store) CountUsers(ctx context.Context, s access.Scope, f UserFilter) (int, error) {
+	q := st.where(s, f)
+	var n int
+	err := st.db.GetContext(ctx, &n, `SELECT count(*) FROM directory.users `+q.Clause(), q.Args...)
+	return n, postgres.Translate(err, "count users")
+}
+
+// UserCursor returns the cursor of u in order o.
+func UserCursor(u *User, o UserOrder) page.Cursor {
+	c := page.Cursor{List: o.List(), ID: u.ID}
+	switch o.Field {
+	case OrderByFullName:
+		c.Key = deref(u.FullName)
+	case OrderByCreatedAt:
+		c.Key = u.CreatedAt.UTC().Format(time.RFC3339Nano)
+	default:
+		c.Key = deref(u.Email)
+	}
+	return c
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,92 @@
+package property
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/page"
+	"github.com/propertyportal/gateway/internal/postgres"
+)
+
+// Store reads and writes the property schema.
+type Store struct{ db *sqlx.DB }
+
+// NewStore returns a store over db.
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+const buildingColumns = `id, tenant_id, provider_id, name, address, created_at`
+
+func scoped(q *postgres.Query, s access.Scope) {
+	if !s.CrossTenant() {
+		q.Where("tenant_id = " + q.Arg(s.TenantID))
+	}
+}
+
+// FindBuildingByID returns one building. NotFound when it does not exist or
+// is outside the scope's tenant.
+func (st *Store) FindBuildingByID(ctx context.Context, s access.Scope, id uuid.UUID) (*Building, error) {
+	bs, err := st.FindBuildingsByIDs(ctx, s, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) == 0 {
+		return nil, apperr.E(apperr.NotFound, "building not found")
+	}
+	return bs[0], nil
+}
+
+// FindBuildingsByIDs returns the buildings of ids visible to the scope, in no order.
+func (st *Store) FindBuildingsByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Building, error) {
+	var q postgres.Query
+	q.Where("id = ANY(" + q.Arg(pq.Array(ids)) + "::uuid[])")
+	scoped(&q, s)
+	var bs []*Building
+	err := st.db.SelectContext(ctx, &bs, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause(), q.Args...)
+	return bs, postgres.Translate(err, "find buildings by id")
+}
+
+func where(s access.Scope, f BuildingFilter) *postgres.Query {
+	q := &postgres.Query{}
+	scoped(q, s)
+	if f.Search != nil {
+		q.Where("(name || ' ' || address) ILIKE " + q.Arg(postgres.LikePattern(*f.Search)))
+	}
+	if f.ProviderID != nil {
+		q.Where("provider_id = " + q.Arg(*f.ProviderID))
+	}
+	return q
+}
+
+// FindBuildings returns a page of buildings by name, and whether more follow.
+func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFilter, p page.Request) ([]*Building, bool, error) {
+	q := where(s, f)
+	if p.After != nil {
+		q.Where("(name, id) > (" + q.Arg(p.After.Key) + "::text, " + q.Arg(p.After.ID) + "::uuid)")
+	}
+	var bs []*Building
+	err := st.db.SelectContext(ctx, &bs, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
+		` ORDER BY name, id LIMIT `+q.Arg(p.Limit()), q.Args...)
+	if err != nil {
+		return nil, false, postgres.Translate(err, "find buildings")
+	}
+	bs, more := page.Trim(bs, p)
+	return bs, more, nil
+}
+
+// CountBuildings returns how many buildings match f.
+func (st *Store) CountBuildings(ctx context.Context, s access.Scope, f BuildingFilter) (int, error) {
+	q := where(s, f)
+	var n int
+	err := st.db.GetContext(ctx, &n, `SELECT count(*) FROM property.buildings `+q.Clause(), q.Args...)
+	return n, postgres.Translate(err, "count buildings")
+}
+
+// BuildingCursor returns the cursor of b.
+func BuildingCursor(b *Building) page.Cursor {
+	return page.Cursor{List: BuildingList, Key: b.Name, ID: b.ID}
+}
