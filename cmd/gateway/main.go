@@ -1,0 +1,25 @@
+// Command gateway is the portal's GraphQL API gateway.
+//
+//	gateway dev                     demo: throwaway PostgreSQL, demo data, GraphiQL
+//	gateway serve [-migrate]        production: DATABASE_URL, verified tokens only
+//	gateway migrate up|down|status  the embedded migrations
+//	gateway seed [flags]            bulk data for benchmarks
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,211 @@
+// Package httpserver is the gateway's HTTP surface: the GraphQL endpoint, the
+// GraphiQL page, health checks, and the middleware chain every request passes
+// (recover, request id, access log, authentication, per-request loaders). It
+// logs no credential and no PII: only method, path, status, duration and ids.
+package httpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/auth"
+	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
+	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/postgres"
+)
+
+// Deps are what the server needs.
+type Deps struct {
+	Log           *slog.Logger
+	DBs           []*sqlx.DB // pinged by /readyz
+	Stores        loader.Stores
+	Authenticator auth.Authenticator
+	MaxPageSize   int
+	LoaderWait    time.Duration
+	GraphiQL      graphiql.Options
+}
+
+// New returns the gateway's HTTP handler.
+func New(d Deps) http.Handler {
+	res := &graph.Resolver{
+		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
+		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize,
+	}
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.Use(extension.Introspection{})
+	gql.SetErrorPresenter(graph.ErrorPresenter(d.Log, RequestID))
+	gql.SetRecoverFunc(graph.Recover(d.Log))
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", authenticate(d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", ready(d.DBs))
+	mux.Handle("/", graphiql.Handler(d.GraphiQL))
+	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux)))
+}
+
+func ready(dbs []*sqlx.DB) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		for _, db := range dbs {
+			if err := db.PingContext(ctx); err != nil {
+				http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	}
+}
+
+// authenticate puts the caller's scope in the context, or answers 401 with
+// a GraphQL error and nothing that tells why.
+func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a == nil {
+			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
+			return
+		}
+		s, err := a.Authenticate(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(access.WithScope(r.Context(), s)))
+	})
+}
+
+// writeError answers a request that is refused before GraphQL runs.
+func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": graph.Codes[kind]}}},
+	})
+}
+
+// countStatements counts the SQL statements a request sends and reports the
+// count in the X-SQL-Statements response header.
+func countStatements(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, n := postgres.WithStatementCounter(r.Context())
+		next.ServeHTTP(&headerHook{ResponseWriter: w, before: func(h http.Header) {
+			h.Set("X-SQL-Statements", strconv.FormatInt(n.Load(), 10))
+		}}, r.WithContext(ctx))
+	})
+}
+
+// headerHook runs before just before the header is written.
+type headerHook struct {
+	http.ResponseWriter
+	before func(http.Header)
+	done   bool
+}
+
+func (h *headerHook) WriteHeader(code int) {
+	if !h.done {
+		h.done = true
+		h.before(h.Header())
+	}
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *headerHook) Write(b []byte) (int, error) {
+	if !h.done {
+		h.WriteHeader(http.StatusOK)
+	}
+	return h.ResponseWriter.Write(b)
+}
+
+func (h *headerHook) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+type requestIDKey struct{}
+
+var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// withRequestID gives every request an id: the caller's X-Request-ID when it
+// is a safe token, a new random one otherwise. It is echoed in the response.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !safeRequestID.MatchString(id) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// RequestID returns the request's id, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		log.InfoContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", r.Method,
+			"path", r.URL.Path, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
+
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "panic", "request_id", RequestID(r.Context()), "panic", p)
+				writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
