@@ -159,7 +159,7 @@ func TestTenantIsolation(t *testing.T) {
 			contacts(first: 100) { totalCount edges { node { tenantId buildings { building { tenantId } } } } }
 			invoices(first: 100) { totalCount edges { node { tenantId createdBy { tenantId } } } }
 			acme: users(filter: {emailDomain: "acme.com"}) { edges { node { id } } }
-			byCarol: invoices(filter: {createdByUserId: "` + w.carolB.String() + `"}) { totalCount }
+			byCarol: invoices(filter: {createdByUserId: "`+w.carolB.String()+`"}) { totalCount }
 		}`, nil)
 		var walk func(v any)
 		walk = func(v any) {

@@ -52,4 +52,3 @@ func UnmarshalTime(v any) (time.Time, error) {
 	}
 	return t, nil
 }
-
