@@ -70,3 +70,14 @@ func (f *UserFilter) Normalize() (err error) {
 	f.IdPID, err = filter.Name("filter.idpId", f.IdPID)
 	return err
 }
+
+// Claims are what a verified sign-in token says about a user, the input of
+// SyncUser.
+type Claims struct {
+	IdPID      string
+	ExternalID string
+	TenantID   uuid.UUID
+	Email      *string
+	FullName   *string
+	IssuedAt   time.Time // when the IdP issued the token; orders cache refreshes
+}

@@ -1,0 +1,86 @@
+// Package idp describes the external identity providers the gateway trusts:
+// one adapter configuration per IdP (issuer, keys, which claims say who the
+// user is), and the normalised Identity a verified token yields. It holds no
+// keys and makes no network calls itself; internal/auth verifies tokens.
+package idp
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/propertyportal/gateway/internal/access"
+)
+
+// Kind names a provider implementation.
+type Kind string
+
+// The kinds of IdP.
+const (
+	KindAuth0    Kind = "auth0"
+	KindKeycloak Kind = "keycloak"
+	KindEntra    Kind = "entra"
+	KindOIDC     Kind = "oidc" // any OpenID Connect provider
+	KindDev      Kind = "dev"  // the gateway's own dev issuer (gateway dev only)
+)
+
+// Config is one IdP adapter, as the configuration file gives it. Claim
+// names are paths: a claim whose whole name exists at the top level is
+// taken as is (Auth0's namespaced "https://example.com/roles"); otherwise
+// dots walk into objects ("realm_access.roles").
+type Config struct {
+	ID        string   `yaml:"id"`        // the users' idp_id, e.g. auth0-prod
+	Kind      Kind     `yaml:"kind"`      // auth0 | keycloak | entra | oidc | dev
+	Issuer    string   `yaml:"issuer"`    // the exact iss of its tokens
+	Audiences []string `yaml:"audiences"` // a token must name at least one in aud
+	// JWKSURL is where the signing keys are; empty: from OIDC discovery at
+	// Issuer + "/.well-known/openid-configuration".
+	JWKSURL string `yaml:"jwks_url"`
+
+	SubjectClaim string `yaml:"subject_claim"` // gives external_id; default sub (entra: oid)
+	EmailClaim   string `yaml:"email_claim"`   // default email
+	NameClaim    string `yaml:"name_claim"`    // default name
+	TenantClaim  string `yaml:"tenant_claim"`  // the tenant's UUID; or Tenant
+	Tenant       string `yaml:"tenant"`        // a fixed tenant UUID for every user of this IdP
+	RolesClaim   string `yaml:"roles_claim"`   // a string or list of role names
+	// RoleMap maps the IdP's role names to the gateway's roles (provider,
+	// admin, internal). Unset: the names are taken as they are.
+	RoleMap map[string]access.Role `yaml:"role_map"`
+	// DefaultRole applies to a token with no mapped role; empty refuses it.
+	DefaultRole access.Role `yaml:"default_role"`
+
+	ClockSkew Duration `yaml:"clock_skew"` // allowed skew for exp/nbf/iat; default 60s
+	// JWKSMinRefresh is the least time between two refetches of the keys
+	// that an unknown kid causes; default 1m.
+	JWKSMinRefresh Duration `yaml:"jwks_min_refresh"`
+	Algorithms     []string `yaml:"algorithms"` // allowed; default RS256 (never none or HS*)
+}
+
+// Identity is what a verified token says about its bearer, normalised
+// across IdPs.
+type Identity struct {
+	IdPID      string
+	ExternalID string
+	Email      *string // nil when the token has no email claim
+	FullName   *string // nil when the token has no name claim
+	TenantID   uuid.UUID
+	Role       access.Role
+	IssuedAt   time.Time // iat; the zero time when absent
+}
+
+// ServiceAccount reports whether the identity is a service account: it
+// reads across tenants and is never a directory user.
+func (i Identity) ServiceAccount() bool { return i.Role == access.RoleInternal }
+
+// Duration is a time.Duration written as "60s" in configuration.
+type Duration time.Duration
+
+// UnmarshalText parses a duration such as 60s or 5m.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
