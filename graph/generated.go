@@ -5,6 +5,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/property"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -43,6 +45,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	Pii func(ctx context.Context, obj any, next graphql.Resolver, kind policy.Kind) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -804,6 +807,30 @@ schema {
 }
 
 """
+Marks a field that holds personal data (PII). Who may see it is decided in one
+place, the policy: admins and internal service accounts see all PII they can
+read; a provider sees names, and emails and phone numbers only of itself and of
+the contacts of buildings it is a contact of. A denied field is null with a
+FORBIDDEN error on its path; the rest of the query is still answered.
+"""
+directive @pii(
+  "The kind of personal data the field holds."
+  kind: PiiKind!
+) on FIELD_DEFINITION
+
+"""
+A kind of personal data.
+"""
+enum PiiKind {
+  "An email address."
+  EMAIL
+  "A person's name."
+  NAME
+  "A phone number."
+  PHONE
+}
+
+"""
 An RFC 3339 date-time in UTC, e.g. 2026-01-31T09:00:00Z.
 """
 scalar Time
@@ -908,9 +935,9 @@ type User {
   "The identity's subject at its IdP (the claim configured for the adapter)."
   externalId: String!
   "The cached email, from the IdP; null once erased."
-  email: String
+  email: String @pii(kind: EMAIL)
   "The cached full name, from the IdP; null once erased."
-  fullName: String
+  fullName: String @pii(kind: NAME)
   "When the cache was last refreshed from the IdP."
   syncedAt: Time
   "When the pointer was created."
@@ -1072,11 +1099,11 @@ type Contact {
   "The tenant the contact belongs to."
   tenantId: ID!
   "The contact's full name; null once erased."
-  fullName: String
+  fullName: String @pii(kind: NAME)
   "The contact's email; null once erased."
-  email: String
+  email: String @pii(kind: EMAIL)
   "The contact's phone number in E.164 form; null once erased."
-  phone: String
+  phone: String @pii(kind: PHONE)
   "When the contact was recorded."
   createdAt: Time!
   "When the contact was erased (GDPR Art. 17)."
@@ -1513,6 +1540,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) dir_pii_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (policy.Kind, error) {
+			return ec.unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -2319,7 +2360,25 @@ func (ec *executionContext) _Contact_fullName(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return obj.FullName, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				kind, err := ec.unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx, "NAME")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Pii == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive pii is not implemented")
+				}
+				return ec.Directives.Pii(ctx, obj, directive0, kind)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -2342,7 +2401,25 @@ func (ec *executionContext) _Contact_email(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Email, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				kind, err := ec.unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx, "EMAIL")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Pii == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive pii is not implemented")
+				}
+				return ec.Directives.Pii(ctx, obj, directive0, kind)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -2365,7 +2442,25 @@ func (ec *executionContext) _Contact_phone(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Phone, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				kind, err := ec.unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx, "PHONE")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Pii == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive pii is not implemented")
+				}
+				return ec.Directives.Pii(ctx, obj, directive0, kind)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -3619,7 +3714,25 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 		func(ctx context.Context) (any, error) {
 			return obj.Email, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				kind, err := ec.unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx, "EMAIL")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Pii == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive pii is not implemented")
+				}
+				return ec.Directives.Pii(ctx, obj, directive0, kind)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -3642,7 +3755,25 @@ func (ec *executionContext) _User_fullName(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.FullName, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				kind, err := ec.unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx, "NAME")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Pii == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive pii is not implemented")
+				}
+				return ec.Directives.Pii(ctx, obj, directive0, kind)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -6706,6 +6837,21 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋpropertyportalᚋ
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx context.Context, v any) (policy.Kind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := policy.Kind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPiiKind2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpolicyᚐKind(ctx context.Context, sel ast.SelectionSet, v policy.Kind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PiiKind!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {

@@ -141,9 +141,11 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
-type buildingResolver struct{ *Resolver }
-type buildingContactResolver struct{ *Resolver }
-type contactResolver struct{ *Resolver }
-type invoiceResolver struct{ *Resolver }
-type queryResolver struct{ *Resolver }
-type userResolver struct{ *Resolver }
+type (
+	buildingResolver        struct{ *Resolver }
+	buildingContactResolver struct{ *Resolver }
+	contactResolver         struct{ *Resolver }
+	invoiceResolver         struct{ *Resolver }
+	queryResolver           struct{ *Resolver }
+	userResolver            struct{ *Resolver }
+)

@@ -162,3 +162,15 @@ func (st *Store) FindLinksByContacts(ctx context.Context, s access.Scope, contac
 		FROM comms.building_contacts bc `+q.Clause()+` ORDER BY bc.contact_id, bc.is_primary DESC, bc.building_id`, q.Args...)
 	return links, postgres.Translate(err, "find links by contact")
 }
+
+// FindBuildingIDsOfUser returns the buildings that the contact linked to
+// user is a contact of.
+func (st *Store) FindBuildingIDsOfUser(ctx context.Context, s access.Scope, userID uuid.UUID) ([]uuid.UUID, error) {
+	var q postgres.Query
+	q.Where("c.user_id = " + q.Arg(userID))
+	scoped(&q, s, "bc.tenant_id")
+	var ids []uuid.UUID
+	err := st.db.SelectContext(ctx, &ids, `SELECT bc.building_id FROM comms.building_contacts bc
+		JOIN comms.contacts c ON c.id = bc.contact_id `+q.Clause(), q.Args...)
+	return ids, postgres.Translate(err, "find buildings of user")
+}

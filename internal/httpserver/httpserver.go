@@ -46,7 +46,7 @@ func New(d Deps) http.Handler {
 		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
 		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize,
 	}
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: res}))
+	gql := handler.New(graph.NewSchema(res))
 	gql.AddTransport(transport.GET{})
 	gql.AddTransport(transport.POST{})
 	gql.Use(extension.Introspection{})

@@ -8,6 +8,7 @@ package loader
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +45,10 @@ type Loaders struct {
 	LinksByContact    *dataloader.Loader[uuid.UUID, []*comms.BuildingLink]
 	BuildingByID      *dataloader.Loader[uuid.UUID, *property.Building]
 	InvoicesByCreator *dataloader.Loader[InvoicePageKey, []*bookkeeping.Invoice]
+
+	// BuildingsOfCaller is the set of buildings the signed-in user is a
+	// contact of, loaded once per request when first asked for.
+	BuildingsOfCaller func(ctx context.Context) (map[uuid.UUID]bool, error)
 }
 
 // DefaultWait is how long a loader collects keys before it sends a batch.
@@ -80,6 +85,34 @@ func New(st Stores, scope access.Scope, wait time.Duration) *Loaders {
 
 		InvoicesByCreator: dataloader.NewBatchedLoader(invoicePages(st.Bookkeeping, scope),
 			opts[InvoicePageKey, []*bookkeeping.Invoice](wait)...),
+
+		BuildingsOfCaller: onceSet(func(ctx context.Context) ([]uuid.UUID, error) {
+			if scope.UserID == uuid.Nil {
+				return nil, nil
+			}
+			return st.Comms.FindBuildingIDsOfUser(ctx, scope, scope.UserID)
+		}),
+	}
+}
+
+// onceSet memoises a set load for the request; concurrent first callers wait
+// for one load.
+func onceSet(find func(context.Context) ([]uuid.UUID, error)) func(context.Context) (map[uuid.UUID]bool, error) {
+	var (
+		once sync.Once
+		set  map[uuid.UUID]bool
+		err  error
+	)
+	return func(ctx context.Context) (map[uuid.UUID]bool, error) {
+		once.Do(func() {
+			var ids []uuid.UUID
+			ids, err = find(ctx)
+			set = make(map[uuid.UUID]bool, len(ids))
+			for _, id := range ids {
+				set[id] = true
+			}
+		})
+		return set, err
 	}
 }
 
