@@ -18,7 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/access"
-	"github.com/propertyportal/gateway/internal/auth"
+	"github.com/propertyportal/gateway/internal/auth/authtest"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
@@ -51,7 +51,7 @@ func newEnvWait(t testing.TB, loaderWait time.Duration) *env {
 			Directory: directory.NewStore(db), Comms: comms.NewStore(db),
 			Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db),
 		},
-		Authenticator: auth.Dev{},
+		Authenticator: authtest.Authenticator{},
 		MaxPageSize:   100,
 		LoaderWait:    loaderWait,
 	})
@@ -91,7 +91,7 @@ func (e *env) query(scope *access.Scope, q string, vars map[string]any) response
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if scope != nil {
-		req.Header.Set("Authorization", auth.DevHeader(*scope))
+		req.Header.Set("Authorization", authtest.Header(*scope))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
