@@ -7,13 +7,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -69,18 +74,21 @@ func (s *started) shutdown(t *testing.T) {
 
 func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	s, base := start(t, nil, regexp.MustCompile(`^GraphQL:\s+(http://\S+)/graphql$`), "dev", "-addr", "127.0.0.1:0")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.out.String(), "Ctrl-C") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // the tokens follow the URLs
+	}
 	out := s.out.String()
 	dbDir := regexp.MustCompile(`host=([^&\s]+)`).FindStringSubmatch(out)
-	header := regexp.MustCompile(`(?m)^\s+admin, Northwind Estates:\s+(Dev .+)$`).FindStringSubmatch(out)
-	if header == nil {
-		t.Fatalf("no admin credential printed:\n%s", out)
+	token := regexp.MustCompile(`(?m)^\s+admin, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)
+	if token == nil {
+		t.Fatalf("no admin token printed:\n%s", out)
 	}
 
 	t.Run("GraphQLAnswersWithDemoData", func(t *testing.T) {
 		body := `{"query":"{ buildings(first: 3) { edges { node { name primaryContact { fullName } } } } users(filter: {emailDomain: \"acme.com\"}) { totalCount } }"}`
 		req, _ := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", header[1])
+		req.Header.Set("Authorization", "Bearer "+token[1])
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -105,6 +113,26 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 		if len(r.Data.Buildings.Edges) != 3 || r.Data.Buildings.Edges[0].Node.PrimaryContact == nil || r.Data.Users.TotalCount == 0 {
 			t.Fatalf("demo data missing: %+v", r.Data)
+		}
+	})
+
+	t.Run("TokenEndpointMintsWorkingTokens", func(t *testing.T) {
+		res, err := http.PostForm(base+"/dev-idp/token", url.Values{"role": {"internal"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			TokenType   string `json:"token_type"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&tok)
+		res.Body.Close()
+		if err != nil || tok.TokenType != "Bearer" || tok.AccessToken == "" {
+			t.Fatalf("token endpoint: %d %+v %v", res.StatusCode, tok, err)
+		}
+		status, body := post(t, base, "Bearer "+tok.AccessToken, `{ users(first: 1) { totalCount } }`)
+		if status != http.StatusOK || !strings.Contains(body, `"totalCount"`) || strings.Contains(body, `"errors"`) {
+			t.Fatalf("minted token refused: %d %s", status, body)
 		}
 	})
 
@@ -134,20 +162,121 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	}
 }
 
-func TestServeNeverAcceptsDevCredentials(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "LISTEN_ADDR": "127.0.0.1:0"}
-	_, base := start(t, env, regexp.MustCompile(`^GraphQL: (http://\S+)/graphql$`), "serve", "-migrate")
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(`{"query":"{ users { totalCount } }"}`))
+// post sends one GraphQL query with an Authorization value ("" for none).
+func post(t *testing.T, base, authorization, query string) (int, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Dev internal 00000000-0000-0000-0000-000000000000")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusUnauthorized || !bytes.Contains(b, []byte(`"UNAUTHENTICATED"`)) {
-		t.Fatalf("serve accepted dev credentials: %d %s", res.StatusCode, b)
+	return res.StatusCode, string(b)
+}
+
+// idpFile writes an IdP configuration file and returns its path.
+func idpFile(t *testing.T, doc string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "idps.yaml")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issuerServer serves a dev issuer on loopback, standing in for an
+// external OpenID provider.
+func issuerServer(t *testing.T) *dev.Issuer {
+	t.Helper()
+	var iss *dev.Issuer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	iss, err := dev.NewIssuer(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss
+}
+
+func TestServeVerifiesTokensOfConfiguredIdPsOnly(t *testing.T) {
+	trusted, stranger := issuerServer(t), issuerServer(t)
+	cfg := idpFile(t, `idps:
+  - id: keycloak-default
+    kind: keycloak
+    issuer: ${KC_ISSUER}
+    audiences: [portal-gateway]
+    tenant_claim: tenant_id
+    roles_claim: roles
+`)
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "LISTEN_ADDR": "127.0.0.1:0", "IDP_CONFIG": cfg, "KC_ISSUER": trusted.URL()}
+	_, base := start(t, env, regexp.MustCompile(`^GraphQL: (http://\S+)/graphql$`), "serve", "-migrate")
+	mint := func(iss *dev.Issuer) string {
+		tok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + tok
+	}
+	const q = `{ users(first: 1) { totalCount } }`
+	if status, body := post(t, base, mint(trusted), q); status != http.StatusOK || strings.Contains(body, `"errors"`) {
+		t.Fatalf("configured IdP's token refused: %d %s", status, body)
+	}
+	for name, authz := range map[string]string{
+		"NoCredentials":     "",
+		"OtherIssuer":       mint(stranger),
+		"OldDevHeader":      "Dev internal 00000000-0000-0000-0000-000000000000",
+		"NotABearerToken":   "Basic dXNlcjpwYXNz",
+		"GarbageBearer":     "Bearer not.a.token",
+		"BearerWithoutText": "Bearer ",
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := post(t, base, authz, q)
+			if status != http.StatusUnauthorized || !strings.Contains(body, `"UNAUTHENTICATED"`) {
+				t.Fatalf("got %d %s", status, body)
+			}
+		})
+	}
+	t.Run("NoDevIdPEndpoint", func(t *testing.T) {
+		res, err := http.PostForm(base+"/dev-idp/token", url.Values{"role": {"internal"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(b), "access_token") {
+			t.Fatalf("serve minted a dev token: %d %s", res.StatusCode, b)
+		}
+	})
+}
+
+func TestServeRefusesToStartWithoutTrustworthyIdPs(t *testing.T) {
+	url := pgtest.URL(t)
+	for name, tc := range map[string]struct{ doc, want string }{
+		"NoConfig": {"", "IDP_CONFIG"},
+		"DevKind": {`idps: [{id: dev, kind: dev, issuer: "http://127.0.0.1:1/dev-idp", audiences: [x], tenant_claim: t}]`,
+			`idp "dev": kind`},
+		"MissingAudience": {`idps: [{id: auth0-prod, kind: auth0, issuer: "https://t.eu.auth0.com/", roles_claim: r, tenant_claim: t}]`,
+			`idp "auth0-prod": audiences`},
+		"UnsetSecret": {`idps: [{id: a, kind: oidc, issuer: "${NOPE}", audiences: [x], tenant_claim: t}]`, "${NOPE}"},
+		"HMACAlgorithm": {`idps: [{id: k, kind: keycloak, issuer: "https://kc/realms/r", audiences: [x], tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10, algorithms: [HS256]}]`,
+			`idp "k": algorithms`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": "127.0.0.1:0"}
+			if tc.doc != "" {
+				env["IDP_CONFIG"] = idpFile(t, tc.doc)
+			}
+			err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/access"
@@ -23,6 +22,8 @@ import (
 	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
@@ -53,9 +54,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := newLogger(cfg.LogLevel, os.Stderr)
 	switch args[0] {
 	case "dev":
-		return runDev(ctx, cfg, args[1:], log, stdout)
+		return runDev(ctx, cfg, args[1:], getenv, log, stdout)
 	case "serve":
-		return runServe(ctx, cfg, args[1:], log, stdout)
+		return runServe(ctx, cfg, args[1:], getenv, log, stdout)
 	case "migrate":
 		return runMigrate(ctx, cfg, args[1:], stdout)
 	case "seed":
@@ -75,7 +76,7 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-func runDev(ctx context.Context, cfg config.Config, args []string, log *slog.Logger, stdout io.Writer) error {
+func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	if err := fs.Parse(args); err != nil {
@@ -122,28 +123,65 @@ func runDev(ctx context.Context, cfg config.Config, args []string, log *slog.Log
 		return err
 	}
 	url := "http://" + ln.Addr().String()
-	headers := devHeaders(demo)
-	fmt.Fprintf(stdout, "\nGraphiQL: %s/\nGraphQL:  %s/graphql\n\nDev credentials (Authorization header values; also one click away in GraphiQL):\n", url, url)
-	var tokens []graphiql.Token
-	for _, h := range headers {
-		fmt.Fprintf(stdout, "  %-34s %s\n", h.name+":", h.value)
-		tokens = append(tokens, graphiql.Token{Name: h.name, Token: h.value})
+	issuer, err := dev.NewIssuer(url + "/dev-idp")
+	if err != nil {
+		return err
 	}
-	fmt.Fprintln(stdout, "\nCtrl-C stops the gateway and removes the throwaway database.")
-	return serve(ctx, cfg, ln, log, []*sqlx.DB{db}, stores(db, db), auth.Dev{}, graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"})
+	adapters := []idp.Config{issuer.Adapter("dev")}
+	if cfg.IdPConfig != "" {
+		more, err := idp.LoadFile(cfg.IdPConfig, getenv)
+		if err != nil {
+			return err
+		}
+		adapters = append(adapters, more...)
+	}
+	verifier, err := auth.New(adapters, directory.NewStore(db), auth.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	creds, err := devCredentials(issuer, demo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nGraphiQL: %s/\nGraphQL:  %s/graphql\n\nDev tokens from the dev IdP at %s (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, url, issuer.URL())
+	var tokens []graphiql.Token
+	for _, c := range creds {
+		fmt.Fprintf(stdout, "  %-34s %s\n", c.name+":", c.token)
+		tokens = append(tokens, graphiql.Token{Name: c.name, Token: c.token})
+	}
+	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token\n", issuer.URL())
+	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
+	return serve(ctx, cfg, ln, log, []*sqlx.DB{db}, stores(db, db), verifier, issuer.Handler(),
+		graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"})
 }
 
-type devHeader struct{ name, value string }
+type devCredential struct{ name, token string }
 
-func devHeaders(demo *seed.DemoData) []devHeader {
-	var out []devHeader
-	for _, t := range demo.Tenants {
-		out = append(out,
-			devHeader{"admin, " + t.Name, auth.DevHeader(access.Scope{Role: access.RoleAdmin, TenantID: t.ID, UserID: t.Admin.ID})},
-			devHeader{"provider, " + t.Name, auth.DevHeader(access.Scope{Role: access.RoleProvider, TenantID: t.ID, UserID: t.Provider.ID})})
+// devCredentials mints a token for each demo tenant's admin and provider
+// (dev IdP users of the demo data) and for an internal service account.
+func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, error) {
+	const ttl = 12 * time.Hour
+	var out []devCredential
+	add := func(name string, c dev.Claims) error {
+		tok, err := issuer.Mint(c, ttl)
+		out = append(out, devCredential{name, tok})
+		return err
 	}
-	out = append(out, devHeader{"internal service account", auth.DevHeader(access.Scope{Role: access.RoleInternal, TenantID: uuid.Nil})})
-	return out
+	for _, t := range demo.Tenants {
+		for _, u := range []struct {
+			role access.Role
+			user seed.DemoUser
+		}{{access.RoleAdmin, t.Admin}, {access.RoleProvider, t.Provider}} {
+			if err := add(string(u.role)+", "+t.Name, dev.Claims{Subject: u.user.ExternalID, TenantID: t.ID, Role: u.role,
+				Email: u.user.Email, Name: u.user.FullName}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := add("internal service account", dev.Claims{Subject: "dev-service-account", Role: access.RoleInternal}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func stores(db, commsDB *sqlx.DB) loader.Stores {
@@ -155,7 +193,7 @@ func stores(db, commsDB *sqlx.DB) loader.Stores {
 	}
 }
 
-func runServe(ctx context.Context, cfg config.Config, args []string, log *slog.Logger, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
 	if err := fs.Parse(args); err != nil {
@@ -164,11 +202,27 @@ func runServe(ctx context.Context, cfg config.Config, args []string, log *slog.L
 	if cfg.DatabaseURL == "" {
 		return errors.New("serve needs DATABASE_URL")
 	}
+	if cfg.IdPConfig == "" {
+		return errors.New("serve needs IDP_CONFIG: the YAML file of the IdP adapters whose tokens it accepts")
+	}
+	adapters, err := idp.LoadFile(cfg.IdPConfig, getenv)
+	if err != nil {
+		return err
+	}
+	for _, a := range adapters {
+		if a.Kind == idp.KindDev {
+			return fmt.Errorf("idp %q: kind: dev is for gateway dev only; serve never trusts the dev IdP", a.ID)
+		}
+	}
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	verifier, err := auth.New(adapters, directory.NewStore(db), auth.Options{Log: log})
+	if err != nil {
+		return err
+	}
 	commsDB := db
 	if cfg.CommsURL() != cfg.DatabaseURL {
 		if commsDB, err = postgres.Open(ctx, cfg.CommsURL(), postgres.Options{MaxOpenConns: cfg.DBMaxConns}); err != nil {
@@ -186,16 +240,16 @@ func runServe(ctx context.Context, cfg config.Config, args []string, log *slog.L
 		return err
 	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
-	// No authenticator yet: token verification comes with the IdP adapters,
-	// and the dev authenticator is never enabled here.
-	return serve(ctx, cfg, ln, log, []*sqlx.DB{db, commsDB}, stores(db, commsDB), nil, graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"})
+	return serve(ctx, cfg, ln, log, []*sqlx.DB{db, commsDB}, stores(db, commsDB), verifier, nil,
+		graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"})
 }
 
-func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, dbs []*sqlx.DB, st loader.Stores, a auth.Authenticator, gi graphiql.Options) error {
+func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, dbs []*sqlx.DB, st loader.Stores,
+	a auth.Authenticator, devIdP http.Handler, gi graphiql.Options) error {
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: dbs, Stores: st, Authenticator: a,
-			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: gi,
+			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: gi, DevIdP: devIdP,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

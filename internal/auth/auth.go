@@ -1,60 +1,262 @@
-// Package auth turns a request's credentials into the caller's access.Scope.
-// It never logs a credential.
+// Package auth turns a request's bearer token into the caller's
+// access.Scope: it verifies the token against the configured IdP adapters
+// (signature by the adapter's published keys, issuer, audience, expiry, an
+// algorithm allow-list) with lestrrat-go/jwx, maps its claims to an
+// idp.Identity, and signs the user in just in time (decision 0058). It never
+// logs a token, a claim value or any other PII: a refusal is logged with a
+// reason class only, and the client learns nothing but UNAUTHENTICATED.
 package auth
 
 import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
-	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp"
 )
 
 // Authenticator returns the scope of a request's caller. No credentials and
-// bad credentials are both Unauthenticated.
+// bad credentials are both Unauthenticated; any other kind is a failure of
+// the gateway (e.g. the database is down).
 type Authenticator interface {
 	Authenticate(r *http.Request) (access.Scope, error)
 }
 
-// Dev trusts a plain "Authorization: Dev <role> <tenant-id> [<user-id>]"
-// header. It is for `gateway dev` and tests only: `gateway serve` never
-// enables it.
-type Dev struct{}
+// maxTokenBytes bounds what is parsed at all.
+const maxTokenBytes = 16 << 10
 
-// Authenticate implements Authenticator.
-func (Dev) Authenticate(r *http.Request) (access.Scope, error) {
-	fail := apperr.E(apperr.Unauthenticated, "sign-in required")
-	scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Dev") {
-		return access.Scope{}, fail
+// signedInTTL bounds how long a verified token's scope is reused without
+// another look at the directory, so an erased user is locked out soon.
+const signedInTTL = time.Minute
+
+// errRefused is what every refused credential answers: nothing that helps
+// an attacker.
+var errRefused = apperr.E(apperr.Unauthenticated, "sign-in required")
+
+// Verifier verifies bearer tokens of the configured adapters and signs their
+// users in. It is safe for concurrent use.
+type Verifier struct {
+	byIssuer  map[string]*adapter
+	directory *directory.Store
+	log       *slog.Logger
+	now       func() time.Time
+	signedIn  *expirable.LRU[[32]byte, access.Scope]
+}
+
+type adapter struct {
+	cfg  idp.Config
+	keys *keySource
+}
+
+// Options tune a Verifier.
+type Options struct {
+	// HTTPClient fetches discovery documents and key sets; a client with a
+	// 10 s timeout when nil.
+	HTTPClient *http.Client
+	// Log receives refusals (reason class only) and key fetch failures.
+	Log *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns a verifier over the adapters (each already normalised by
+// idp.Parse or Config.Normalize) that signs users in to dir.
+func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, error) {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	parts := strings.Fields(rest)
-	if len(parts) < 2 || len(parts) > 3 {
-		return access.Scope{}, fail
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := access.Scope{Role: access.Role(parts[0])}
-	if !s.Role.Valid() {
-		return access.Scope{}, fail
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	var err error
-	if s.TenantID, err = uuid.Parse(parts[1]); err != nil {
-		return access.Scope{}, fail
-	}
-	if len(parts) == 3 {
-		if s.UserID, err = uuid.Parse(parts[2]); err != nil {
-			return access.Scope{}, fail
+	v := &Verifier{byIssuer: map[string]*adapter{}, directory: dir, log: o.Log, now: o.Now,
+		signedIn: expirable.NewLRU[[32]byte, access.Scope](10_000, nil, signedInTTL)}
+	for _, c := range adapters {
+		if err := c.Normalize(); err != nil {
+			return nil, err
 		}
+		if _, dup := v.byIssuer[c.Issuer]; dup {
+			return nil, fmt.Errorf("idp %q: issuer: used by another adapter", c.ID)
+		}
+		a := &adapter{cfg: c}
+		a.keys = newKeySource(&a.cfg, o.HTTPClient)
+		v.byIssuer[c.Issuer] = a
 	}
+	if len(v.byIssuer) == 0 {
+		return nil, errors.New("auth: no IdP adapters configured")
+	}
+	return v, nil
+}
+
+// KeyFetches returns how often the keys of the adapter with issuer iss were
+// fetched (for tests of the refetch limit).
+func (v *Verifier) KeyFetches(iss string) int {
+	if a, ok := v.byIssuer[iss]; ok {
+		return a.keys.Fetches()
+	}
+	return 0
+}
+
+// Authenticate implements Authenticator: a verified bearer token of a
+// configured adapter, whose user (unless it is a service account) is signed
+// in to the directory.
+func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
+	raw, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return access.Scope{}, errRefused
+	}
+	id, err := v.verify(r.Context(), raw)
+	if err != nil {
+		return access.Scope{}, err
+	}
+	// A token seen lately was signed in already: no statement per request.
+	key := sha256.Sum256([]byte(raw))
+	if s, ok := v.signedIn.Get(key); ok {
+		return s, nil
+	}
+	s := access.Scope{Role: id.Role, TenantID: id.TenantID}
+	if !id.ServiceAccount() {
+		u, err := v.directory.SyncUser(r.Context(), directory.Claims{IdPID: id.IdPID, ExternalID: id.ExternalID,
+			TenantID: id.TenantID, Email: id.Email, FullName: id.FullName, IssuedAt: id.IssuedAt})
+		if err != nil {
+			if apperr.KindOf(err) == apperr.Unauthenticated {
+				v.refuse(r.Context(), id.IdPID, "sign_in_refused")
+				return access.Scope{}, errRefused
+			}
+			return access.Scope{}, err
+		}
+		s.UserID = u.ID
+	}
+	v.signedIn.Add(key, s)
 	return s, nil
 }
 
-// DevHeader returns the Authorization value Dev accepts for s.
-func DevHeader(s access.Scope) string {
-	h := "Dev " + string(s.Role) + " " + s.TenantID.String()
-	if s.UserID != uuid.Nil {
-		h += " " + s.UserID.String()
+// Verify checks a raw token and returns who it names, without signing in.
+func (v *Verifier) Verify(ctx context.Context, raw string) (idp.Identity, error) {
+	return v.verify(ctx, raw)
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (idp.Identity, error) {
+	if len(raw) > maxTokenBytes {
+		return idp.Identity{}, v.refuse(ctx, "", "oversized")
 	}
-	return h
+	// The issuer picks the adapter; nothing of the unverified payload is
+	// trusted beyond that choice.
+	unverified, err := jwt.ParseInsecure([]byte(raw))
+	if err != nil {
+		return idp.Identity{}, v.refuse(ctx, "", "malformed")
+	}
+	iss, _ := unverified.Issuer()
+	a, ok := v.byIssuer[iss]
+	if !ok {
+		return idp.Identity{}, v.refuse(ctx, "", "unknown_issuer")
+	}
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "malformed")
+	}
+	hdr := msg.Signatures()[0].ProtectedHeaders()
+	algName := ""
+	if alg, ok := hdr.Algorithm(); ok {
+		algName = alg.String()
+	}
+	if !slices.Contains(a.cfg.Algorithms, algName) {
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "algorithm")
+	}
+	alg, ok := jwa.LookupSignatureAlgorithm(algName)
+	if !ok {
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "algorithm")
+	}
+	kid, _ := hdr.KeyID()
+	key, err := a.keys.key(ctx, kid)
+	if err != nil {
+		if !errors.Is(err, errUnknownKey) {
+			v.log.WarnContext(ctx, "idp keys unavailable", "idp", a.cfg.ID, "error", err.Error())
+		}
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "unknown_key")
+	}
+	if keyAlg, ok := key.Algorithm(); ok && keyAlg.String() != algName {
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "algorithm")
+	}
+	tok, err := jwt.Parse([]byte(raw),
+		jwt.WithKey(alg, key),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(a.cfg.Issuer),
+		jwt.WithAcceptableSkew(time.Duration(a.cfg.ClockSkew)),
+		jwt.WithClock(jwt.ClockFunc(v.now)),
+		jwt.WithRequiredClaim("exp"),
+		jwt.WithValidator(audienceOneOf(a.cfg.Audiences)),
+	)
+	if err != nil {
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, reason(err))
+	}
+	id, why := identityOf(&a.cfg, tok)
+	if why != "" {
+		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, why)
+	}
+	return id, nil
+}
+
+// refuse logs why a token was refused, as a class, and returns errRefused.
+func (v *Verifier) refuse(ctx context.Context, idpID, why string) error {
+	v.log.InfoContext(ctx, "token refused", "idp", idpID, "reason", why)
+	return errRefused
+}
+
+// reason classifies a jwx error without its text, which may quote claims.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, jwt.TokenExpiredError()):
+		return "expired"
+	case errors.Is(err, jwt.TokenNotYetValidError()):
+		return "not_yet_valid"
+	case errors.Is(err, jwt.InvalidAudienceError()):
+		return "audience"
+	case errors.Is(err, jwt.InvalidIssuerError()):
+		return "issuer"
+	case errors.Is(err, jwt.InvalidIssuedAtError()):
+		return "issued_at"
+	case errors.Is(err, jwt.MissingRequiredClaimError()):
+		return "missing_claim"
+	case errors.Is(err, jwt.ValidateError()):
+		return "invalid_claims"
+	default:
+		return "signature"
+	}
+}
+
+// audienceOneOf accepts a token whose aud names at least one of want.
+func audienceOneOf(want []string) jwt.Validator {
+	return jwt.ValidatorFunc(func(_ context.Context, t jwt.Token) error {
+		aud, _ := t.Audience()
+		for _, a := range aud {
+			if slices.Contains(want, a) {
+				return nil
+			}
+		}
+		return jwt.InvalidAudienceError()
+	})
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" value.
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	return tok, ok && strings.EqualFold(scheme, "Bearer") && tok != ""
 }

@@ -19,6 +19,7 @@ type Config struct {
 	DBMaxConns       int           // DB_MAX_CONNS: the connection pool size per database
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
 	LogLevel         string        // LOG_LEVEL: debug, info, warn or error
+	IdPConfig        string        // IDP_CONFIG: path of the IdP adapters' YAML file
 }
 
 // Default returns the defaults.
@@ -46,6 +47,7 @@ func Load(getenv func(string) string) (Config, error) {
 	str("COMMS_DATABASE_URL", &c.CommsDatabaseURL)
 	str("LISTEN_ADDR", &c.ListenAddr)
 	str("LOG_LEVEL", &c.LogLevel)
+	str("IDP_CONFIG", &c.IdPConfig)
 	for name, dst := range map[string]*int{"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)

@@ -38,6 +38,9 @@ type Deps struct {
 	MaxPageSize   int
 	LoaderWait    time.Duration
 	GraphiQL      graphiql.Options
+	// DevIdP, when set, is the dev issuer's handler, served under /dev-idp/
+	// (gateway dev only).
+	DevIdP http.Handler
 }
 
 // New returns the gateway's HTTP handler.
@@ -54,10 +57,13 @@ func New(d Deps) http.Handler {
 	gql.SetRecoverFunc(graph.Recover(d.Log))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))
+	mux.Handle("/graphql", authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready(d.DBs))
 	mux.Handle("/", graphiql.Handler(d.GraphiQL))
+	if d.DevIdP != nil {
+		mux.Handle("/dev-idp/", http.StripPrefix("/dev-idp", d.DevIdP))
+	}
 	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux)))
 }
 
@@ -76,8 +82,10 @@ func ready(dbs []*sqlx.DB) http.HandlerFunc {
 }
 
 // authenticate puts the caller's scope in the context, or answers 401 with
-// a GraphQL error and nothing that tells why.
-func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
+// a GraphQL error and nothing that tells why. A failure of the gateway
+// itself while signing in (the directory is down) is a 503, logged with the
+// request id.
+func authenticate(log *slog.Logger, a auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
 			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
@@ -85,6 +93,11 @@ func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 		}
 		s, err := a.Authenticate(r)
 		if err != nil {
+			if apperr.KindOf(err) != apperr.Unauthenticated {
+				log.ErrorContext(r.Context(), "sign-in failed", "request_id", RequestID(r.Context()), "error", err.Error())
+				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+				return
+			}
 			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -19,14 +20,39 @@ type File struct {
 	IdPs []Config `yaml:"idps"`
 }
 
-// LoadFile reads and checks the configuration file at path. An error names
-// the adapter and the field at fault.
-func LoadFile(path string) ([]Config, error) {
+// LoadFile reads and checks the configuration file at path. A value written
+// ${NAME} is taken from the environment through getenv (secrets stay out of
+// the file; a deployment overrides any value); an unset NAME is an error.
+// An error names the adapter and the field at fault.
+func LoadFile(path string, getenv func(string) string) ([]Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("idp config: %w", err)
 	}
+	b, err = expand(b, getenv)
+	if err != nil {
+		return nil, err
+	}
 	return Parse(b)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expand replaces every ${NAME} with the environment's value of NAME.
+func expand(doc []byte, getenv func(string) string) ([]byte, error) {
+	var missing string
+	out := envRef.ReplaceAllFunc(doc, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v := getenv(name)
+		if v == "" && missing == "" {
+			missing = name
+		}
+		return []byte(v)
+	})
+	if missing != "" {
+		return nil, fmt.Errorf("idp config: ${%s} is referenced but the environment variable is not set", missing)
+	}
+	return out, nil
 }
 
 // Parse reads and checks a configuration document. Unknown fields are errors,
