@@ -95,7 +95,7 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 			return nil, fmt.Errorf("idp %q: issuer: used by another adapter", c.ID)
 		}
 		a := &adapter{cfg: c}
-		a.keys = newKeySource(&a.cfg, o.HTTPClient)
+		a.keys = newKeySource(&a.cfg, o.HTTPClient, o.Now)
 		v.byIssuer[c.Issuer] = a
 	}
 	if len(v.byIssuer) == 0 {

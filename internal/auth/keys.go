@@ -31,6 +31,7 @@ var errUnknownKey = errors.New("unknown key id")
 type keySource struct {
 	cfg    *idp.Config
 	client *http.Client
+	now    func() time.Time
 
 	group singleflight.Group
 
@@ -41,8 +42,8 @@ type keySource struct {
 	fetches   int       // successful fetches, for tests and metrics
 }
 
-func newKeySource(cfg *idp.Config, client *http.Client) *keySource {
-	return &keySource{cfg: cfg, client: client}
+func newKeySource(cfg *idp.Config, client *http.Client, now func() time.Time) *keySource {
+	return &keySource{cfg: cfg, client: client, now: now}
 }
 
 // key returns the published key with id kid.
@@ -51,7 +52,7 @@ func (k *keySource) key(ctx context.Context, kid string) (jwk.Key, error) {
 	set, fetchedAt, triedAt := k.set, k.fetchedAt, k.triedAt
 	k.mu.RUnlock()
 
-	stale := set == nil || time.Since(fetchedAt) > keysMaxAge
+	stale := set == nil || k.now().Sub(fetchedAt) > keysMaxAge
 	if !stale {
 		if key, ok := set.LookupKeyID(kid); ok {
 			return key, nil
@@ -59,10 +60,10 @@ func (k *keySource) key(ctx context.Context, kid string) (jwk.Key, error) {
 		// An unknown kid: a rotation, or a forged token. Refetch, but no
 		// more often than the adapter allows, so forged kids cannot make
 		// us hammer the IdP.
-		if time.Since(triedAt) < time.Duration(k.cfg.JWKSMinRefresh) {
+		if k.now().Sub(triedAt) < time.Duration(k.cfg.JWKSMinRefresh) {
 			return nil, errUnknownKey
 		}
-	} else if set == nil && time.Since(triedAt) < time.Second {
+	} else if set == nil && k.now().Sub(triedAt) < time.Second {
 		// Never fetched and the last attempt just failed: do not retry per request.
 		return nil, errUnknownKey
 	}
@@ -84,7 +85,7 @@ func (k *keySource) key(ctx context.Context, kid string) (jwk.Key, error) {
 // fetch downloads the key set and replaces the cached one.
 func (k *keySource) fetch(ctx context.Context) (jwk.Set, error) {
 	k.mu.Lock()
-	k.triedAt = time.Now()
+	k.triedAt = k.now()
 	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -100,7 +101,7 @@ func (k *keySource) fetch(ctx context.Context) (jwk.Set, error) {
 		return nil, fmt.Errorf("jwks of %s: %w", k.cfg.ID, err)
 	}
 	k.mu.Lock()
-	k.set, k.fetchedAt = set, time.Now()
+	k.set, k.fetchedAt = set, k.now()
 	k.fetches++
 	k.mu.Unlock()
 	return set, nil

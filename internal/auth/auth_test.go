@@ -1,0 +1,559 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/auth"
+	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// provider is an OpenID provider on loopback: a dev issuer behind a real
+// HTTP server that counts its JWKS downloads.
+type provider struct {
+	*dev.Issuer
+	jwksHits atomic.Int32
+}
+
+func newProvider(t *testing.T) *provider {
+	t.Helper()
+	p := &provider{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/jwks.json") {
+			p.jwksHits.Add(1)
+		}
+		p.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	iss, err := dev.NewIssuer(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Issuer = iss
+	return p
+}
+
+func (p *provider) mint(t *testing.T, c dev.Claims) string {
+	t.Helper()
+	tok, err := p.Mint(c, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// rig is a verifier over two providers, an Auth0-like one (subject sub,
+// namespaced roles) and an Entra-like one (subject oid), on a real database.
+type rig struct {
+	db                              *sqlx.DB
+	v                               *auth.Verifier
+	auth0, entra, keycloak          *provider
+	auth0Cfg, entraCfg, keycloakCfg idp.Config
+	tenant                          uuid.UUID
+	clock                           atomic.Int64 // offset from the real time, ns
+	logs                            *syncBuffer
+}
+
+const rolesNS = "https://portal.example.com/roles"
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{db: pgtest.DB(t), auth0: newProvider(t), entra: newProvider(t), keycloak: newProvider(t), logs: &syncBuffer{}}
+	r.tenant = mustTenant(t, r.db)
+	r.auth0Cfg = idp.Config{ID: "auth0-prod", Kind: idp.KindAuth0, Issuer: r.auth0.URL(),
+		Audiences: []string{"https://api.portal.example.com", dev.Audience}, TenantClaim: dev.TenantClaim, RolesClaim: rolesNS,
+		RoleMap: map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider, "m2m": access.RoleInternal}}
+	r.entraCfg = idp.Config{ID: "entra-corp", Kind: idp.KindEntra, Issuer: r.entra.URL(), Audiences: []string{dev.Audience},
+		TenantClaim: dev.TenantClaim, EmailClaim: "preferred_username"}
+	r.keycloakCfg = idp.Config{ID: "keycloak-default", Kind: idp.KindKeycloak, Issuer: r.keycloak.URL(),
+		Audiences: []string{dev.Audience}, Tenant: r.tenant.String(), JWKSURL: r.keycloak.URL() + "/jwks.json"}
+	v, err := auth.New([]idp.Config{r.auth0Cfg, r.entraCfg, r.keycloakCfg}, directory.NewStore(r.db), auth.Options{
+		Log: slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now: func() time.Time { return time.Now().Add(time.Duration(r.clock.Load())) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.v = v
+	return r
+}
+
+// auth0Token mints a provider token of the Auth0-like IdP for subject.
+func (r *rig) auth0Token(t *testing.T, subject string, extra map[string]any) string {
+	t.Helper()
+	claims := map[string]any{rolesNS: []string{"portal-provider"}}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	return r.auth0.mint(t, dev.Claims{Subject: subject, TenantID: r.tenant, Email: "jane@acme.com", Name: "Jane Doe", Extra: claims})
+}
+
+func (r *rig) authenticate(tok string) (access.Scope, error) {
+	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return r.v.Authenticate(req)
+}
+
+func (r *rig) mustRefuse(t *testing.T, tok string) {
+	t.Helper()
+	s, err := r.authenticate(tok)
+	if err == nil {
+		t.Fatalf("accepted: %+v", s)
+	}
+	if apperr.KindOf(err) != apperr.Unauthenticated || err.Error() != "sign-in required" {
+		t.Fatalf("refusal %v (kind %v) tells more than it should", err, apperr.KindOf(err))
+	}
+}
+
+func mustTenant(t *testing.T, db *sqlx.DB) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	if _, err := db.Exec(`INSERT INTO directory.tenants (id, name) VALUES ($1, 'T')`, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func countUsers(t *testing.T, db *sqlx.DB, idpID, external string) int {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM directory.users WHERE idp_id = $1 AND external_id = $2`, idpID, external); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// resign replaces a token's payload while keeping its header and signature.
+func resign(t *testing.T, tok string, edit func(map[string]any)) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	edit(claims)
+	raw, _ = json.Marshal(claims)
+	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw) + "." + parts[2]
+}
+
+func TestVerification(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+
+	t.Run("OK", func(t *testing.T) {
+		s, err := r.authenticate(r.auth0Token(t, "auth0|ok", nil))
+		if err != nil || s.Role != access.RoleProvider || s.TenantID != r.tenant || s.UserID == uuid.Nil {
+			t.Fatalf("scope %+v err %v", s, err)
+		}
+	})
+
+	t.Run("NoToken", func(t *testing.T) { r.mustRefuse(t, "") })
+
+	t.Run("Expired", func(t *testing.T) {
+		tok, err := r.auth0.Mint(dev.Claims{Subject: "auth0|x", TenantID: r.tenant,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}, -5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.mustRefuse(t, tok)
+	})
+
+	t.Run("ExpiredWithinClockSkewIsAccepted", func(t *testing.T) {
+		tok, err := r.auth0.Mint(dev.Claims{Subject: "auth0|skew", TenantID: r.tenant,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}, -10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatalf("a token 10s past exp was refused with 60s skew: %v", err)
+		}
+	})
+
+	t.Run("NotYetValid", func(t *testing.T) {
+		r.mustRefuse(t, r.auth0Token(t, "auth0|x", map[string]any{"nbf": time.Now().Add(10 * time.Minute)}))
+	})
+
+	t.Run("WrongAudience", func(t *testing.T) {
+		r.mustRefuse(t, r.auth0.mint(t, dev.Claims{Subject: "auth0|x", TenantID: r.tenant, Audience: []string{"https://other.example.com"},
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+	})
+
+	t.Run("SecondAudienceIsAccepted", func(t *testing.T) {
+		tok := r.auth0.mint(t, dev.Claims{Subject: "auth0|aud", TenantID: r.tenant, Audience: []string{"https://api.portal.example.com"},
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}})
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("UnknownIssuer", func(t *testing.T) {
+		stranger := newProvider(t)
+		r.mustRefuse(t, stranger.mint(t, dev.Claims{Subject: "auth0|x", TenantID: r.tenant,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+	})
+
+	t.Run("IssuerOfAnotherAdapterWithItsKeys", func(t *testing.T) {
+		// Signed by the Entra-like IdP but claiming to come from the Auth0-like one.
+		tok := r.entra.mint(t, dev.Claims{Subject: "x", TenantID: r.tenant, Extra: map[string]any{
+			"iss": r.auth0.URL(), rolesNS: []string{"portal-admin"}}})
+		r.mustRefuse(t, tok)
+	})
+
+	t.Run("AlgNone", func(t *testing.T) {
+		tok, _ := jwt.NewBuilder().Issuer(r.auth0.URL()).Subject("auth0|none").Audience([]string{dev.Audience}).
+			Expiration(time.Now().Add(time.Hour)).Claim(dev.TenantClaim, r.tenant.String()).
+			Claim(rolesNS, []string{"portal-admin"}).Build()
+		unsigned, err := jwt.Sign(tok, jwt.WithInsecureNoSignature())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.mustRefuse(t, string(unsigned))
+		r.mustRefuse(t, strings.TrimSuffix(string(unsigned), ".")+".")
+	})
+
+	t.Run("HS256SignedWithThePublicKey", func(t *testing.T) {
+		// The classic confusion attack: the published RSA key, as PEM and
+		// as DER, used as an HMAC secret, with the real kid.
+		set, err := jwk.Fetch(context.Background(), r.auth0.URL()+"/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := set.Key(0)
+		kid, _ := pub.KeyID()
+		var raw any
+		if err := jwk.Export(pub, &raw); err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range [][]byte{der, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})} {
+			key, err := jwk.Import(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = key.Set(jwk.KeyIDKey, kid)
+			tok, _ := jwt.NewBuilder().Issuer(r.auth0.URL()).Subject("auth0|hs").Audience([]string{dev.Audience}).
+				Expiration(time.Now().Add(time.Hour)).Claim(dev.TenantClaim, r.tenant.String()).
+				Claim(rolesNS, []string{"portal-admin"}).Build()
+			signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256(), key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.mustRefuse(t, string(signed))
+		}
+	})
+
+	t.Run("TamperedPayload", func(t *testing.T) {
+		tok := r.auth0Token(t, "auth0|tamper", nil)
+		for name, edit := range map[string]func(map[string]any){
+			"Role":    func(c map[string]any) { c[rolesNS] = []string{"m2m"} },
+			"Subject": func(c map[string]any) { c["sub"] = "auth0|someone-else" },
+			"Expiry":  func(c map[string]any) { c["exp"] = time.Now().Add(48 * time.Hour).Unix() },
+		} {
+			t.Run(name, func(t *testing.T) { r.mustRefuse(t, resign(t, tok, edit)) })
+		}
+	})
+
+	t.Run("SignedByAnUnpublishedKeyWithAForgedKid", func(t *testing.T) {
+		forger := newProvider(t) // its key is published nowhere the verifier looks
+		tok := forger.mint(t, dev.Claims{Subject: "auth0|forged", TenantID: r.tenant,
+			Extra: map[string]any{"iss": r.auth0.URL(), rolesNS: []string{"portal-admin"}}})
+		r.mustRefuse(t, tok)
+	})
+
+	t.Run("NoRole", func(t *testing.T) {
+		r.mustRefuse(t, r.auth0.mint(t, dev.Claims{Subject: "auth0|norole", TenantID: r.tenant}))
+	})
+
+	t.Run("NoTenant", func(t *testing.T) {
+		r.mustRefuse(t, r.auth0.mint(t, dev.Claims{Subject: "auth0|notenant", Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+	})
+
+	t.Run("UnknownTenant", func(t *testing.T) {
+		r.mustRefuse(t, r.auth0.mint(t, dev.Claims{Subject: "auth0|ghost", TenantID: uuid.New(),
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+	})
+
+	t.Run("Oversized", func(t *testing.T) {
+		r.mustRefuse(t, r.auth0Token(t, "auth0|big", map[string]any{"pad": strings.Repeat("x", 20_000)}))
+	})
+}
+
+func TestSubjectClaimsPerAdapter(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+
+	// Entra: the subject is oid, not the pairwise sub; email from preferred_username.
+	tok := r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-1", TenantID: r.tenant, Role: access.RoleAdmin,
+		Name: "Jane Doe", Extra: map[string]any{"oid": "00000000-aaaa-bbbb-cccc-000000000001", "preferred_username": "jane@acme.com"}})
+	s, err := r.authenticate(tok)
+	if err != nil || s.Role != access.RoleAdmin {
+		t.Fatalf("entra token: %+v %v", s, err)
+	}
+	var u directory.User
+	if err := r.db.Get(&u, `SELECT id, tenant_id, idp_id, external_id, email, full_name, synced_at, created_at, updated_at, erased_at
+		FROM directory.users WHERE id = $1`, s.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if u.IdPID != "entra-corp" || u.ExternalID != "00000000-aaaa-bbbb-cccc-000000000001" || u.Email == nil || *u.Email != "jane@acme.com" {
+		t.Fatalf("entra user %+v", u)
+	}
+
+	// Entra without oid is refused: sub is not the configured subject.
+	r.mustRefuse(t, r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-2", TenantID: r.tenant, Role: access.RoleAdmin}))
+
+	// Auth0: the subject is sub; the role comes from the namespaced claim through the role map.
+	s2, err := r.authenticate(r.auth0Token(t, "auth0|abc", nil))
+	if err != nil || s2.UserID == s.UserID || countUsers(t, r.db, "auth0-prod", "auth0|abc") != 1 {
+		t.Fatalf("auth0 token: %+v %v", s2, err)
+	}
+
+	// Keycloak: roles at realm_access.roles, a fixed tenant, JWKS URL configured (no discovery).
+	kc := r.keycloak.mint(t, dev.Claims{Subject: "kc-1", Extra: map[string]any{"realm_access": map[string]any{"roles": []string{"offline_access", "admin"}}}})
+	s3, err := r.authenticate(kc)
+	if err != nil || s3.Role != access.RoleAdmin || s3.TenantID != r.tenant {
+		t.Fatalf("keycloak token: %+v %v", s3, err)
+	}
+
+	// An Auth0 machine-to-machine token maps to internal: cross-tenant, no user.
+	m2m := r.auth0.mint(t, dev.Claims{Subject: "client-id@clients", Extra: map[string]any{rolesNS: []string{"m2m"}}})
+	s4, err := r.authenticate(m2m)
+	if err != nil || s4.Role != access.RoleInternal || s4.UserID != uuid.Nil || !s4.CrossTenant() {
+		t.Fatalf("m2m token: %+v %v", s4, err)
+	}
+	if countUsers(t, r.db, "auth0-prod", "client-id@clients") != 0 {
+		t.Fatal("a service account became a directory user")
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	if _, err := r.authenticate(r.auth0Token(t, "auth0|rot", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.auth0.jwksHits.Load(); n != 1 {
+		t.Fatalf("JWKS fetched %d times for the first token, want 1", n)
+	}
+	for range 5 {
+		if _, err := r.authenticate(r.auth0Token(t, "auth0|rot", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.auth0.jwksHits.Load(); n != 1 {
+		t.Fatalf("JWKS fetched %d times for known kids, want 1", n)
+	}
+
+	if err := r.auth0.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	rotated := r.auth0Token(t, "auth0|rot", nil)
+
+	t.Run("UnknownKidWithinTheRefreshIntervalIsNotRefetched", func(t *testing.T) {
+		r.mustRefuse(t, rotated)
+		if n := r.auth0.jwksHits.Load(); n != 1 {
+			t.Fatalf("JWKS fetched %d times, want 1 within the interval", n)
+		}
+	})
+
+	t.Run("UnknownKidAfterTheIntervalRefetchesOnce", func(t *testing.T) {
+		r.clock.Add(int64(2 * time.Minute))
+		if _, err := r.authenticate(rotated); err != nil {
+			t.Fatalf("token of the rotated key refused: %v", err)
+		}
+		if n := r.auth0.jwksHits.Load(); n != 2 {
+			t.Fatalf("JWKS fetched %d times, want 2", n)
+		}
+	})
+
+	t.Run("ForgedKidsCannotForceRefetches", func(t *testing.T) {
+		forger := newProvider(t)
+		for range 20 {
+			r.mustRefuse(t, forger.mint(t, dev.Claims{Subject: "auth0|f", TenantID: r.tenant,
+				Extra: map[string]any{"iss": r.auth0.URL(), rolesNS: []string{"portal-admin"}}}))
+		}
+		if n := r.auth0.jwksHits.Load(); n != 2 {
+			t.Fatalf("forged kids caused %d fetches in all, want still 2", n)
+		}
+	})
+
+}
+
+func TestJustInTimeSync(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+
+	t.Run("ABurstOfFirstRequestsCreatesOneUser", func(t *testing.T) {
+		var wg sync.WaitGroup
+		ids := make([]uuid.UUID, 100)
+		errs := make([]error, 100)
+		for i := range 100 {
+			// Distinct tokens (jti) of one identity: no cache hides the race.
+			tok := r.auth0Token(t, "auth0|burst", map[string]any{"jti": fmt.Sprint(i)})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := r.authenticate(tok)
+				ids[i], errs[i] = s.UserID, err
+			}()
+		}
+		wg.Wait()
+		for i := range 100 {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Fatalf("request %d: user %v err %v (first %v)", i, ids[i], errs[i], ids[0])
+			}
+		}
+		if n := countUsers(t, r.db, "auth0-prod", "auth0|burst"); n != 1 {
+			t.Fatalf("%d users for one identity", n)
+		}
+	})
+
+	t.Run("RepeatedTokenWritesNothing", func(t *testing.T) {
+		tok := r.auth0Token(t, "auth0|quiet", nil)
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+		var before time.Time
+		_ = r.db.Get(&before, `SELECT updated_at FROM directory.users WHERE external_id = 'auth0|quiet'`)
+		for range 3 {
+			if _, err := r.authenticate(tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var after time.Time
+		_ = r.db.Get(&after, `SELECT updated_at FROM directory.users WHERE external_id = 'auth0|quiet'`)
+		if !after.Equal(before) {
+			t.Fatal("a repeated token wrote the user")
+		}
+	})
+
+	t.Run("NewerTokenRefreshesTheCache", func(t *testing.T) {
+		// iat has whole seconds: issue this one visibly later, within the skew.
+		tok := r.auth0.mint(t, dev.Claims{Subject: "auth0|quiet", TenantID: r.tenant, Email: "jane.new@acme.com", Name: "Jane Doe",
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}, "iat": time.Now().Add(30 * time.Second)}})
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+		var email string
+		_ = r.db.Get(&email, `SELECT email FROM directory.users WHERE external_id = 'auth0|quiet'`)
+		if email != "jane.new@acme.com" {
+			t.Fatalf("cache not refreshed: %q", email)
+		}
+	})
+
+	t.Run("ErasedUserIsRefused", func(t *testing.T) {
+		if _, err := r.authenticate(r.auth0Token(t, "auth0|gone", nil)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.db.Exec(`UPDATE directory.users SET erased_at = now(), email = NULL, full_name = NULL WHERE external_id = 'auth0|gone'`); err != nil {
+			t.Fatal(err)
+		}
+		r.mustRefuse(t, r.auth0Token(t, "auth0|gone", map[string]any{"jti": "again"}))
+	})
+
+	t.Run("IdentityOfAnotherTenantIsRefused", func(t *testing.T) {
+		other := mustTenant(t, r.db)
+		r.mustRefuse(t, r.auth0.mint(t, dev.Claims{Subject: "auth0|burst", TenantID: other,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+	})
+}
+
+func TestLogsHoldNoTokenOrClaim(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	good := r.auth0Token(t, "auth0|logged", nil)
+	bad := resign(t, good, func(c map[string]any) { c["email"] = "mallory@evil.example" })
+	expired, _ := r.auth0.Mint(dev.Claims{Subject: "auth0|logged", TenantID: r.tenant, Email: "jane@acme.com", Name: "Jane Doe",
+		Extra: map[string]any{rolesNS: []string{"portal-provider"}}}, -time.Hour)
+	_, _ = r.authenticate(good)
+	_, _ = r.authenticate(bad)
+	_, _ = r.authenticate(expired)
+	logs := r.logs.String()
+	if !strings.Contains(logs, `"reason":"signature"`) || !strings.Contains(logs, `"reason":"expired"`) {
+		t.Fatalf("refusals not logged with their reason:\n%s", logs)
+	}
+	for _, secret := range []string{good, bad, expired, strings.Split(good, ".")[1], "jane@acme.com", "Jane Doe", "mallory@evil.example", "auth0|logged"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("logs hold %.20q...:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestDiscoveryMustNameTheIssuer(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	tenant := mustTenant(t, db)
+	real := newProvider(t)
+	// A discovery document that names another issuer is not trusted.
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": "https://elsewhere.example", "jwks_uri": real.URL() + "/jwks.json"})
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(liar.Close)
+	v, err := auth.New([]idp.Config{{ID: "liar", Kind: idp.KindOIDC, Issuer: liar.URL, Audiences: []string{dev.Audience},
+		Tenant: tenant.String(), DefaultRole: access.RoleProvider}}, directory.NewStore(db), auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := real.mint(t, dev.Claims{Subject: "s", Extra: map[string]any{"iss": liar.URL}})
+	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if _, err := v.Authenticate(req); apperr.KindOf(err) != apperr.Unauthenticated {
+		t.Fatalf("err = %v, want Unauthenticated", err)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
