@@ -18,6 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/auth/authtest"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
@@ -43,6 +44,12 @@ func newEnv(t testing.TB) *env { return newEnvWait(t, 0) }
 // newEnvWait is newEnv with a dataloader batch wait (0: the default).
 func newEnvWait(t testing.TB, loaderWait time.Duration) *env {
 	t.Helper()
+	return newEnvAuth(t, loaderWait, func(*sqlx.DB) auth.Authenticator { return authtest.Authenticator{} })
+}
+
+// newEnvAuth is newEnv with the authenticator authn makes over the test's database.
+func newEnvAuth(t testing.TB, loaderWait time.Duration, authn func(*sqlx.DB) auth.Authenticator) *env {
+	t.Helper()
 	db := pgtest.DB(t)
 	h := httpserver.New(httpserver.Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -51,7 +58,7 @@ func newEnvWait(t testing.TB, loaderWait time.Duration) *env {
 			Directory: directory.NewStore(db), Comms: comms.NewStore(db),
 			Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db),
 		},
-		Authenticator: authtest.Authenticator{},
+		Authenticator: authn(db),
 		MaxPageSize:   100,
 		LoaderWait:    loaderWait,
 	})
@@ -87,11 +94,21 @@ func (r response) code(t testing.TB) string {
 // query runs a GraphQL query as scope (nil: no credentials).
 func (e *env) query(scope *access.Scope, q string, vars map[string]any) response {
 	e.t.Helper()
+	authz := ""
+	if scope != nil {
+		authz = authtest.Header(*scope)
+	}
+	return e.queryAs(authz, q, vars)
+}
+
+// queryAs runs a GraphQL query with an Authorization value ("" for none).
+func (e *env) queryAs(authz, q string, vars map[string]any) response {
+	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if scope != nil {
-		req.Header.Set("Authorization", authtest.Header(*scope))
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
