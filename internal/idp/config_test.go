@@ -1,0 +1,128 @@
+package idp_test
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/idp"
+)
+
+// readmeExample is the IdP configuration example of the README, which must
+// stay a configuration that loads.
+func readmeExample(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)<!-- idp-config-example -->\\s*```yaml\\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README has no IdP configuration example")
+	}
+	return string(m[1])
+}
+
+func TestReadmeExampleLoads(t *testing.T) {
+	p := t.TempDir() + "/idps.yaml"
+	if err := os.WriteFile(p, []byte(readmeExample(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := idp.LoadFile(p, func(name string) string {
+		if strings.HasSuffix(name, "ISSUER") || strings.HasSuffix(name, "URL") {
+			return "https://" + strings.ToLower(name) + ".example/"
+		}
+		return "secret-of-" + name
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[idp.Kind]*idp.Config{}
+	for i := range cfgs {
+		kinds[cfgs[i].Kind] = &cfgs[i]
+	}
+	for _, k := range []idp.Kind{idp.KindAuth0, idp.KindKeycloak, idp.KindEntra, idp.KindOIDC} {
+		if kinds[k] == nil {
+			t.Fatalf("the example has no %s adapter", k)
+		}
+	}
+	if got := kinds[idp.KindEntra].SubjectClaim; got != "oid" {
+		t.Fatalf("entra subject claim defaults to %q, want oid", got)
+	}
+	if got := kinds[idp.KindKeycloak].RolesClaim; got != "realm_access.roles" {
+		t.Fatalf("keycloak roles claim defaults to %q", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := idp.Config{ID: "kc", Kind: idp.KindKeycloak, Issuer: "https://kc.example/realms/portal", Audiences: []string{"gw"}, TenantClaim: "tenant"}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if c.SubjectClaim != "sub" || c.EmailClaim != "email" || c.NameClaim != "name" ||
+		time.Duration(c.ClockSkew) != time.Minute || time.Duration(c.JWKSMinRefresh) != time.Minute ||
+		len(c.Algorithms) != 1 || c.Algorithms[0] != "RS256" {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestMapRole(t *testing.T) {
+	c := idp.Config{RoleMap: map[string]access.Role{"staff": access.RoleAdmin, "svc": access.RoleInternal, "pp": access.RoleProvider}}
+	for names, want := range map[string]access.Role{"pp": access.RoleProvider, "pp staff": access.RoleAdmin, "staff svc pp": access.RoleInternal, "admin": ""} {
+		got, ok := c.MapRole(strings.Fields(names))
+		if got != want || ok != (want != "") {
+			t.Errorf("MapRole(%s) = %q %v, want %q", names, got, ok, want)
+		}
+	}
+	d := idp.Config{DefaultRole: access.RoleProvider}
+	if got, _ := d.MapRole(nil); got != access.RoleProvider {
+		t.Errorf("default role not applied: %q", got)
+	}
+}
+
+func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
+	const ok = `issuer: "https://x.example/", audiences: [gw], tenant_claim: t`
+	for name, tc := range map[string]struct{ doc, want string }{
+		"Empty":           {`idps: []`, "no idps"},
+		"UnknownField":    {`idps: [{id: a, kind: oidc, ` + ok + `, audience: [gw]}]`, "audience"},
+		"NoID":            {`idps: [{kind: oidc, ` + ok + `}]`, `"(no id)": id`},
+		"BadKind":         {`idps: [{id: a, kind: okta, ` + ok + `}]`, `idp "a": kind`},
+		"BadIssuer":       {`idps: [{id: a, kind: oidc, issuer: "not a url", audiences: [gw], tenant_claim: t}]`, `idp "a": issuer`},
+		"NoAudience":      {`idps: [{id: a, kind: oidc, issuer: "https://x.example/", tenant_claim: t}]`, `idp "a": audiences`},
+		"BadJWKS":         {`idps: [{id: a, kind: oidc, ` + ok + `, jwks_url: "ftp://x"}]`, `idp "a": jwks_url`},
+		"Auth0NeedsRoles": {`idps: [{id: a, kind: auth0, ` + ok + `}]`, `idp "a": roles_claim`},
+		"BothTenants":     {`idps: [{id: a, kind: oidc, ` + ok + `, tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10}]`, `idp "a": tenant_claim`},
+		"BadTenant":       {`idps: [{id: a, kind: oidc, issuer: "https://x.example/", audiences: [gw], tenant: acme}]`, `idp "a": tenant`},
+		"BadRoleMap":      {`idps: [{id: a, kind: oidc, ` + ok + `, role_map: {x: root}}]`, `idp "a": role_map`},
+		"BadSkew":         {`idps: [{id: a, kind: oidc, ` + ok + `, clock_skew: 1h}]`, `idp "a": clock_skew`},
+		"HMAC":            {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [HS256]}]`, `idp "a": algorithms`},
+		"None":            {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [none]}]`, `idp "a": algorithms`},
+		"DuplicateID":     {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: a, kind: oidc, issuer: "https://y.example/", audiences: [gw], tenant_claim: t}]`, `idp "a": id`},
+		"SharedIssuer":    {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: b, kind: oidc, ` + ok + `}]`, `idp "b": issuer`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := idp.Parse([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvironmentReferences(t *testing.T) {
+	p := t.TempDir() + "/idps.yaml"
+	doc := "idps: [{id: a, kind: oidc, issuer: \"${ISSUER}\", audiences: [gw], tenant_claim: t}]"
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := idp.LoadFile(p, func(k string) string { return map[string]string{"ISSUER": "https://login.example/"}[k] })
+	if err != nil || cfgs[0].Issuer != "https://login.example/" {
+		t.Fatalf("%+v %v", cfgs, err)
+	}
+	if _, err := idp.LoadFile(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "${ISSUER}") {
+		t.Fatalf("unset reference: %v", err)
+	}
+}
