@@ -38,7 +38,9 @@ type keySource struct {
 	mu        sync.RWMutex
 	set       jwk.Set
 	fetchedAt time.Time // last successful fetch
-	triedAt   time.Time // last attempt, successful or not
+	triedAt   time.Time // start of the last attempt, successful or not
+	failed    bool      // the last attempt failed
+	inflight  bool      // an attempt is under way
 	fetches   int       // successful fetches, for tests and metrics
 }
 
@@ -49,61 +51,72 @@ func newKeySource(cfg *idp.Config, client *http.Client, now func() time.Time) *k
 // key returns the published key with id kid.
 func (k *keySource) key(ctx context.Context, kid string) (jwk.Key, error) {
 	k.mu.RLock()
-	set, fetchedAt, triedAt := k.set, k.fetchedAt, k.triedAt
+	set, fetchedAt, triedAt, failed, inflight := k.set, k.fetchedAt, k.triedAt, k.failed, k.inflight
 	k.mu.RUnlock()
 
-	stale := set == nil || k.now().Sub(fetchedAt) > keysMaxAge
+	now := k.now()
+	stale := set == nil || now.Sub(fetchedAt) > keysMaxAge
 	if !stale {
 		if key, ok := set.LookupKeyID(kid); ok {
 			return key, nil
 		}
+	}
+	var fetch bool
+	switch {
+	case inflight: // join the fetch under way
+		fetch = true
+	case stale: // first use, or keys too old; but do not retry a failure per request
+		fetch = !failed || now.Sub(triedAt) >= time.Second
+	default:
 		// An unknown kid: a rotation, or a forged token. Refetch, but no
 		// more often than the adapter allows, so forged kids cannot make
 		// us hammer the IdP.
-		if k.now().Sub(triedAt) < time.Duration(k.cfg.JWKSMinRefresh) {
-			return nil, errUnknownKey
-		}
-	} else if set == nil && k.now().Sub(triedAt) < time.Second {
-		// Never fetched and the last attempt just failed: do not retry per request.
-		return nil, errUnknownKey
+		fetch = now.Sub(triedAt) >= time.Duration(k.cfg.JWKSMinRefresh)
 	}
-	v, err, _ := k.group.Do("fetch", func() (any, error) { return k.fetch(ctx) })
-	if err != nil {
-		if set != nil { // keep verifying with the keys we have
-			if key, ok := set.LookupKeyID(kid); ok {
-				return key, nil
-			}
-		}
-		return nil, err
+	if fetch {
+		v, err, _ := k.group.Do("fetch", func() (any, error) { return k.fetch(ctx) })
+		if err == nil {
+			set = v.(jwk.Set)
+		} else if set == nil {
+			return nil, err
+		} // else: keep verifying with the keys we have
 	}
-	if key, ok := v.(jwk.Set).LookupKeyID(kid); ok {
-		return key, nil
+	if set != nil {
+		if key, ok := set.LookupKeyID(kid); ok {
+			return key, nil
+		}
 	}
 	return nil, errUnknownKey
 }
 
 // fetch downloads the key set and replaces the cached one.
-func (k *keySource) fetch(ctx context.Context) (jwk.Set, error) {
+func (k *keySource) fetch(ctx context.Context) (set jwk.Set, err error) {
 	k.mu.Lock()
-	k.triedAt = k.now()
+	k.triedAt, k.inflight = k.now(), true
 	k.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer func() {
+		k.mu.Lock()
+		k.inflight, k.failed = false, err != nil
+		if err == nil {
+			k.set, k.fetchedAt = set, k.now()
+			k.fetches++
+		}
+		k.mu.Unlock()
+	}()
+	// The fetch serves every waiting request: it must not end with the
+	// first caller's request.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	url := k.cfg.JWKSURL
 	if url == "" {
-		var err error
 		if url, err = k.discover(ctx); err != nil {
 			return nil, err
 		}
 	}
-	set, err := jwk.Fetch(ctx, url, jwk.WithHTTPClient(k.client))
+	set, err = jwk.Fetch(ctx, url, jwk.WithHTTPClient(k.client))
 	if err != nil {
 		return nil, fmt.Errorf("jwks of %s: %w", k.cfg.ID, err)
 	}
-	k.mu.Lock()
-	k.set, k.fetchedAt = set, k.now()
-	k.fetches++
-	k.mu.Unlock()
 	return set, nil
 }
 
