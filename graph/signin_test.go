@@ -3,7 +3,6 @@ package graph_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/dev/devtest"
 )
 
 // tenantWorld is one tenant of the role matrix: an admin and a provider
@@ -72,13 +72,7 @@ func newTenantWorld(e *env, iss *dev.Issuer, name string) *tenantWorld {
 // on loopback, as `gateway dev` and every other IdP do.
 func newTokenEnv(t *testing.T) (*env, *dev.Issuer) {
 	t.Helper()
-	var iss *dev.Issuer
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-	iss, err := dev.NewIssuer(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	iss := devtest.Issuer(t, nil)
 	e := newEnvAuth(t, 0, func(db *sqlx.DB) auth.Authenticator {
 		v, err := auth.New([]idp.Config{iss.Adapter("dev")}, directory.NewStore(db), auth.Options{})
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/dev/devtest"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -190,22 +190,8 @@ func idpFile(t *testing.T, doc string) string {
 	return p
 }
 
-// issuerServer serves a dev issuer on loopback, standing in for an
-// external OpenID provider.
-func issuerServer(t *testing.T) *dev.Issuer {
-	t.Helper()
-	var iss *dev.Issuer
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-	iss, err := dev.NewIssuer(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return iss
-}
-
 func TestServeVerifiesTokensOfConfiguredIdPsOnly(t *testing.T) {
-	trusted, stranger := issuerServer(t), issuerServer(t)
+	trusted, stranger := devtest.Issuer(t, nil), devtest.Issuer(t, nil)
 	cfg := idpFile(t, `idps:
   - id: keycloak-default
     kind: keycloak

@@ -30,6 +30,7 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/dev/devtest"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -45,18 +46,11 @@ type provider struct {
 func newProvider(t *testing.T) *provider {
 	t.Helper()
 	p := &provider{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.Issuer = devtest.Issuer(t, func(r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/jwks.json") {
 			p.jwksHits.Add(1)
 		}
-		p.Handler().ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	iss, err := dev.NewIssuer(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Issuer = iss
+	})
 	return p
 }
 
