@@ -27,6 +27,7 @@ import (
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/property"
+	"github.com/propertyportal/gateway/internal/redact"
 	"github.com/propertyportal/gateway/internal/seed"
 )
 
@@ -72,7 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	// Every log line passes the redactor: no PII or credential reaches stderr.
+	return slog.New(redact.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 func runDev(ctx context.Context, cfg config.Config, args []string, log *slog.Logger, stdout io.Writer) error {
