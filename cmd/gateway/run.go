@@ -26,6 +26,7 @@ import (
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 	"github.com/propertyportal/gateway/internal/redact"
 	"github.com/propertyportal/gateway/internal/seed"
@@ -50,6 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
+	}
+	if !comms.ValidRegion(cfg.PhoneRegion) {
+		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
 	switch args[0] {
@@ -132,7 +136,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, log *slog.Log
 		tokens = append(tokens, graphiql.Token{Name: h.name, Token: h.value})
 	}
 	fmt.Fprintln(stdout, "\nCtrl-C stops the gateway and removes the throwaway database.")
-	return serve(ctx, cfg, ln, log, []*sqlx.DB{db}, stores(db, db), auth.Dev{}, graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"})
+	return serve(ctx, cfg, ln, log, []*sqlx.DB{db}, db, stores(db, db), auth.Dev{}, graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"})
 }
 
 type devHeader struct{ name, value string }
@@ -190,14 +194,17 @@ func runServe(ctx context.Context, cfg config.Config, args []string, log *slog.L
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
 	// No authenticator yet: token verification comes with the IdP adapters,
 	// and the dev authenticator is never enabled here.
-	return serve(ctx, cfg, ln, log, []*sqlx.DB{db, commsDB}, stores(db, commsDB), nil, graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"})
+	return serve(ctx, cfg, ln, log, []*sqlx.DB{db, commsDB}, commsDB, stores(db, commsDB), nil, graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"})
 }
 
-func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, dbs []*sqlx.DB, st loader.Stores, a auth.Authenticator, gi graphiql.Options) error {
+func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, dbs []*sqlx.DB, commsDB *sqlx.DB, st loader.Stores, a auth.Authenticator, gi graphiql.Options) error {
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: dbs, Stores: st, Authenticator: a,
 			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: gi,
+			// The IdP deletion hook (the outbox) is not wired yet: erasure
+			// scrubs and audits, and queues nothing at the IdP.
+			Erasure: &privacy.Service{DB: dbs[0], CommsDB: commsDB}, PhoneRegion: cfg.PhoneRegion,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -8,6 +8,7 @@ package privacy
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,8 +32,8 @@ type SubjectKind string
 
 // The kinds of subject.
 const (
-	SubjectContact SubjectKind = "contact"
-	SubjectUser    SubjectKind = "user"
+	SubjectContact SubjectKind = "CONTACT"
+	SubjectUser    SubjectKind = "USER"
 )
 
 // Erasure is the outcome of an erase call. It names kinds of fields, never
@@ -200,7 +201,7 @@ func (sv *Service) erase(ctx context.Context, main, ctc *sqlx.Tx, s access.Scope
 	}
 	err := main.GetContext(ctx, &out.ErasedAt, `INSERT INTO privacy.erasures
 		(subject_kind, subject_id, tenant_id, related_ids, actor_role, actor_user_id, fields, idp_deletion_queued)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING erased_at`,
+		VALUES (lower($1), $2, $3, $4, $5, $6, $7, $8) RETURNING erased_at`,
 		kind, id, tenant, pq.Array(out.RelatedIDs), s.Role, actor, pq.Array(out.Fields), out.IdPDeletionQueued)
 	if err != nil {
 		return nil, postgres.Translate(err, "record erasure")
@@ -227,7 +228,7 @@ type Record struct {
 // FindErasures returns the audit records of a subject, oldest first.
 func (sv *Service) FindErasures(ctx context.Context, kind SubjectKind, id uuid.UUID) ([]Record, error) {
 	rows, err := sv.DB.QueryContext(ctx, `SELECT subject_kind, subject_id, tenant_id, related_ids, actor_role, actor_user_id,
-		fields, idp_deletion_queued, erased_at FROM privacy.erasures WHERE subject_kind = $1 AND subject_id = $2 ORDER BY id`, kind, id)
+		fields, idp_deletion_queued, erased_at FROM privacy.erasures WHERE subject_kind = lower($1) AND subject_id = $2 ORDER BY id`, kind, id)
 	if err != nil {
 		return nil, postgres.Translate(err, "find erasures")
 	}
@@ -236,10 +237,12 @@ func (sv *Service) FindErasures(ctx context.Context, kind SubjectKind, id uuid.U
 	for rows.Next() {
 		var r Record
 		var related []string
-		if err := rows.Scan(&r.SubjectKind, &r.SubjectID, &r.TenantID, pq.Array(&related), &r.ActorRole, &r.ActorUserID,
+		var kind string
+		if err := rows.Scan(&kind, &r.SubjectID, &r.TenantID, pq.Array(&related), &r.ActorRole, &r.ActorUserID,
 			pq.Array(&r.Fields), &r.IdPDeletionQueued, &r.ErasedAt); err != nil {
 			return nil, postgres.Translate(err, "read erasure")
 		}
+		r.SubjectKind = SubjectKind(strings.ToUpper(kind))
 		for _, s := range related {
 			r.RelatedIDs = append(r.RelatedIDs, uuid.MustParse(s))
 		}
