@@ -2,9 +2,11 @@ package comms
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -169,10 +171,11 @@ func (e *Editor) LinkContactToBuilding(ctx context.Context, s access.Scope, buil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO comms.building_contacts (building_id, contact_id, tenant_id, role, is_primary)
 			VALUES ($1, $2, $3, $4, $5)`, buildingID, contactID, s.TenantID, role, primary)
-		if err = postgres.Translate(err, "link contact to building"); apperr.KindOf(err) == apperr.Conflict {
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Constraint == "building_contacts_pkey" {
 			return apperr.Wrap(err, apperr.Conflict, "the contact is already linked to this building")
 		}
-		return err
+		return postgres.Translate(err, "link contact to building")
 	})
 	if err != nil {
 		return nil, err
