@@ -113,10 +113,10 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 		t.Fatalf("create: %+v", r.Errors)
 	}
 	for _, in := range []map[string]any{
-		{"email": piiName},                  // a name where an email goes
-		{"phone": piiEmail},                 // an email where a phone goes
-		{"email": piiEmail + ">"},           // almost an email
-		{"fullName": piiName + "\x00"},      // control character
+		{"email": piiName},                   // a name where an email goes
+		{"phone": piiEmail},                  // an email where a phone goes
+		{"email": piiEmail + ">"},            // almost an email
+		{"fullName": piiName + "\x00"},       // control character
 		{"phone": piiPhone + " 99999999999"}, // too long a number
 	} {
 		if r := run(adm, updateContact, map[string]any{"id": id, "in": in}); r.code(t) != "BAD_USER_INPUT" {
