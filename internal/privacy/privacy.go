@@ -130,6 +130,7 @@ func (sv *Service) EraseContact(ctx context.Context, s access.Scope, id uuid.UUI
 		// Lock in one order everywhere, user before contact, so that an
 		// eraseUser and an eraseContact of one person never deadlock.
 		var u *directory.User
+		firstUser := c.UserID
 		if c.UserID != nil {
 			if u, err = directory.LockUserForErasure(ctx, main, access.Scope{Role: access.RoleInternal}, *c.UserID); err != nil &&
 				apperr.KindOf(err) != apperr.NotFound {
@@ -141,6 +142,9 @@ func (sv *Service) EraseContact(ctx context.Context, s access.Scope, id uuid.UUI
 		}
 		if c == nil {
 			return apperr.E(apperr.NotFound, "contact not found")
+		}
+		if (firstUser == nil) != (c.UserID == nil) || (firstUser != nil && *firstUser != *c.UserID) {
+			return apperr.E(apperr.Conflict, "the contact's account changed during the erasure; try again")
 		}
 		out, err = sv.erase(ctx, main, ctc, s, SubjectContact, c.ID, u, c)
 		return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -251,5 +252,44 @@ func TestSeparateCommsDatabase(t *testing.T) {
 	}
 	if n := f.pii(t); n != 0 {
 		t.Fatalf("%d PII values left", n)
+	}
+}
+
+// TestConcurrentErasuresOfOnePerson: erasing one person through the user and
+// through the contact at once never deadlocks, queues one IdP deletion and
+// writes one audit record.
+func TestConcurrentErasuresOfOnePerson(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var mu sync.Mutex
+	sv := f.service(func(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) error {
+		mu.Lock()
+		defer mu.Unlock()
+		f.queued = append(f.queued, id)
+		return nil
+	})
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				_, errs[i] = sv.EraseUser(context.Background(), f.admin(), f.user)
+			} else {
+				_, errs[i] = sv.EraseContact(context.Background(), f.admin(), f.contact)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("erasure %d: %v", i, err)
+		}
+	}
+	var audits int
+	_ = f.db.Get(&audits, `SELECT count(*) FROM privacy.erasures`)
+	if audits != 1 || len(f.queued) != 1 || f.pii(t) != 0 {
+		t.Fatalf("%d audits, %d IdP deletions, %d PII left; want 1, 1, 0", audits, len(f.queued), f.pii(t))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,5 +440,34 @@ func TestConfig(t *testing.T) {
 	cfgs, err := idp.Parse([]byte(doc))
 	if err != nil || cfgs[0].Webhook == nil || time.Duration(cfgs[0].Webhook.ReplayWindow) != 10*time.Minute {
 		t.Fatalf("cfgs %+v err %v", cfgs, err)
+	}
+}
+
+// TestConcurrentRedeliveries: one event delivered many times at once is
+// applied exactly once.
+func TestConcurrentRedeliveries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.user("oidc-test", "sub-c", now.Add(-time.Hour))
+	body, h := generic(genericEvent("evt-c", "user.updated", "sub-c", now, "c@example.com"), now)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total := map[string]int{}
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, sum := e.post("/webhooks/oidc-test", body, h)
+			mu.Lock()
+			defer mu.Unlock()
+			total[strconv.Itoa(code)]++
+			for k, v := range sum {
+				total[k] += v
+			}
+		}()
+	}
+	wg.Wait()
+	if total["200"] != 20 || total["applied"] != 1 || total["duplicate"] != 19 {
+		t.Fatalf("outcomes %v", total)
 	}
 }
