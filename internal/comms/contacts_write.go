@@ -147,7 +147,7 @@ func (e *Editor) LinkContactToBuilding(ctx context.Context, s access.Scope, buil
 	if err := adminOnly(s); err != nil {
 		return nil, err
 	}
-	role, err := checkRole("role", role)
+	role, err := checkText("role", role, MaxRoleLen)
 	if err != nil {
 		return nil, err
 	}

@@ -25,11 +25,12 @@ const DefaultRegion = "DE"
 
 // The messages below never echo the value: it is PII.
 
-// checkName trims a person's name and checks its length and characters.
-func checkName(field, v string) (string, error) {
+// checkText trims a short text such as a name or a role and checks its
+// length (1 to max characters) and that it has no control characters.
+func checkText(field, v string, max int) (string, error) {
 	v = strings.TrimSpace(v)
-	if n := utf8.RuneCountInString(v); n < 1 || n > MaxNameLen {
-		return "", apperr.InvalidField(field, "%s must be 1 to %d characters", field, MaxNameLen)
+	if n := utf8.RuneCountInString(v); n < 1 || n > max {
+		return "", apperr.InvalidField(field, "%s must be 1 to %d characters", field, max)
 	}
 	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
 		return "", apperr.InvalidField(field, "%s must not contain control characters", field)
@@ -79,18 +80,6 @@ func ValidRegion(region string) bool {
 	return phonenumbers.GetCountryCodeForRegion(region) != 0
 }
 
-// checkRole trims a building role such as "manager".
-func checkRole(field, v string) (string, error) {
-	v = strings.TrimSpace(v)
-	if n := utf8.RuneCountInString(v); n < 1 || n > MaxRoleLen {
-		return "", apperr.InvalidField(field, "%s must be 1 to %d characters", field, MaxRoleLen)
-	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return "", apperr.InvalidField(field, "%s must not contain control characters", field)
-	}
-	return v, nil
-}
-
 // ContactInput is what createContact and updateContact send. Nil fields are
 // left as they are (update) or empty (create); in an update an empty email
 // or phone clears it.
@@ -107,7 +96,7 @@ func (in *ContactInput) normalize(prefix, region string, create bool) error {
 		return apperr.InvalidField(prefix+".fullName", "%s.fullName is required", prefix)
 	}
 	if in.FullName != nil {
-		v, err := checkName(prefix+".fullName", *in.FullName)
+		v, err := checkText(prefix+".fullName", *in.FullName, MaxNameLen)
 		if err != nil {
 			return err
 		}
