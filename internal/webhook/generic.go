@@ -86,5 +86,9 @@ func (g generic) changes(r *http.Request, body []byte, now time.Time) ([]directo
 	default:
 		return nil, nil // another event type: nothing for the cache
 	}
+	if c.OccurredAt.After(now.Add(g.window)) {
+		// A time in the future would hold back every real change after it.
+		c = outside(c)
+	}
 	return []directory.Change{c}, nil
 }

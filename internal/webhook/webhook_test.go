@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,6 +186,22 @@ func TestGeneric(t *testing.T) {
 		}
 		if c := e.cache(id); *c.Email == "replay@example.com" {
 			t.Fatal("a replay was applied")
+		}
+	})
+
+	t.Run("FutureEventIsRefused", func(t *testing.T) {
+		body, h := generic(genericEvent("evt-far", "user.updated", "sub-1", now.Add(time.Hour), "future@example.com"), now)
+		if _, sum := e.post(path, body, h); sum["outside_window"] != 1 {
+			t.Fatalf("summary %v", sum)
+		}
+	})
+
+	t.Run("Prune", func(t *testing.T) {
+		var before int
+		_ = e.db.Get(&before, `SELECT count(*) FROM directory.webhook_events`)
+		n, err := directory.NewStore(e.db).PruneWebhookEvents(context.Background(), time.Now().Add(time.Minute))
+		if err != nil || n != int64(before) || before == 0 {
+			t.Fatalf("pruned %d of %d: %v", n, before, err)
 		}
 	})
 
