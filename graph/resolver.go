@@ -9,6 +9,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 )
 
@@ -19,4 +20,7 @@ type Resolver struct {
 	Property    *property.Store
 	Bookkeeping *bookkeeping.Store
 	MaxPage     int // the cap on `first`
+
+	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them
+	PhoneRegion string           // reads phone numbers without a country code; comms.DefaultRegion when empty
 }

@@ -10,9 +10,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/propertyportal/gateway/graph/model"
+	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 )
 
@@ -54,6 +56,63 @@ func (r *contactResolver) Buildings(ctx context.Context, obj *comms.Contact) ([]
 // CreatedBy is the resolver for the createdBy field.
 func (r *invoiceResolver) CreatedBy(ctx context.Context, obj *bookkeeping.Invoice) (*directory.User, error) {
 	return required(load(ctx, func(l *Loaders) *userLoader { return l.UserByID }, obj.CreatedByUserID))
+}
+
+// CreateContact is the resolver for the createContact field.
+func (r *mutationResolver) CreateContact(ctx context.Context, input comms.ContactInput) (*comms.Contact, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) { return e.CreateContact(ctx, s, input) })
+}
+
+// UpdateContact is the resolver for the updateContact field.
+func (r *mutationResolver) UpdateContact(ctx context.Context, id uuid.UUID, input comms.ContactInput) (*comms.Contact, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
+		return e.UpdateContact(ctx, s, id, input)
+	})
+}
+
+// LinkContactToBuilding is the resolver for the linkContactToBuilding field.
+func (r *mutationResolver) LinkContactToBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID, role string, isPrimary *bool) (*comms.BuildingLink, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.BuildingLink, error) {
+		return e.LinkContactToBuilding(ctx, s, buildingID, contactID, role, isPrimary != nil && *isPrimary)
+	})
+}
+
+// SetPrimaryContact is the resolver for the setPrimaryContact field.
+func (r *mutationResolver) SetPrimaryContact(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (*comms.BuildingLink, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.BuildingLink, error) {
+		return e.SetPrimaryContact(ctx, s, buildingID, contactID)
+	})
+}
+
+// UnlinkContactFromBuilding is the resolver for the unlinkContactFromBuilding field.
+func (r *mutationResolver) UnlinkContactFromBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (bool, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (bool, error) {
+		return true, e.UnlinkContactFromBuilding(ctx, s, buildingID, contactID)
+	})
+}
+
+// LinkContactToUser is the resolver for the linkContactToUser field.
+func (r *mutationResolver) LinkContactToUser(ctx context.Context, contactID uuid.UUID, userID uuid.UUID) (*comms.Contact, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
+		return e.LinkContactToUser(ctx, s, contactID, userID)
+	})
+}
+
+// UnlinkContactFromUser is the resolver for the unlinkContactFromUser field.
+func (r *mutationResolver) UnlinkContactFromUser(ctx context.Context, contactID uuid.UUID) (*comms.Contact, error) {
+	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
+		return e.UnlinkContactFromUser(ctx, s, contactID)
+	})
+}
+
+// EraseContact is the resolver for the eraseContact field.
+func (r *mutationResolver) EraseContact(ctx context.Context, id uuid.UUID) (*privacy.Erasure, error) {
+	return erase(ctx, r.Resolver, func(p *privacy.Service, s access.Scope) (*privacy.Erasure, error) { return p.EraseContact(ctx, s, id) })
+}
+
+// EraseUser is the resolver for the eraseUser field.
+func (r *mutationResolver) EraseUser(ctx context.Context, id uuid.UUID) (*privacy.Erasure, error) {
+	return erase(ctx, r.Resolver, func(p *privacy.Service, s access.Scope) (*privacy.Erasure, error) { return p.EraseUser(ctx, s, id) })
 }
 
 // Me is the resolver for the me field.
@@ -135,6 +194,9 @@ func (r *Resolver) Contact() ContactResolver { return &contactResolver{r} }
 // Invoice returns InvoiceResolver implementation.
 func (r *Resolver) Invoice() InvoiceResolver { return &invoiceResolver{r} }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -146,6 +208,7 @@ type (
 	buildingContactResolver struct{ *Resolver }
 	contactResolver         struct{ *Resolver }
 	invoiceResolver         struct{ *Resolver }
+	mutationResolver        struct{ *Resolver }
 	queryResolver           struct{ *Resolver }
 	userResolver            struct{ *Resolver }
 )

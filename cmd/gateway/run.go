@@ -27,8 +27,11 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
+	"github.com/propertyportal/gateway/internal/redact"
 	"github.com/propertyportal/gateway/internal/seed"
+	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 const usage = `usage: gateway <command> [flags]
@@ -50,6 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
+	}
+	if !comms.ValidRegion(cfg.PhoneRegion) {
+		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
 	switch args[0] {
@@ -73,7 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	// Every log line passes the redactor: no PII or credential reaches stderr.
+	return slog.New(redact.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
@@ -151,8 +158,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	}
 	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token\n", issuer.URL())
 	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
-	return serve(ctx, cfg, ln, log, []*sqlx.DB{db}, stores(db, db), verifier, issuer.Handler(),
-		graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"})
+	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(),
+		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"}})
 }
 
 type devCredential struct{ name, token string }
@@ -240,16 +247,33 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 		return err
 	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
-	return serve(ctx, cfg, ln, log, []*sqlx.DB{db, commsDB}, stores(db, commsDB), verifier, nil,
-		graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"})
+	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier,
+		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"}})
 }
 
-func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, dbs []*sqlx.DB, st loader.Stores,
-	a auth.Authenticator, devIdP http.Handler, gi graphiql.Options) error {
+// app is what serve runs: the databases (the first holds every context but
+// perhaps comms), who may call, and the pages and IdPs it serves.
+type app struct {
+	dbs      []*sqlx.DB // pinged by /readyz; dbs[0] is the main database
+	commsDB  *sqlx.DB
+	authn    auth.Authenticator
+	devIdP   http.Handler // gateway dev only
+	adapters []idp.Config // the trusted IdPs: their webhooks are served
+	getenv   func(string) string
+	gi       graphiql.Options
+}
+
+func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, a app) error {
+	db := a.dbs[0]
+	hooks, err := webhook.New(a.adapters, a.getenv, directory.NewStore(db), log)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
-			Log: log, DBs: dbs, Stores: st, Authenticator: a,
-			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: gi, DevIdP: devIdP,
+			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
+			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: a.gi, DevIdP: a.devIdP,
+			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB}, PhoneRegion: cfg.PhoneRegion, Webhooks: hooks,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

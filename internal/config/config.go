@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
 	LogLevel         string        // LOG_LEVEL: debug, info, warn or error
 	IdPConfig        string        // IDP_CONFIG: path of the IdP adapters' YAML file
+	PhoneRegion      string        // PHONE_DEFAULT_REGION: the region of phone numbers without a country code
 }
 
 // Default returns the defaults.
@@ -31,6 +33,7 @@ func Default() Config {
 		DBMaxConns:      20,
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
+		PhoneRegion:     "DE",
 	}
 }
 
@@ -48,6 +51,7 @@ func Load(getenv func(string) string) (Config, error) {
 	str("LISTEN_ADDR", &c.ListenAddr)
 	str("LOG_LEVEL", &c.LogLevel)
 	str("IDP_CONFIG", &c.IdPConfig)
+	str("PHONE_DEFAULT_REGION", &c.PhoneRegion)
 	for name, dst := range map[string]*int{"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -65,6 +69,9 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			*dst = d
 		}
+	}
+	if len(c.PhoneRegion) != 2 || strings.ToUpper(c.PhoneRegion) != c.PhoneRegion {
+		return c, fmt.Errorf("config: PHONE_DEFAULT_REGION must be a two-letter region code such as DE")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -27,6 +27,7 @@ import (
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/privacy"
 )
 
 // Deps are what the server needs.
@@ -41,6 +42,10 @@ type Deps struct {
 	// DevIdP, when set, is the dev issuer's handler, served under /dev-idp/
 	// (gateway dev only).
 	DevIdP http.Handler
+
+	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them
+	PhoneRegion string           // the region of phone numbers without a country code
+	Webhooks    http.Handler     // POST /webhooks/{idp_id}; nil: not served
 }
 
 // New returns the gateway's HTTP handler.
@@ -48,6 +53,7 @@ func New(d Deps) http.Handler {
 	res := &graph.Resolver{
 		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
 		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize,
+		Erasure: d.Erasure, PhoneRegion: d.PhoneRegion,
 	}
 	gql := handler.New(graph.NewSchema(res))
 	gql.AddTransport(transport.GET{})
@@ -58,6 +64,9 @@ func New(d Deps) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))
+	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
+		mux.Handle("POST /webhooks/{idp_id}", d.Webhooks)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready(d.DBs))
 	mux.Handle("/", graphiql.Handler(d.GraphiQL))

@@ -175,7 +175,7 @@ func (c *Config) Normalize() error {
 			return fail("algorithms", "%q is not allowed; use asymmetric algorithms such as RS256 or ES256", a)
 		}
 	}
-	return nil
+	return c.normalizeWebhook()
 }
 
 // MapRole returns the gateway role of a token with the IdP role names

@@ -54,6 +54,8 @@ type Config struct {
 	// that an unknown kid causes; default 1m.
 	JWKSMinRefresh Duration `yaml:"jwks_min_refresh"`
 	Algorithms     []string `yaml:"algorithms"` // allowed; default RS256 (never none or HS*)
+
+	Webhook *WebhookConfig `yaml:"webhook"` // change notifications at /webhooks/{id}; nil: none accepted
 }
 
 // Identity is what a verified token says about its bearer, normalised

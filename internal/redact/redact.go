@@ -1,0 +1,202 @@
+// Package redact keeps PII and credentials out of logs: Handler wraps any
+// slog.Handler and redacts by type, both by attribute key (email, name,
+// phone, token, authorization, secret, ...) and by what a string looks like
+// (email addresses, phone numbers, JWTs, bearer and basic credentials),
+// wherever it appears: the message, attribute values, groups, errors. It is
+// a safety net under code that already logs only ids: it cannot recognise
+// a bare name, so names are redacted by key only.
+package redact
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// The replacements say which type was redacted, never the value.
+const (
+	Email  = "[redacted:email]"
+	Phone  = "[redacted:phone]"
+	Token  = "[redacted:token]"
+	Name   = "[redacted:name]"
+	Secret = "[redacted:secret]"
+)
+
+var (
+	emailRe = regexp.MustCompile(`(?i)[a-z0-9.!#$%&'*+/=?^_` + "`" + `{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+`)
+	jwtRe   = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*`)
+	// A credential after an auth scheme: "Bearer abc", "Basic dXNlcg==".
+	schemeRe = regexp.MustCompile(`(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}(?:\s+[A-Za-z0-9._~+/=-]{8,})*`)
+	// A phone number candidate: digits with the usual separators; checked
+	// further in phone below.
+	phoneRe = regexp.MustCompile(`\+?\(?\d[\d\s().-]{5,22}\d`)
+	uuidRe  = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	dateRe  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}|^\d{1,2}:\d{2}`)
+)
+
+// String redacts the PII and credentials that s contains by their shape.
+func String(s string) string {
+	if s == "" {
+		return s
+	}
+	s = jwtRe.ReplaceAllString(s, Token)
+	s = schemeRe.ReplaceAllStringFunc(s, func(m string) string {
+		scheme, _, _ := strings.Cut(m, " ")
+		return scheme + " " + Token
+	})
+	s = emailRe.ReplaceAllString(s, Email)
+	return phones(s)
+}
+
+// phones redacts phone numbers: 7 to 15 digits (E.164's range) in one run of
+// digits and separators, that is not part of a UUID, a date or a time, nor
+// glued to letters (hex ids).
+func phones(s string) string {
+	locs := phoneRe.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	uuids := uuidRe.FindAllStringIndex(s, -1)
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		start, end := l[0], l[1]
+		m := s[start:end]
+		if !isPhone(s, m, start, end, uuids) {
+			continue
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(Phone)
+		last = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isPhone(s, m string, start, end int, uuids [][]int) bool {
+	digits := 0
+	for _, r := range m {
+		if unicode.IsDigit(r) {
+			digits++
+		}
+	}
+	if digits < 7 || digits > 15 || dateRe.MatchString(m) {
+		return false
+	}
+	for _, u := range uuids {
+		if start < u[1] && end > u[0] {
+			return false
+		}
+	}
+	glued := func(i int) bool {
+		r := rune(s[i])
+		if (r == '-' || r == '|' || r == ':') && i > 0 {
+			r = rune(s[i-1])
+		}
+		return unicode.IsLetter(r) || r == '_' || r == '.'
+	}
+	if (start > 0 && glued(start-1)) || (end < len(s) && glued(end)) {
+		// A number glued to letters is an id (hex, "ext-1234567") rather
+		// than a phone number, unless it starts with a plus.
+		return strings.HasPrefix(m, "+")
+	}
+	return true
+}
+
+// keyKind returns the replacement for a sensitive attribute key, or "".
+func keyKind(key string) string {
+	k := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return unicode.ToLower(r)
+		}
+		return -1
+	}, key)
+	switch {
+	case strings.Contains(k, "email") || k == "mail":
+		return Email
+	case strings.Contains(k, "phone") || k == "mobile" || k == "tel":
+		return Phone
+	case strings.Contains(k, "token") || strings.Contains(k, "authorization") || strings.Contains(k, "bearer") ||
+		strings.Contains(k, "jwt") || strings.Contains(k, "cookie") || k == "credential" || k == "credentials":
+		return Token
+	case strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "apikey") ||
+		strings.Contains(k, "signature") || strings.Contains(k, "clientstate"):
+		return Secret
+	case k == "name" || k == "fullname" || k == "firstname" || k == "lastname" || k == "givenname" ||
+		k == "familyname" || k == "displayname" || k == "username" || k == "nickname" || k == "surname":
+		return Name
+	}
+	return ""
+}
+
+// Handler redacts every record before the wrapped handler sees it.
+type Handler struct{ next slog.Handler }
+
+// New wraps next.
+func New(next slog.Handler) *Handler { return &Handler{next: next} }
+
+// Enabled reports what the wrapped handler reports.
+func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+// Handle redacts the message and every attribute, then hands the record on.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, String(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(Attr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+// WithAttrs redacts attrs once, when they are attached.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = Attr(a)
+	}
+	return &Handler{next: h.next.WithAttrs(red)}
+}
+
+// WithGroup opens a group on the wrapped handler.
+func (h *Handler) WithGroup(name string) slog.Handler { return &Handler{next: h.next.WithGroup(name)} }
+
+// Attr returns a with its value redacted: by key, then by shape.
+func Attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		attrs := v.Group()
+		red := make([]slog.Attr, len(attrs))
+		for i, g := range attrs {
+			red[i] = Attr(g)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(red...)}
+	}
+	if kind := keyKind(a.Key); kind != "" {
+		return slog.String(a.Key, kind)
+	}
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, String(v.String()))
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			return slog.String(a.Key, String(x.Error()))
+		case fmt.Stringer:
+			return slog.String(a.Key, String(x.String()))
+		case map[string]int, []int, int, bool, float64:
+			return slog.Attr{Key: a.Key, Value: v}
+		case []byte:
+			return slog.String(a.Key, String(string(x)))
+		default:
+			return slog.String(a.Key, String(fmt.Sprintf("%+v", x)))
+		}
+	default:
+		return slog.Attr{Key: a.Key, Value: v}
+	}
+}
