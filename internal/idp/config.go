@@ -149,6 +149,9 @@ func (c *Config) Normalize() error {
 			return fail("algorithms", "%q is not allowed; use asymmetric algorithms such as RS256 or ES256", a)
 		}
 	}
+	if c.Admin != nil {
+		return c.Admin.Normalize(c.ID, c.Kind)
+	}
 	return nil
 }
 

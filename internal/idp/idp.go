@@ -54,6 +54,10 @@ type Config struct {
 	// that an unknown kid causes; default 1m.
 	JWKSMinRefresh Duration `yaml:"jwks_min_refresh"`
 	Algorithms     []string `yaml:"algorithms"` // allowed; default RS256 (never none or HS*)
+
+	// Admin is how identity updates reach this IdP; nil: identities of this
+	// IdP cannot be changed through the gateway.
+	Admin *AdminConfig `yaml:"admin"`
 }
 
 // Identity is what a verified token says about its bearer, normalised
