@@ -20,6 +20,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/property"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -40,6 +41,7 @@ type ResolverRoot interface {
 	BuildingContact() BuildingContactResolver
 	Contact() ContactResolver
 	Invoice() InvoiceResolver
+	Mutation() MutationResolver
 	Query() QueryResolver
 	User() UserResolver
 }
@@ -101,6 +103,19 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	IdentitySync struct {
+		Attempts  func(childComplexity int) int
+		NextTryAt func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
+	IdentityUpdatePayload struct {
+		Contact func(childComplexity int) int
+		Sync    func(childComplexity int) int
+		User    func(childComplexity int) int
+	}
+
 	Invoice struct {
 		AmountMinor     func(childComplexity int) int
 		CreatedBy       func(childComplexity int) int
@@ -121,6 +136,11 @@ type ComplexityRoot struct {
 	InvoiceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Mutation struct {
+		UpdateMyProfile    func(childComplexity int, input identity.ProfileInput) int
+		UpdateUserIdentity func(childComplexity int, userID uuid.UUID, input identity.IdentityInput) int
 	}
 
 	PageInfo struct {
@@ -186,6 +206,10 @@ type ContactResolver interface {
 }
 type InvoiceResolver interface {
 	CreatedBy(ctx context.Context, obj *bookkeeping.Invoice) (*directory.User, error)
+}
+type MutationResolver interface {
+	UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*identity.Result, error)
+	UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*identity.Result, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*directory.User, error)
@@ -414,6 +438,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ContactEdge.Node(childComplexity), true
 
+	case "IdentitySync.attempts":
+		if e.ComplexityRoot.IdentitySync.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.Attempts(childComplexity), true
+	case "IdentitySync.nextTryAt":
+		if e.ComplexityRoot.IdentitySync.NextTryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.NextTryAt(childComplexity), true
+	case "IdentitySync.reason":
+		if e.ComplexityRoot.IdentitySync.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.Reason(childComplexity), true
+	case "IdentitySync.status":
+		if e.ComplexityRoot.IdentitySync.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.Status(childComplexity), true
+
+	case "IdentityUpdatePayload.contact":
+		if e.ComplexityRoot.IdentityUpdatePayload.Contact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityUpdatePayload.Contact(childComplexity), true
+	case "IdentityUpdatePayload.identitySync":
+		if e.ComplexityRoot.IdentityUpdatePayload.Sync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityUpdatePayload.Sync(childComplexity), true
+	case "IdentityUpdatePayload.user":
+		if e.ComplexityRoot.IdentityUpdatePayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityUpdatePayload.User(childComplexity), true
+
 	case "Invoice.amountMinor":
 		if e.ComplexityRoot.Invoice.AmountMinor == nil {
 			break
@@ -494,6 +562,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvoiceEdge.Node(childComplexity), true
+
+	case "Mutation.updateMyProfile":
+		if e.ComplexityRoot.Mutation.UpdateMyProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateMyProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateMyProfile(childComplexity, args["input"].(identity.ProfileInput)), true
+	case "Mutation.updateUserIdentity":
+		if e.ComplexityRoot.Mutation.UpdateUserIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUserIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUserIdentity(childComplexity, args["userId"].(uuid.UUID), args["input"].(identity.IdentityInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -732,6 +823,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("BuildingFilter", ec.unmarshalInputBuildingFilter),
 			graphql.NewInputUnmarshaler("ContactFilter", ec.unmarshalInputContactFilter),
 			graphql.NewInputUnmarshaler("InvoiceFilter", ec.unmarshalInputInvoiceFilter),
+			graphql.NewInputUnmarshaler("UpdateMyProfileInput", ec.unmarshalInputUpdateMyProfileInput),
+			graphql.NewInputUnmarshaler("UpdateUserIdentityInput", ec.unmarshalInputUpdateUserIdentityInput),
 			graphql.NewInputUnmarshaler("UserFilter", ec.unmarshalInputUserFilter),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 		)
@@ -769,6 +862,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 			return &response
 		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -804,6 +912,7 @@ the internal, immutable UUID, the key other services join on.
 """
 schema {
   query: Query
+  mutation: Mutation
 }
 
 """
@@ -1205,6 +1314,98 @@ type InvoiceEdge {
   "The invoice."
   node: Invoice!
 }
+
+# ---- Identity updates (internal/identity) ----
+
+"""
+What a client can change.
+"""
+type Mutation {
+  """
+  Changes the signed-in user's own profile. ` + "`" + `email` + "`" + ` and ` + "`" + `fullName` + "`" + ` go to the
+  user's identity provider (the source of truth) through a durable queue that
+  respects its rate limit; ` + "`" + `phone` + "`" + `, and the linked contact's copy of ` + "`" + `email` + "`" + `,
+  change in comms at once. A field left out, or equal to what is already
+  there, changes nothing. Bad values are BAD_USER_INPUT naming the field, and
+  nothing is written.
+  """
+  updateMyProfile(
+    "The fields to change; leave a field out to keep it."
+    input: UpdateMyProfileInput!
+  ): IdentityUpdatePayload!
+
+  """
+  Changes a user's email and full name at their identity provider (and the
+  linked contact's copy of the email), for an admin of the user's tenant.
+  Other roles get FORBIDDEN; a user of another tenant is NOT_FOUND.
+  """
+  updateUserIdentity(
+    "The user to change."
+    userId: ID!
+    "The fields to change; leave a field out to keep it."
+    input: UpdateUserIdentityInput!
+  ): IdentityUpdatePayload!
+}
+
+"""
+A change to the signed-in user's own profile.
+"""
+input UpdateMyProfileInput {
+  "The new email address; its domain is lower-cased."
+  email: String
+  "The new full name, 1 to 200 characters."
+  fullName: String
+  "The new phone number in international form, e.g. +44 20 7946 0958; an empty string removes it. Needs a linked contact."
+  phone: String
+}
+
+"""
+A change to a user's identity, made by an admin.
+"""
+input UpdateUserIdentityInput {
+  "The new email address; its domain is lower-cased."
+  email: String
+  "The new full name, 1 to 200 characters."
+  fullName: String
+}
+
+"""
+The result of an identity change.
+"""
+type IdentityUpdatePayload {
+  "The user. ` + "`" + `email` + "`" + ` and ` + "`" + `fullName` + "`" + ` are the cache of what the IdP has accepted, so they change only once ` + "`" + `identitySync` + "`" + ` is APPLIED."
+  user: User!
+  "The user's contact in comms, already changed; null when the user has no contact."
+  contact: Contact
+  "Where the change stands at the identity provider."
+  identitySync: IdentitySync!
+}
+
+"""
+Where a change stands at the identity provider.
+"""
+type IdentitySync {
+  "APPLIED, PENDING or FAILED."
+  status: IdentitySyncStatus!
+  "How many calls to the identity provider were made for the change so far."
+  attempts: Int!
+  "PENDING: when the next attempt is due."
+  nextTryAt: Time
+  "Why the last attempt did not succeed (PENDING) or why the change was refused (FAILED); never holds personal data."
+  reason: String
+}
+
+"""
+The status of a change at the identity provider.
+"""
+enum IdentitySyncStatus {
+  "The identity provider accepted the change (or nothing needed to change)."
+  APPLIED
+  "The change is queued or being retried."
+  PENDING
+  "The identity provider refused the change for good; see the reason."
+  FAILED
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1315,6 +1516,32 @@ func (ec *executionContext) childFields_ContactEdge(ctx context.Context, field g
 		return ec.fieldContext_ContactEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ContactEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentitySync(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_IdentitySync_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_IdentitySync_attempts(ctx, field)
+	case "nextTryAt":
+		return ec.fieldContext_IdentitySync_nextTryAt(ctx, field)
+	case "reason":
+		return ec.fieldContext_IdentitySync_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentitySync", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentityUpdatePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_IdentityUpdatePayload_user(ctx, field)
+	case "contact":
+		return ec.fieldContext_IdentityUpdatePayload_contact(ctx, field)
+	case "identitySync":
+		return ec.fieldContext_IdentityUpdatePayload_identitySync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentityUpdatePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Invoice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1552,6 +1779,42 @@ func (ec *executionContext) dir_pii_args(ctx context.Context, rawArgs map[string
 		return nil, err
 	}
 	args["kind"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateMyProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (identity.ProfileInput, error) {
+			return ec.unmarshalNUpdateMyProfileInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐProfileInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateUserIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (identity.IdentityInput, error) {
+			return ec.unmarshalNUpdateUserIdentityInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐIdentityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -2724,6 +2987,194 @@ func (ec *executionContext) fieldContext_ContactEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _IdentitySync_status(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.SyncStatus) graphql.Marshaler {
+			return ec.marshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "IdentitySyncStatus")
+}
+
+func (ec *executionContext) _IdentitySync_attempts(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdentitySync_nextTryAt(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_nextTryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextTryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_nextTryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IdentitySync_reason(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentityUpdatePayload_user(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityUpdatePayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityUpdatePayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityUpdatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityUpdatePayload_contact(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityUpdatePayload_contact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityUpdatePayload_contact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityUpdatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityUpdatePayload_identitySync(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityUpdatePayload_identitySync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.Sync) graphql.Marshaler {
+			return ec.marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityUpdatePayload_identitySync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityUpdatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Invoice_id(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3055,6 +3506,94 @@ func (ec *executionContext) fieldContext_InvoiceEdge_node(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Invoice(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateMyProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateMyProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateMyProfile(ctx, fc.Args["input"].(identity.ProfileInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateMyProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityUpdatePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateMyProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateUserIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateUserIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateUserIdentity(ctx, fc.Args["userId"].(uuid.UUID), fc.Args["input"].(identity.IdentityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateUserIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityUpdatePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateUserIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -5313,6 +5852,111 @@ func UnmarshalInvoiceFilter(ctx context.Context, raw any) (bookkeeping.InvoiceFi
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateMyProfileInput(ctx context.Context, obj any) (identity.ProfileInput, error) {
+	var it identity.ProfileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email", "fullName", "phone"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "fullName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fullName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FullName = data
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateMyProfileInput unmarshals raw into the UpdateMyProfileInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateMyProfileInput(ctx context.Context, raw any) (identity.ProfileInput, error) {
+	var out identity.ProfileInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateMyProfileInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateUserIdentityInput(ctx context.Context, obj any) (identity.IdentityInput, error) {
+	var it identity.IdentityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email", "fullName"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "fullName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fullName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FullName = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateUserIdentityInput unmarshals raw into the UpdateUserIdentityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateUserIdentityInput(ctx context.Context, raw any) (identity.IdentityInput, error) {
+	var out identity.IdentityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateUserIdentityInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUserFilter(ctx context.Context, obj any) (directory.UserFilter, error) {
 	var it directory.UserFilter
 	if obj == nil {
@@ -5789,6 +6433,97 @@ func (ec *executionContext) _ContactEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var identitySyncImplementors = []string{"IdentitySync"}
+
+func (ec *executionContext) _IdentitySync(ctx context.Context, sel ast.SelectionSet, obj *identity.Sync) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identitySyncImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentitySync")
+		case "status":
+			out.Values[i] = ec._IdentitySync_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._IdentitySync_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextTryAt":
+			out.Values[i] = ec._IdentitySync_nextTryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._IdentitySync_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var identityUpdatePayloadImplementors = []string{"IdentityUpdatePayload"}
+
+func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.SelectionSet, obj *identity.Result) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityUpdatePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentityUpdatePayload")
+		case "user":
+			out.Values[i] = ec._IdentityUpdatePayload_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contact":
+			out.Values[i] = ec._IdentityUpdatePayload_contact(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "identitySync":
+			out.Values[i] = ec._IdentityUpdatePayload_identitySync(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var invoiceImplementors = []string{"Invoice"}
 
 func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, obj *bookkeeping.Invoice) graphql.Marshaler {
@@ -5920,6 +6655,56 @@ func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._InvoiceEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "updateMyProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateMyProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateUserIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateUserIdentity(ctx, field)
+			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6753,6 +7538,33 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 	return res
 }
 
+func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx context.Context, sel ast.SelectionSet, v identity.Sync) graphql.Marshaler {
+	return ec._IdentitySync(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx context.Context, v any) (identity.SyncStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := identity.SyncStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx context.Context, sel ast.SelectionSet, v identity.SyncStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IdentitySyncStatus!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx context.Context, sel ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentityUpdatePayload!")
+		return graphql.Null
+	}
+	return ec._IdentityUpdatePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6880,6 +7692,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpdateMyProfileInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐProfileInput(ctx context.Context, v any) (identity.ProfileInput, error) {
+	res, err := ec.unmarshalInputUpdateMyProfileInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateUserIdentityInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐIdentityInput(ctx context.Context, v any) (identity.IdentityInput, error) {
+	res, err := ec.unmarshalInputUpdateUserIdentityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx context.Context, sel ast.SelectionSet, v *directory.User) graphql.Marshaler {

@@ -9,6 +9,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/property"
 )
 
@@ -19,4 +20,5 @@ type Resolver struct {
 	Property    *property.Store
 	Bookkeeping *bookkeeping.Store
 	MaxPage     int // the cap on `first`
+	Identity    *identity.Service // identity updates; nil: the mutations answer INTERNAL
 }

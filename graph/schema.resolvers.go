@@ -13,6 +13,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/property"
 )
 
@@ -54,6 +55,24 @@ func (r *contactResolver) Buildings(ctx context.Context, obj *comms.Contact) ([]
 // CreatedBy is the resolver for the createdBy field.
 func (r *invoiceResolver) CreatedBy(ctx context.Context, obj *bookkeeping.Invoice) (*directory.User, error) {
 	return required(load(ctx, func(l *Loaders) *userLoader { return l.UserByID }, obj.CreatedByUserID))
+}
+
+// UpdateMyProfile is the resolver for the updateMyProfile field.
+func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*identity.Result, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.UpdateMyProfile(ctx, s, input)
+}
+
+// UpdateUserIdentity is the resolver for the updateUserIdentity field.
+func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*identity.Result, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.UpdateUserIdentity(ctx, s, userID, input)
 }
 
 // Me is the resolver for the me field.
@@ -135,6 +154,9 @@ func (r *Resolver) Contact() ContactResolver { return &contactResolver{r} }
 // Invoice returns InvoiceResolver implementation.
 func (r *Resolver) Invoice() InvoiceResolver { return &invoiceResolver{r} }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -146,6 +168,7 @@ type (
 	buildingContactResolver struct{ *Resolver }
 	contactResolver         struct{ *Resolver }
 	invoiceResolver         struct{ *Resolver }
+	mutationResolver        struct{ *Resolver }
 	queryResolver           struct{ *Resolver }
 	userResolver            struct{ *Resolver }
 )

@@ -9,6 +9,10 @@ import (
 	"strconv"
 )
 
+// What a client can change.
+type Mutation struct {
+}
+
 // What a client can read.
 type Query struct {
 }

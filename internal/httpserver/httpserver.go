@@ -25,6 +25,7 @@ import (
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
@@ -38,13 +39,14 @@ type Deps struct {
 	MaxPageSize   int
 	LoaderWait    time.Duration
 	GraphiQL      graphiql.Options
+	Identity      *identity.Service // identity updates (the mutations); may be nil
 }
 
 // New returns the gateway's HTTP handler.
 func New(d Deps) http.Handler {
 	res := &graph.Resolver{
 		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
-		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize,
+		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Identity: d.Identity,
 	}
 	gql := handler.New(graph.NewSchema(res))
 	gql.AddTransport(transport.GET{})
