@@ -19,6 +19,6 @@ type Resolver struct {
 	Comms       *comms.Store
 	Property    *property.Store
 	Bookkeeping *bookkeeping.Store
-	MaxPage     int // the cap on `first`
+	MaxPage     int               // the cap on `first`
 	Identity    *identity.Service // identity updates; nil: the mutations answer INTERNAL
 }
