@@ -28,14 +28,14 @@ const idpID = "auth0-test"
 
 // env is a database with a tenant, an Auth0 fake and users at both.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *sqlx.DB
 	fake   *auth0test.Fake
 	tenant uuid.UUID
 	users  []uuid.UUID // users[i] is auth0|i at the fake
 }
 
-func newEnv(t *testing.T, users int) *env {
+func newEnv(t testing.TB, users int) *env {
 	t.Helper()
 	e := &env{t: t, db: pgtest.DB(t), fake: auth0test.New(t), tenant: uuid.New()}
 	e.exec(`INSERT INTO directory.tenants (id, name) VALUES ($1, 'T')`, e.tenant)
