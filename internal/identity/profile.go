@@ -198,11 +198,15 @@ func (s *Service) jobSync(ctx context.Context, id int64) (Sync, error) {
 // Status is the status of a user's identity changes: the oldest unfinished
 // one (PENDING), else the latest finished one; APPLIED when there is none.
 func (s *Service) Status(ctx context.Context, userID uuid.UUID) (Sync, error) {
-	var js []job
-	err := s.db.SelectContext(ctx, &js, `
-		(SELECT `+jobColumns+` FROM identity.outbox WHERE user_id = $1 AND state IN ('pending', 'running') ORDER BY id LIMIT 1)
-		UNION ALL
-		(SELECT `+jobColumns+` FROM identity.outbox WHERE user_id = $1 ORDER BY id DESC LIMIT 1)`, userID)
+	js, err := unfinished(ctx, s.db, userID)
+	if err != nil {
+		return Sync{}, err
+	}
+	if len(js) > 0 {
+		return syncOf(&js[0]), nil
+	}
+	err = s.db.SelectContext(ctx, &js, `SELECT `+jobColumns+` FROM identity.outbox
+		WHERE user_id = $1 ORDER BY id DESC LIMIT 1`, userID)
 	if err != nil {
 		return Sync{}, postgres.Translate(err, "identity status")
 	}
@@ -218,17 +222,12 @@ func (s *Service) Status(ctx context.Context, userID uuid.UUID) (Sync, error) {
 // background priority. Invalid when the user's IdP has no admin adapter;
 // NotFound when there is no such user.
 func (s *Service) QueueDeletion(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID) error {
-	var u struct {
-		IdPID      string `db:"idp_id"`
-		ExternalID string `db:"external_id"`
-	}
-	// Read through the directory store's lock so a concurrent update of the
-	// same user queues in a definite order.
-	du, err := s.dir.FindUserForUpdate(ctx, tx, userID)
+	// Lock the user as the mutations do, so a concurrent update of the same
+	// user queues in a definite order.
+	u, err := s.dir.FindUserForUpdate(ctx, tx, userID)
 	if err != nil {
 		return err
 	}
-	u.IdPID, u.ExternalID = du.IdPID, du.ExternalID
 	if _, ok := s.adapters[u.IdPID]; !ok {
 		return apperr.E(apperr.Invalid, "identities of this user's identity provider cannot be deleted through the gateway")
 	}
