@@ -110,6 +110,11 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 	}
 
+	IdentitySyncLag struct {
+		IdPID   func(childComplexity int) int
+		Seconds func(childComplexity int) int
+	}
+
 	IdentityUpdatePayload struct {
 		Contact func(childComplexity int) int
 		Sync    func(childComplexity int) int
@@ -151,15 +156,16 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Building  func(childComplexity int, id uuid.UUID) int
-		Buildings func(childComplexity int, first *int, after *string, filter *property.BuildingFilter) int
-		Contact   func(childComplexity int, id uuid.UUID) int
-		Contacts  func(childComplexity int, first *int, after *string, filter *comms.ContactFilter) int
-		Invoice   func(childComplexity int, id uuid.UUID) int
-		Invoices  func(childComplexity int, first *int, after *string, filter *bookkeeping.InvoiceFilter) int
-		Me        func(childComplexity int) int
-		User      func(childComplexity int, id uuid.UUID) int
-		Users     func(childComplexity int, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
+		Building        func(childComplexity int, id uuid.UUID) int
+		Buildings       func(childComplexity int, first *int, after *string, filter *property.BuildingFilter) int
+		Contact         func(childComplexity int, id uuid.UUID) int
+		Contacts        func(childComplexity int, first *int, after *string, filter *comms.ContactFilter) int
+		IdentitySyncLag func(childComplexity int) int
+		Invoice         func(childComplexity int, id uuid.UUID) int
+		Invoices        func(childComplexity int, first *int, after *string, filter *bookkeeping.InvoiceFilter) int
+		Me              func(childComplexity int) int
+		User            func(childComplexity int, id uuid.UUID) int
+		Users           func(childComplexity int, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
 	}
 
 	User struct {
@@ -221,6 +227,7 @@ type QueryResolver interface {
 	Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*comms.Contact], error)
 	Invoice(ctx context.Context, id uuid.UUID) (*bookkeeping.Invoice, error)
 	Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*bookkeeping.Invoice], error)
+	IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error)
 }
 type UserResolver interface {
 	Contact(ctx context.Context, obj *directory.User) (*comms.Contact, error)
@@ -463,6 +470,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IdentitySync.Status(childComplexity), true
 
+	case "IdentitySyncLag.idpId":
+		if e.ComplexityRoot.IdentitySyncLag.IdPID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncLag.IdPID(childComplexity), true
+	case "IdentitySyncLag.seconds":
+		if e.ComplexityRoot.IdentitySyncLag.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncLag.Seconds(childComplexity), true
+
 	case "IdentityUpdatePayload.contact":
 		if e.ComplexityRoot.IdentityUpdatePayload.Contact == nil {
 			break
@@ -655,6 +675,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Contacts(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*comms.ContactFilter)), true
+	case "Query.identitySyncLag":
+		if e.ComplexityRoot.Query.IdentitySyncLag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.IdentitySyncLag(childComplexity), true
 
 	case "Query.invoice":
 		if e.ComplexityRoot.Query.Invoice == nil {
@@ -1406,6 +1432,25 @@ enum IdentitySyncStatus {
   "The identity provider refused the change for good; see the reason."
   FAILED
 }
+
+extend type Query {
+  """
+  How far the directory cache is behind each IdP that has an admin API: the
+  age of its least recently synced user's cache, which reconciliation works
+  down. Internal service accounts only.
+  """
+  identitySyncLag: [IdentitySyncLag!]!
+}
+
+"""
+How far one IdP's cached identities are behind.
+"""
+type IdentitySyncLag {
+  "The IdP adapter, e.g. auth0-prod."
+  idpId: String!
+  "Seconds since its least recently synced user was last synced."
+  seconds: Float!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1530,6 +1575,16 @@ func (ec *executionContext) childFields_IdentitySync(ctx context.Context, field 
 		return ec.fieldContext_IdentitySync_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentitySync", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentitySyncLag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "idpId":
+		return ec.fieldContext_IdentitySyncLag_idpId(ctx, field)
+	case "seconds":
+		return ec.fieldContext_IdentitySyncLag_seconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentitySyncLag", field.Name)
 }
 
 func (ec *executionContext) childFields_IdentityUpdatePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3079,6 +3134,52 @@ func (ec *executionContext) fieldContext_IdentitySync_reason(_ context.Context, 
 	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "String")
 }
 
+func (ec *executionContext) _IdentitySyncLag_idpId(ctx context.Context, field graphql.CollectedField, obj *identity.Lag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncLag_idpId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdPID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncLag_idpId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncLag", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentitySyncLag_seconds(ctx context.Context, field graphql.CollectedField, obj *identity.Lag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncLag_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncLag_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncLag", field, false, false, "Float")
+}
+
 func (ec *executionContext) _IdentityUpdatePayload_user(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4070,6 +4171,38 @@ func (ec *executionContext) fieldContext_Query_invoices(ctx context.Context, fie
 	if fc.Args, err = ec.field_Query_invoices_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_identitySyncLag(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_identitySyncLag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().IdentitySyncLag(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*identity.Lag) graphql.Marshaler {
+			return ec.marshalNIdentitySyncLag2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLagᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_identitySyncLag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySyncLag(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6481,6 +6614,44 @@ func (ec *executionContext) _IdentitySync(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var identitySyncLagImplementors = []string{"IdentitySyncLag"}
+
+func (ec *executionContext) _IdentitySyncLag(ctx context.Context, sel ast.SelectionSet, obj *identity.Lag) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identitySyncLagImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentitySyncLag")
+		case "idpId":
+			out.Values[i] = ec._IdentitySyncLag_idpId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._IdentitySyncLag_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identityUpdatePayloadImplementors = []string{"IdentityUpdatePayload"}
 
 func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.SelectionSet, obj *identity.Result) graphql.Marshaler {
@@ -6845,6 +7016,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_invoices(ctx, field)
+				})
+		case "identitySyncLag":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_identitySyncLag(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -7524,6 +7701,20 @@ func (ec *executionContext) marshalNContactEdge2ᚖgithubᚗcomᚋpropertyportal
 	return ec._ContactEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
 	res, err := scalar.UnmarshalUUID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7540,6 +7731,30 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 
 func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx context.Context, sel ast.SelectionSet, v identity.Sync) graphql.Marshaler {
 	return ec._IdentitySync(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdentitySyncLag2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLagᚄ(ctx context.Context, sel ast.SelectionSet, v []*identity.Lag) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentitySyncLag2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLag(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNIdentitySyncLag2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLag(ctx context.Context, sel ast.SelectionSet, v *identity.Lag) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentitySyncLag!")
+		return graphql.Null
+	}
+	return ec._IdentitySyncLag(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx context.Context, v any) (identity.SyncStatus, error) {

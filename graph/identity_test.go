@@ -264,3 +264,18 @@ func containsAt(s string) bool {
 	}
 	return false
 }
+
+func TestIdentitySyncLag(t *testing.T) {
+	e := newIdentityEnv(t, identity.Options{})
+	tn := e.tenant("T")
+	u, _ := e.person(tn, "jane@example.com", "Jane Doe", "")
+	e.exec(`UPDATE directory.users SET synced_at = now() - interval '2 hours' WHERE id = $1`, u)
+	d := e.ok(internal(), `{ identitySyncLag { idpId seconds } }`, nil)
+	lag := path(d, "identitySyncLag", 0)
+	if s, _ := path(lag, "seconds").(float64); path(lag, "idpId") != "auth0-prod" || s < 7200 {
+		t.Errorf("lag %v", lag)
+	}
+	if r := e.query(admin(tn), `{ identitySyncLag { idpId } }`, nil); r.code(t) != "FORBIDDEN" {
+		t.Errorf("admin got %+v", r.Errors)
+	}
+}

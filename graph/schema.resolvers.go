@@ -132,6 +132,15 @@ func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string,
 	return r.invoices(ctx, first, after, filter)
 }
 
+// IdentitySyncLag is the resolver for the identitySyncLag field.
+func (r *queryResolver) IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.SyncLag(ctx, s)
+}
+
 // Contact is the resolver for the contact field.
 func (r *userResolver) Contact(ctx context.Context, obj *directory.User) (*comms.Contact, error) {
 	return load(ctx, func(l *Loaders) *contactLoader { return l.ContactByUser }, obj.ID)

@@ -72,6 +72,9 @@ type Options struct {
 	RateGuard       float64       // extra spacing between calls, as a share of 1/rate; default 0.05
 	InteractiveWait time.Duration // how long a mutation waits for its change to apply before answering PENDING; default 0
 	Log             *slog.Logger
+	// Reconcile re-reads users from their IdPs in the background; off
+	// unless Reconcile.Share is set.
+	Reconcile ReconcileOptions
 }
 
 func (o *Options) defaults() {
@@ -92,6 +95,9 @@ func (o *Options) defaults() {
 	}
 	if o.RateGuard == 0 {
 		o.RateGuard = 0.05
+	}
+	if o.Reconcile.MinAge == 0 {
+		o.Reconcile.MinAge = time.Hour
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -124,7 +130,7 @@ func New(db *sqlx.DB, adapters map[string]admins.Adapter, opts Options) *Service
 	}
 }
 
-// Start runs the workers until ctx ends or Stop is called. Calling Start
+// Start runs the workers (and the reconcilers, when configured) until ctx ends or Stop is called. Calling Start
 // twice without Stop does nothing.
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
@@ -141,6 +147,15 @@ func (s *Service) Start(ctx context.Context) {
 			defer wg.Done()
 			s.work(ctx)
 		}()
+	}
+	if s.opts.Reconcile.Share > 0 {
+		for id := range s.adapters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.reconcile(ctx, id, s.opts.Reconcile)
+			}()
+		}
 	}
 	go func() {
 		wg.Wait()
