@@ -69,7 +69,7 @@ type Options struct {
 	BackoffBase     time.Duration // the first retry delay; default 1s, doubled per attempt
 	BackoffMax      time.Duration // the cap on a retry delay; default 5m
 	MaxAttempts     int           // 0: retry until the IdP accepts or refuses for good
-	RateGuard       float64       // extra spacing between calls, as a share of 1/rate; default 0.05
+	RateGuard       float64       // extra spacing between calls, as a share of 1/rate; default 0.1
 	InteractiveWait time.Duration // how long a mutation waits for its change to apply before answering PENDING; default 0
 	Log             *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
@@ -94,7 +94,7 @@ func (o *Options) defaults() {
 		o.BackoffMax = 5 * time.Minute
 	}
 	if o.RateGuard == 0 {
-		o.RateGuard = 0.05
+		o.RateGuard = 0.1
 	}
 	if o.Reconcile.MinAge == 0 {
 		o.Reconcile.MinAge = time.Hour

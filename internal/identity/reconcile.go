@@ -6,10 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/admins"
+	"github.com/propertyportal/gateway/internal/postgres"
 )
 
 // ReconcileOptions tune reconciliation: re-reading users from their IdP,
@@ -68,6 +71,12 @@ func (s *Service) reconcileOne(ctx context.Context, idpID string, ad admins.Adap
 		if len(pending) > 0 {
 			continue
 		}
+		if ok, err := s.claimReconcile(ctx, u.ID); err != nil || !ok {
+			if err != nil {
+				return true, err
+			}
+			continue
+		}
 		if err := s.waitSlot(ctx, idpID, interval); err != nil {
 			return true, err
 		}
@@ -86,6 +95,20 @@ func (s *Service) reconcileOne(ctx context.Context, idpID string, ad admins.Adap
 		return true, err
 	}
 	return false, nil
+}
+
+// claimReconcile claims user id for re-reading for a minute; false when
+// another process holds it.
+func (s *Service) claimReconcile(ctx context.Context, id uuid.UUID) (bool, error) {
+	var got []uuid.UUID
+	err := s.db.SelectContext(ctx, &got, `
+		INSERT INTO identity.reconcile_claims AS c (user_id, until) VALUES ($1, now() + interval '1 minute')
+		ON CONFLICT (user_id) DO UPDATE SET until = EXCLUDED.until WHERE c.until < now()
+		RETURNING user_id`, id)
+	if err != nil {
+		return false, postgres.Translate(err, "claim user for reconciliation")
+	}
+	return len(got) == 1, nil
 }
 
 // ReconcileLag is, per IdP with an adapter, the age of its least recently
