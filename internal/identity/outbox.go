@@ -195,12 +195,12 @@ func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Dura
 		if !sleep(ctx, wait) {
 			return ctx.Err()
 		}
-		h, err := s.held(ctx, idpID)
-		if err != nil {
-			return err
+		if time.Since(due) > maxLate {
+			continue
 		}
-		if !h && time.Since(due) <= maxLate {
-			return nil
+		h, err := s.held(ctx, idpID)
+		if err != nil || !h {
+			return err
 		}
 	}
 }
