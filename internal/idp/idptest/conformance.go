@@ -64,6 +64,24 @@ func Conformance(t *testing.T, core *Core, newAdapter func(timeout time.Duration
 			t.Fatalf("fetched %d tokens for 3 calls, want 1", n)
 		}
 	})
+	t.Run("TokenRefetchedWhenExpiring", func(t *testing.T) {
+		// golang.org/x/oauth2 renews a token 10 s before it expires: an
+		// 11 s token is good for about a second.
+		core.SetTokenTTL(11 * time.Second)
+		defer core.SetTokenTTL(time.Hour)
+		a := fresh(t)
+		before := core.TokenCalls()
+		if _, err := a.GetUser(ctx, "u-1"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1200 * time.Millisecond)
+		if _, err := a.GetUser(ctx, "u-1"); err != nil {
+			t.Fatal(err)
+		}
+		if n := core.TokenCalls() - before; n != 2 {
+			t.Fatalf("fetched %d tokens across an expiry, want 2", n)
+		}
+	})
 	t.Run("RateLimited", func(t *testing.T) {
 		a := fresh(t)
 		core.SetRate(1)

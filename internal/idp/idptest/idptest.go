@@ -117,6 +117,9 @@ func (c *Core) EmailTaken(id, email string) bool {
 	return false
 }
 
+// SetTokenTTL sets expires_in of the tokens issued from now on.
+func (c *Core) SetTokenTTL(d time.Duration) { c.mu.Lock(); c.TokenTTL = d; c.mu.Unlock() }
+
 // SetDown makes the next n admin calls answer 503; n < 0 until SetDown(0).
 func (c *Core) SetDown(n int) { c.mu.Lock(); c.down = n; c.mu.Unlock() }
 
