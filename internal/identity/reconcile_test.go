@@ -70,7 +70,7 @@ func TestReconcileStalestFirstWithLag(t *testing.T) {
 func TestReconcileTwoProcessesKeepToTheShare(t *testing.T) {
 	// Not parallel: rates are measured on the fake's clock.
 	e := staleEnv(t, 9)
-	opts := identity.Options{Workers: 1, Reconcile: identity.ReconcileOptions{Share: 0.5, MinAge: 30 * time.Minute}}
+	opts := identity.Options{Workers: 1, RateGuard: loadedGuard, Reconcile: identity.ReconcileOptions{Share: 0.5, MinAge: 30 * time.Minute}}
 	a, b := e.service(4, opts), e.service(4, opts)
 	a.Start(t.Context())
 	b.Start(t.Context())

@@ -6,6 +6,7 @@
 package idptest
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -249,7 +250,7 @@ func TokenFields(r *http.Request) map[string]string {
 // call and answers it when a check fails; the provider handler continues
 // only when Gate returns true, and then calls Done with its status.
 func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body map[string]any) (done func(status int), ok bool) {
-	now := time.Now()
+	now := Arrival(r)
 	c.mu.Lock()
 	latency, hang := c.latency, c.hang
 	c.mu.Unlock()
@@ -320,6 +321,24 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 		return fail(forced, "forced", "Refused")
 	}
 	return record, true
+}
+
+type arrivalKey struct{}
+
+// Stamp wraps a fake's handler so each request records when it arrived,
+// before its body is read: the time the quota is measured on.
+func Stamp(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), arrivalKey{}, time.Now())))
+	})
+}
+
+// Arrival is when r arrived (see Stamp); now when it was not stamped.
+func Arrival(r *http.Request) time.Time {
+	if t, ok := r.Context().Value(arrivalKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now()
 }
 
 // WriteJSON writes v as a JSON answer with status.

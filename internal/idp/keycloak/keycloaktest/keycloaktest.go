@@ -37,7 +37,7 @@ func errBody(status int, code, message string) any {
 // New starts a fake, closed when the test ends.
 func New(t testing.TB) *Fake {
 	f := &Fake{Core: idptest.NewCore(errBody)}
-	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
 	return f
