@@ -20,6 +20,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
@@ -113,6 +114,24 @@ type ComplexityRoot struct {
 		RelatedIDs        func(childComplexity int) int
 	}
 
+	IdentitySync struct {
+		Attempts  func(childComplexity int) int
+		NextTryAt func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
+	IdentitySyncLag struct {
+		IdPID   func(childComplexity int) int
+		Seconds func(childComplexity int) int
+	}
+
+	IdentityUpdatePayload struct {
+		Contact func(childComplexity int) int
+		Sync    func(childComplexity int) int
+		User    func(childComplexity int) int
+	}
+
 	Invoice struct {
 		AmountMinor     func(childComplexity int) int
 		CreatedBy       func(childComplexity int) int
@@ -145,6 +164,8 @@ type ComplexityRoot struct {
 		UnlinkContactFromBuilding func(childComplexity int, buildingID uuid.UUID, contactID uuid.UUID) int
 		UnlinkContactFromUser     func(childComplexity int, contactID uuid.UUID) int
 		UpdateContact             func(childComplexity int, id uuid.UUID, input comms.ContactInput) int
+		UpdateMyProfile           func(childComplexity int, input identity.ProfileInput) int
+		UpdateUserIdentity        func(childComplexity int, userID uuid.UUID, input identity.IdentityInput) int
 	}
 
 	PageInfo struct {
@@ -155,15 +176,16 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Building  func(childComplexity int, id uuid.UUID) int
-		Buildings func(childComplexity int, first *int, after *string, filter *property.BuildingFilter) int
-		Contact   func(childComplexity int, id uuid.UUID) int
-		Contacts  func(childComplexity int, first *int, after *string, filter *comms.ContactFilter) int
-		Invoice   func(childComplexity int, id uuid.UUID) int
-		Invoices  func(childComplexity int, first *int, after *string, filter *bookkeeping.InvoiceFilter) int
-		Me        func(childComplexity int) int
-		User      func(childComplexity int, id uuid.UUID) int
-		Users     func(childComplexity int, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
+		Building        func(childComplexity int, id uuid.UUID) int
+		Buildings       func(childComplexity int, first *int, after *string, filter *property.BuildingFilter) int
+		Contact         func(childComplexity int, id uuid.UUID) int
+		Contacts        func(childComplexity int, first *int, after *string, filter *comms.ContactFilter) int
+		IdentitySyncLag func(childComplexity int) int
+		Invoice         func(childComplexity int, id uuid.UUID) int
+		Invoices        func(childComplexity int, first *int, after *string, filter *bookkeeping.InvoiceFilter) int
+		Me              func(childComplexity int) int
+		User            func(childComplexity int, id uuid.UUID) int
+		Users           func(childComplexity int, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
 	}
 
 	User struct {
@@ -221,6 +243,8 @@ type MutationResolver interface {
 	UnlinkContactFromUser(ctx context.Context, contactID uuid.UUID) (*comms.Contact, error)
 	EraseContact(ctx context.Context, id uuid.UUID) (*privacy.Erasure, error)
 	EraseUser(ctx context.Context, id uuid.UUID) (*privacy.Erasure, error)
+	UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*identity.Result, error)
+	UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*identity.Result, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*directory.User, error)
@@ -232,6 +256,7 @@ type QueryResolver interface {
 	Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*comms.Contact], error)
 	Invoice(ctx context.Context, id uuid.UUID) (*bookkeeping.Invoice, error)
 	Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*bookkeeping.Invoice], error)
+	IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error)
 }
 type UserResolver interface {
 	Contact(ctx context.Context, obj *directory.User) (*comms.Contact, error)
@@ -492,6 +517,63 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Erasure.RelatedIDs(childComplexity), true
 
+	case "IdentitySync.attempts":
+		if e.ComplexityRoot.IdentitySync.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.Attempts(childComplexity), true
+	case "IdentitySync.nextTryAt":
+		if e.ComplexityRoot.IdentitySync.NextTryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.NextTryAt(childComplexity), true
+	case "IdentitySync.reason":
+		if e.ComplexityRoot.IdentitySync.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.Reason(childComplexity), true
+	case "IdentitySync.status":
+		if e.ComplexityRoot.IdentitySync.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySync.Status(childComplexity), true
+
+	case "IdentitySyncLag.idpId":
+		if e.ComplexityRoot.IdentitySyncLag.IdPID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncLag.IdPID(childComplexity), true
+	case "IdentitySyncLag.seconds":
+		if e.ComplexityRoot.IdentitySyncLag.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncLag.Seconds(childComplexity), true
+
+	case "IdentityUpdatePayload.contact":
+		if e.ComplexityRoot.IdentityUpdatePayload.Contact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityUpdatePayload.Contact(childComplexity), true
+	case "IdentityUpdatePayload.identitySync":
+		if e.ComplexityRoot.IdentityUpdatePayload.Sync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityUpdatePayload.Sync(childComplexity), true
+	case "IdentityUpdatePayload.user":
+		if e.ComplexityRoot.IdentityUpdatePayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityUpdatePayload.User(childComplexity), true
+
 	case "Invoice.amountMinor":
 		if e.ComplexityRoot.Invoice.AmountMinor == nil {
 			break
@@ -672,6 +754,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateContact(childComplexity, args["id"].(uuid.UUID), args["input"].(comms.ContactInput)), true
+	case "Mutation.updateMyProfile":
+		if e.ComplexityRoot.Mutation.UpdateMyProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateMyProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateMyProfile(childComplexity, args["input"].(identity.ProfileInput)), true
+	case "Mutation.updateUserIdentity":
+		if e.ComplexityRoot.Mutation.UpdateUserIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUserIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUserIdentity(childComplexity, args["userId"].(uuid.UUID), args["input"].(identity.IdentityInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -742,6 +846,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Contacts(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*comms.ContactFilter)), true
+	case "Query.identitySyncLag":
+		if e.ComplexityRoot.Query.IdentitySyncLag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.IdentitySyncLag(childComplexity), true
 
 	case "Query.invoice":
 		if e.ComplexityRoot.Query.Invoice == nil {
@@ -911,6 +1021,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ContactFilter", ec.unmarshalInputContactFilter),
 			graphql.NewInputUnmarshaler("ContactInput", ec.unmarshalInputContactInput),
 			graphql.NewInputUnmarshaler("InvoiceFilter", ec.unmarshalInputInvoiceFilter),
+			graphql.NewInputUnmarshaler("UpdateMyProfileInput", ec.unmarshalInputUpdateMyProfileInput),
+			graphql.NewInputUnmarshaler("UpdateUserIdentityInput", ec.unmarshalInputUpdateUserIdentityInput),
 			graphql.NewInputUnmarshaler("UserFilter", ec.unmarshalInputUserFilter),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 		)
@@ -1534,6 +1646,114 @@ type Erasure {
   "True when this call queued the deletion of the identity at its IdP."
   idpDeletionQueued: Boolean!
 }
+
+# ---- Identity updates (internal/identity) ----
+
+extend type Mutation {
+  """
+  Changes the signed-in user's own profile. ` + "`" + `email` + "`" + ` and ` + "`" + `fullName` + "`" + ` go to the
+  user's identity provider (the source of truth) through a durable queue that
+  respects its rate limit; ` + "`" + `phone` + "`" + `, and the linked contact's copy of ` + "`" + `email` + "`" + `,
+  change in comms at once. A field left out, or equal to what is already
+  there, changes nothing. Bad values are BAD_USER_INPUT naming the field, and
+  nothing is written.
+  """
+  updateMyProfile(
+    "The fields to change; leave a field out to keep it."
+    input: UpdateMyProfileInput!
+  ): IdentityUpdatePayload!
+
+  """
+  Changes a user's email and full name at their identity provider (and the
+  linked contact's copy of the email), for an admin of the user's tenant.
+  Other roles get FORBIDDEN; a user of another tenant is NOT_FOUND.
+  """
+  updateUserIdentity(
+    "The user to change."
+    userId: ID!
+    "The fields to change; leave a field out to keep it."
+    input: UpdateUserIdentityInput!
+  ): IdentityUpdatePayload!
+}
+
+"""
+A change to the signed-in user's own profile.
+"""
+input UpdateMyProfileInput {
+  "The new email address; its domain is lower-cased."
+  email: String
+  "The new full name, 1 to 200 characters."
+  fullName: String
+  "The new phone number in international form, e.g. +44 20 7946 0958; an empty string removes it. Needs a linked contact."
+  phone: String
+}
+
+"""
+A change to a user's identity, made by an admin.
+"""
+input UpdateUserIdentityInput {
+  "The new email address; its domain is lower-cased."
+  email: String
+  "The new full name, 1 to 200 characters."
+  fullName: String
+}
+
+"""
+The result of an identity change.
+"""
+type IdentityUpdatePayload {
+  "The user. ` + "`" + `email` + "`" + ` and ` + "`" + `fullName` + "`" + ` are the cache of what the IdP has accepted, so they change only once ` + "`" + `identitySync` + "`" + ` is APPLIED."
+  user: User!
+  "The user's contact in comms, already changed; null when the user has no contact."
+  contact: Contact
+  "Where the change stands at the identity provider."
+  identitySync: IdentitySync!
+}
+
+"""
+Where a change stands at the identity provider.
+"""
+type IdentitySync {
+  "APPLIED, PENDING or FAILED."
+  status: IdentitySyncStatus!
+  "How many calls to the identity provider were made for the change so far."
+  attempts: Int!
+  "PENDING: when the next attempt is due."
+  nextTryAt: Time
+  "Why the last attempt did not succeed (PENDING) or why the change was refused (FAILED); never holds personal data."
+  reason: String
+}
+
+"""
+The status of a change at the identity provider.
+"""
+enum IdentitySyncStatus {
+  "The identity provider accepted the change (or nothing needed to change)."
+  APPLIED
+  "The change is queued or being retried."
+  PENDING
+  "The identity provider refused the change for good; see the reason."
+  FAILED
+}
+
+extend type Query {
+  """
+  How far the directory cache is behind each IdP that has an admin API: the
+  age of its least recently synced user's cache, which reconciliation works
+  down. Internal service accounts only.
+  """
+  identitySyncLag: [IdentitySyncLag!]!
+}
+
+"""
+How far one IdP's cached identities are behind.
+"""
+type IdentitySyncLag {
+  "The IdP adapter, e.g. auth0-prod."
+  idpId: String!
+  "Seconds since its least recently synced user was last synced."
+  seconds: Float!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1664,6 +1884,42 @@ func (ec *executionContext) childFields_Erasure(ctx context.Context, field graph
 		return ec.fieldContext_Erasure_idpDeletionQueued(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Erasure", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentitySync(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_IdentitySync_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_IdentitySync_attempts(ctx, field)
+	case "nextTryAt":
+		return ec.fieldContext_IdentitySync_nextTryAt(ctx, field)
+	case "reason":
+		return ec.fieldContext_IdentitySync_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentitySync", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentitySyncLag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "idpId":
+		return ec.fieldContext_IdentitySyncLag_idpId(ctx, field)
+	case "seconds":
+		return ec.fieldContext_IdentitySyncLag_seconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentitySyncLag", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentityUpdatePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_IdentityUpdatePayload_user(ctx, field)
+	case "contact":
+		return ec.fieldContext_IdentityUpdatePayload_contact(ctx, field)
+	case "identitySync":
+		return ec.fieldContext_IdentityUpdatePayload_identitySync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentityUpdatePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Invoice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2078,6 +2334,42 @@ func (ec *executionContext) field_Mutation_updateContact_args(ctx context.Contex
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (comms.ContactInput, error) {
 			return ec.unmarshalNContactInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContactInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateMyProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (identity.ProfileInput, error) {
+			return ec.unmarshalNUpdateMyProfileInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐProfileInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateUserIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (identity.IdentityInput, error) {
+			return ec.unmarshalNUpdateUserIdentityInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐIdentityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3416,6 +3708,240 @@ func (ec *executionContext) fieldContext_Erasure_idpDeletionQueued(_ context.Con
 	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _IdentitySync_status(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.SyncStatus) graphql.Marshaler {
+			return ec.marshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "IdentitySyncStatus")
+}
+
+func (ec *executionContext) _IdentitySync_attempts(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdentitySync_nextTryAt(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_nextTryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextTryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_nextTryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IdentitySync_reason(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySync_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySync_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentitySyncLag_idpId(ctx context.Context, field graphql.CollectedField, obj *identity.Lag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncLag_idpId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdPID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncLag_idpId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncLag", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentitySyncLag_seconds(ctx context.Context, field graphql.CollectedField, obj *identity.Lag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncLag_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncLag_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncLag", field, false, false, "Float")
+}
+
+func (ec *executionContext) _IdentityUpdatePayload_user(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityUpdatePayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityUpdatePayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityUpdatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityUpdatePayload_contact(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityUpdatePayload_contact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityUpdatePayload_contact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityUpdatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityUpdatePayload_identitySync(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityUpdatePayload_identitySync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.Sync) graphql.Marshaler {
+			return ec.marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityUpdatePayload_identitySync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityUpdatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Invoice_id(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4147,6 +4673,94 @@ func (ec *executionContext) fieldContext_Mutation_eraseUser(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateMyProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateMyProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateMyProfile(ctx, fc.Args["input"].(identity.ProfileInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateMyProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityUpdatePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateMyProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateUserIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateUserIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateUserIdentity(ctx, fc.Args["userId"].(uuid.UUID), fc.Args["input"].(identity.IdentityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateUserIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityUpdatePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateUserIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4619,6 +5233,38 @@ func (ec *executionContext) fieldContext_Query_invoices(ctx context.Context, fie
 	if fc.Args, err = ec.field_Query_invoices_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_identitySyncLag(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_identitySyncLag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().IdentitySyncLag(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*identity.Lag) graphql.Marshaler {
+			return ec.marshalNIdentitySyncLag2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLagᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_identitySyncLag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySyncLag(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6457,6 +7103,111 @@ func UnmarshalInvoiceFilter(ctx context.Context, raw any) (bookkeeping.InvoiceFi
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateMyProfileInput(ctx context.Context, obj any) (identity.ProfileInput, error) {
+	var it identity.ProfileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email", "fullName", "phone"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "fullName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fullName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FullName = data
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateMyProfileInput unmarshals raw into the UpdateMyProfileInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateMyProfileInput(ctx context.Context, raw any) (identity.ProfileInput, error) {
+	var out identity.ProfileInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateMyProfileInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateUserIdentityInput(ctx context.Context, obj any) (identity.IdentityInput, error) {
+	var it identity.IdentityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email", "fullName"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "fullName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fullName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FullName = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateUserIdentityInput unmarshals raw into the UpdateUserIdentityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateUserIdentityInput(ctx context.Context, raw any) (identity.IdentityInput, error) {
+	var out identity.IdentityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateUserIdentityInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUserFilter(ctx context.Context, obj any) (directory.UserFilter, error) {
 	var it directory.UserFilter
 	if obj == nil {
@@ -6996,6 +7747,135 @@ func (ec *executionContext) _Erasure(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var identitySyncImplementors = []string{"IdentitySync"}
+
+func (ec *executionContext) _IdentitySync(ctx context.Context, sel ast.SelectionSet, obj *identity.Sync) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identitySyncImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentitySync")
+		case "status":
+			out.Values[i] = ec._IdentitySync_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._IdentitySync_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextTryAt":
+			out.Values[i] = ec._IdentitySync_nextTryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._IdentitySync_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var identitySyncLagImplementors = []string{"IdentitySyncLag"}
+
+func (ec *executionContext) _IdentitySyncLag(ctx context.Context, sel ast.SelectionSet, obj *identity.Lag) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identitySyncLagImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentitySyncLag")
+		case "idpId":
+			out.Values[i] = ec._IdentitySyncLag_idpId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._IdentitySyncLag_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var identityUpdatePayloadImplementors = []string{"IdentityUpdatePayload"}
+
+func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.SelectionSet, obj *identity.Result) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityUpdatePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentityUpdatePayload")
+		case "user":
+			out.Values[i] = ec._IdentityUpdatePayload_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contact":
+			out.Values[i] = ec._IdentityUpdatePayload_contact(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "identitySync":
+			out.Values[i] = ec._IdentityUpdatePayload_identitySync(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var invoiceImplementors = []string{"Invoice"}
 
 func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, obj *bookkeeping.Invoice) graphql.Marshaler {
@@ -7229,6 +8109,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateMyProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateMyProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateUserIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateUserIdentity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7366,6 +8260,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_invoices(ctx, field)
+				})
+		case "identitySyncLag":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_identitySyncLag(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -8073,6 +8973,20 @@ func (ec *executionContext) marshalNErasureSubject2githubᚗcomᚋpropertyportal
 	return res
 }
 
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
 	res, err := scalar.UnmarshalUUID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8114,6 +9028,57 @@ func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx context.Context, sel ast.SelectionSet, v identity.Sync) graphql.Marshaler {
+	return ec._IdentitySync(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdentitySyncLag2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLagᚄ(ctx context.Context, sel ast.SelectionSet, v []*identity.Lag) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentitySyncLag2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLag(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNIdentitySyncLag2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLag(ctx context.Context, sel ast.SelectionSet, v *identity.Lag) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentitySyncLag!")
+		return graphql.Null
+	}
+	return ec._IdentitySyncLag(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx context.Context, v any) (identity.SyncStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := identity.SyncStatus(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdentitySyncStatus2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSyncStatus(ctx context.Context, sel ast.SelectionSet, v identity.SyncStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IdentitySyncStatus!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx context.Context, sel ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentityUpdatePayload!")
+		return graphql.Null
+	}
+	return ec._IdentityUpdatePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -8272,6 +9237,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpdateMyProfileInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐProfileInput(ctx context.Context, v any) (identity.ProfileInput, error) {
+	res, err := ec.unmarshalInputUpdateMyProfileInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateUserIdentityInput2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐIdentityInput(ctx context.Context, v any) (identity.IdentityInput, error) {
+	res, err := ec.unmarshalInputUpdateUserIdentityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx context.Context, sel ast.SelectionSet, v *directory.User) graphql.Marshaler {

@@ -9,6 +9,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -19,7 +20,8 @@ type Resolver struct {
 	Comms       *comms.Store
 	Property    *property.Store
 	Bookkeeping *bookkeeping.Store
-	MaxPage     int // the cap on `first`
+	MaxPage     int               // the cap on `first`
+	Identity    *identity.Service // identity updates; nil: the mutations answer INTERNAL
 
 	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them
 	PhoneRegion string           // reads phone numbers without a country code; comms.DefaultRegion when empty

@@ -14,6 +14,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -115,6 +116,24 @@ func (r *mutationResolver) EraseUser(ctx context.Context, id uuid.UUID) (*privac
 	return erase(ctx, r.Resolver, func(p *privacy.Service, s access.Scope) (*privacy.Erasure, error) { return p.EraseUser(ctx, s, id) })
 }
 
+// UpdateMyProfile is the resolver for the updateMyProfile field.
+func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*identity.Result, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.UpdateMyProfile(ctx, s, input)
+}
+
+// UpdateUserIdentity is the resolver for the updateUserIdentity field.
+func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*identity.Result, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.UpdateUserIdentity(ctx, s, userID, input)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*directory.User, error) {
 	s, err := scopeOf(ctx)
@@ -170,6 +189,15 @@ func (r *queryResolver) Invoice(ctx context.Context, id uuid.UUID) (*bookkeeping
 // Invoices is the resolver for the invoices field.
 func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*bookkeeping.Invoice], error) {
 	return r.invoices(ctx, first, after, filter)
+}
+
+// IdentitySyncLag is the resolver for the identitySyncLag field.
+func (r *queryResolver) IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.SyncLag(ctx, s)
 }
 
 // Contact is the resolver for the contact field.

@@ -23,7 +23,9 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
@@ -134,7 +136,11 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	adapters := []idp.Config{issuer.Adapter("dev")}
+	// The dev IdP's identities change in its in-memory admin store. The
+	// demo users were never created there, so reconciliation stays off.
+	devAdapter := issuer.Adapter("dev")
+	devAdapter.Admin = &idp.AdminConfig{}
+	adapters := []idp.Config{devAdapter}
 	if cfg.IdPConfig != "" {
 		more, err := idp.LoadFile(cfg.IdPConfig, getenv)
 		if err != nil {
@@ -248,7 +254,8 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
 	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier,
-		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"}})
+		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"},
+		reconcileShare: cfg.ReconcileShare})
 }
 
 // app is what serve runs: the databases (the first holds every context but
@@ -261,6 +268,8 @@ type app struct {
 	adapters []idp.Config // the trusted IdPs: their webhooks are served
 	getenv   func(string) string
 	gi       graphiql.Options
+	// reconcileShare is the share of each admin quota reconciliation uses.
+	reconcileShare float64
 }
 
 func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, a app) error {
@@ -269,11 +278,23 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	ads, err := admins.New(a.adapters, nil)
+	if err != nil {
+		return err
+	}
+	ident := identity.New(db, ads, identity.Options{Log: log, Workers: cfg.IdentityWorkers,
+		InteractiveWait: cfg.IdentityWait, Reconcile: identity.ReconcileOptions{Share: a.reconcileShare}})
+	// The workers outlive the HTTP server's shutdown, so the changes of the
+	// last requests are still taken; a job in flight at Stop is released
+	// for the next process.
+	ident.Start(context.WithoutCancel(ctx))
+	defer ident.Stop()
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
 			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: a.gi, DevIdP: a.devIdP,
-			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB}, PhoneRegion: cfg.PhoneRegion, Webhooks: hooks,
+			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
+			Webhooks: hooks, Identity: ident,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

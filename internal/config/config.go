@@ -22,6 +22,9 @@ type Config struct {
 	LogLevel         string        // LOG_LEVEL: debug, info, warn or error
 	IdPConfig        string        // IDP_CONFIG: path of the IdP adapters' YAML file
 	PhoneRegion      string        // PHONE_DEFAULT_REGION: the region of phone numbers without a country code
+	IdentityWorkers  int           // IDENTITY_WORKERS: outbox workers per process
+	IdentityWait     time.Duration // IDENTITY_WAIT: how long an identity mutation waits for the IdP before answering PENDING
+	ReconcileShare   float64       // RECONCILE_SHARE: the share of each IdP's admin quota reconciliation may use; 0 turns it off
 }
 
 // Default returns the defaults.
@@ -34,6 +37,9 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
 		PhoneRegion:     "DE",
+		IdentityWorkers: 4,
+		IdentityWait:    2 * time.Second,
+		ReconcileShare:  0.1,
 	}
 }
 
@@ -52,7 +58,7 @@ func Load(getenv func(string) string) (Config, error) {
 	str("LOG_LEVEL", &c.LogLevel)
 	str("IDP_CONFIG", &c.IdPConfig)
 	str("PHONE_DEFAULT_REGION", &c.PhoneRegion)
-	for name, dst := range map[string]*int{"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns} {
+	for name, dst := range map[string]*int{"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns, "IDENTITY_WORKERS": &c.IdentityWorkers} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -61,7 +67,7 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
-	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout} {
+	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "IDENTITY_WAIT": &c.IdentityWait} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -69,6 +75,13 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			*dst = d
 		}
+	}
+	if v := getenv("RECONCILE_SHARE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return c, fmt.Errorf("config: RECONCILE_SHARE must be a number from 0 to 1, e.g. 0.1")
+		}
+		c.ReconcileShare = f
 	}
 	if len(c.PhoneRegion) != 2 || strings.ToUpper(c.PhoneRegion) != c.PhoneRegion {
 		return c, fmt.Errorf("config: PHONE_DEFAULT_REGION must be a two-letter region code such as DE")

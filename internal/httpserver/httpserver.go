@@ -25,6 +25,7 @@ import (
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
@@ -43,16 +44,17 @@ type Deps struct {
 	// (gateway dev only).
 	DevIdP http.Handler
 
-	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them
-	PhoneRegion string           // the region of phone numbers without a country code
-	Webhooks    http.Handler     // POST /webhooks/{idp_id}; nil: not served
+	Erasure     *privacy.Service  // eraseContact and eraseUser; nil refuses them
+	PhoneRegion string            // the region of phone numbers without a country code
+	Webhooks    http.Handler      // POST /webhooks/{idp_id}; nil: not served
+	Identity    *identity.Service // identity updates (the mutations); may be nil
 }
 
 // New returns the gateway's HTTP handler.
 func New(d Deps) http.Handler {
 	res := &graph.Resolver{
 		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
-		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize,
+		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Identity: d.Identity,
 		Erasure: d.Erasure, PhoneRegion: d.PhoneRegion,
 	}
 	gql := handler.New(graph.NewSchema(res))

@@ -175,6 +175,11 @@ func (c *Config) Normalize() error {
 			return fail("algorithms", "%q is not allowed; use asymmetric algorithms such as RS256 or ES256", a)
 		}
 	}
+	if c.Admin != nil {
+		if err := c.Admin.Normalize(c.ID, c.Kind); err != nil {
+			return err
+		}
+	}
 	return c.normalizeWebhook()
 }
 

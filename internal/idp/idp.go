@@ -56,6 +56,9 @@ type Config struct {
 	Algorithms     []string `yaml:"algorithms"` // allowed; default RS256 (never none or HS*)
 
 	Webhook *WebhookConfig `yaml:"webhook"` // change notifications at /webhooks/{id}; nil: none accepted
+	// Admin is how identity updates reach this IdP; nil: identities of this
+	// IdP cannot be changed through the gateway.
+	Admin *AdminConfig `yaml:"admin"`
 }
 
 // Identity is what a verified token says about its bearer, normalised

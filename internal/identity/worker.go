@@ -1,0 +1,161 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/propertyportal/gateway/internal/idp"
+)
+
+const (
+	opUpdate = "update"
+	opDelete = "delete"
+)
+
+// work is one worker: claim, call, record, until ctx ends.
+func (s *Service) work(ctx context.Context) {
+	idps := make([]string, 0, len(s.adapters))
+	for id := range s.adapters {
+		idps = append(idps, id)
+	}
+	slices.Sort(idps)
+	for ctx.Err() == nil {
+		j, err := s.claim(ctx, idps)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.opts.Log.Error("identity outbox: claim failed", "error", err.Error())
+			}
+			sleep(ctx, s.opts.PollInterval)
+			continue
+		}
+		if j == nil {
+			select {
+			case <-ctx.Done():
+			case <-s.wake:
+			case <-time.After(s.opts.PollInterval):
+			}
+			continue
+		}
+		s.process(ctx, j)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// process applies one claimed job. The call runs under a deadline inside
+// the job's lease, so no call of a worker outlives its claim: a job taken
+// over by another process after the lease can never be overtaken by a
+// late call of the first.
+func (s *Service) process(ctx context.Context, j *job) {
+	log := s.opts.Log.With("job", j.ID, "idp", j.IdPID, "attempt", j.Attempts)
+	// Bookkeeping after the call must survive the worker stopping.
+	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelAfter()
+	ad, ok := s.adapters[j.IdPID]
+	if !ok { // claim only takes jobs of our adapters
+		return
+	}
+	callCtx, cancel := context.WithTimeout(ctx, s.opts.Lease-5*time.Second)
+	defer cancel()
+	interval := time.Duration(float64(time.Second) / ad.RequestsPerSecond * (1 + s.opts.RateGuard))
+	err := s.waitSlot(callCtx, j.IdPID, interval)
+	var profile *idp.Profile
+	if err == nil {
+		switch j.Op {
+		case opUpdate:
+			profile, err = ad.UpdateUser(callCtx, j.ExternalID, idp.ProfileUpdate{Email: j.Email, FullName: j.FullName})
+		case opDelete:
+			err = ad.DeleteUser(callCtx, j.ExternalID)
+		default:
+			err = &idp.AdminError{Kind: idp.Permanent, Reason: "unknown change"}
+		}
+	}
+	if ctx.Err() != nil { // stopping: give the job back, whatever the call did
+		if rerr := s.release(after, j); rerr != nil {
+			log.Warn("identity outbox: release failed; the lease will free it", "error", rerr.Error())
+		}
+		return
+	}
+	if err == nil {
+		email, name := j.Email, j.FullName
+		if profile != nil { // what the IdP says it holds now, for the fields we changed
+			if email != nil && profile.Email != nil {
+				email = profile.Email
+			}
+			if name != nil && profile.FullName != nil {
+				name = profile.FullName
+			}
+		}
+		if err := s.applied(after, j, email, name); err != nil {
+			log.Error("identity outbox: record applied change failed", "error", err.Error())
+		} else {
+			log.Info("identity change applied", "op", j.Op)
+		}
+		return
+	}
+	ae := idp.AsAdminError(err)
+	if errors.Is(err, context.DeadlineExceeded) && ae.Status == 0 {
+		ae = idp.TransportError(j.Op+" user", err)
+	}
+	log = log.With("kind", ae.Kind.String(), "status", ae.Status)
+	if ae.Kind == idp.Permanent || (s.opts.MaxAttempts > 0 && j.Attempts >= s.opts.MaxAttempts) {
+		reason := ae.Reason
+		if ae.Kind != idp.Permanent {
+			reason = fmt.Sprintf("%s; gave up after %d attempts", ae.Reason, j.Attempts)
+		}
+		if err := s.fail(after, j, reason); err != nil {
+			log.Error("identity outbox: record failure failed", "error", err.Error())
+		}
+		log.Warn("identity change failed")
+		return
+	}
+	at := s.nextTry(j.Attempts, ae.RetryAt, time.Now())
+	if ae.Kind == idp.RateLimited {
+		hold := ae.RetryAt
+		if hold.IsZero() {
+			hold = time.Now().Add(s.opts.BackoffBase)
+		}
+		if err := s.holdSlots(after, j.IdPID, hold); err != nil {
+			log.Warn("identity outbox: hold rate slots failed", "error", err.Error())
+		}
+	}
+	if err := s.retry(after, j, at, ae.Reason); err != nil {
+		log.Error("identity outbox: reschedule failed; the lease will free it", "error", err.Error())
+	}
+	log.Info("identity change will be retried", "in", time.Until(at).Round(time.Millisecond).String())
+}
+
+// nextTry is when attempt+1 is due: exponential backoff with equal jitter
+// (between half and all of BackoffBase*2^(attempt-1), capped at BackoffMax),
+// and
+// never before the IdP's own retry time, plus a little jitter so that the
+// jobs it held back do not all return at once.
+func (s *Service) nextTry(attempt int, retryAt, now time.Time) time.Time {
+	ceiling := s.opts.BackoffBase << min(max(attempt-1, 0), 20)
+	if ceiling <= 0 || ceiling > s.opts.BackoffMax {
+		ceiling = s.opts.BackoffMax
+	}
+	at := now.Add(ceiling/2 + rand.N(ceiling/2+1))
+	if !retryAt.IsZero() {
+		if floor := retryAt.Add(rand.N(s.opts.BackoffBase/4 + 1)); floor.After(at) {
+			at = floor
+		}
+	}
+	return at
+}

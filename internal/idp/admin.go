@@ -1,0 +1,166 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AdminAdapter is the admin side of one IdP: it changes, reads and deletes
+// identities through the provider's admin API. Every call has a timeout.
+// Errors are *AdminError, so callers know whether to retry, when, or to
+// give up.
+type AdminAdapter interface {
+	// UpdateUser changes the fields of u that are set, for the identity
+	// externalID, and returns the profile the IdP holds afterwards (a
+	// provider that answers 204 returns what it accepted).
+	UpdateUser(ctx context.Context, externalID string, u ProfileUpdate) (*Profile, error)
+	// GetUser reads the identity externalID.
+	GetUser(ctx context.Context, externalID string) (*Profile, error)
+	// DeleteUser deletes the identity externalID. An identity that is
+	// already gone is not an error.
+	DeleteUser(ctx context.Context, externalID string) error
+}
+
+// Profile is an identity as an IdP holds it, normalised across providers.
+type Profile struct {
+	ExternalID string
+	Email      *string // nil when the IdP has none
+	FullName   *string // nil when the IdP has none
+}
+
+// ProfileUpdate is a change to an identity: nil fields do not change.
+type ProfileUpdate struct {
+	Email    *string
+	FullName *string
+}
+
+// Empty reports whether u changes nothing.
+func (u ProfileUpdate) Empty() bool { return u.Email == nil && u.FullName == nil }
+
+// ErrorKind says what a caller should do about an admin API error.
+type ErrorKind int
+
+// The kinds of admin API error.
+const (
+	// Retryable: the IdP is down, slow or answered 5xx; try again later.
+	Retryable ErrorKind = iota
+	// RateLimited: the IdP answered 429; try again at RetryAt.
+	RateLimited
+	// Permanent: the IdP refused the request (400, 401, 403, 404, 409, 422):
+	// the same request will never succeed.
+	Permanent
+)
+
+// String names the kind, for logs.
+func (k ErrorKind) String() string {
+	switch k {
+	case RateLimited:
+		return "rate_limited"
+	case Permanent:
+		return "permanent"
+	default:
+		return "retryable"
+	}
+}
+
+// AdminError is an error from an admin API. Reason is safe to show a user:
+// it never holds PII or a token, only what kind of refusal it was.
+type AdminError struct {
+	Kind    ErrorKind
+	Status  int       // the HTTP status; 0 when no answer came
+	RetryAt time.Time // for RateLimited (and a 5xx with Retry-After): when to try again; zero: unknown
+	Reason  string    // safe to show: e.g. "the identity provider refused the email address (409)"
+	Err     error     // the cause, for logs; may be nil
+}
+
+// Error returns the safe reason with the cause.
+func (e *AdminError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+// Unwrap returns the cause.
+func (e *AdminError) Unwrap() error { return e.Err }
+
+// AsAdminError returns err as an *AdminError; any other error (a network
+// failure, a timeout) is Retryable.
+func AsAdminError(err error) *AdminError {
+	var ae *AdminError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return &AdminError{Kind: Retryable, Reason: "the identity provider could not be reached", Err: err}
+}
+
+// StatusError classifies an HTTP answer that was not a success. what names
+// the operation ("update user"); detail is the provider's own error code
+// (never its message, which may echo PII). now is the time the answer came.
+func StatusError(resp *http.Response, what, detail string, now time.Time) *AdminError {
+	e := &AdminError{Status: resp.StatusCode}
+	code := ""
+	if detail != "" {
+		code = " (" + detail + ")"
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		e.Kind = RateLimited
+		e.RetryAt = RetryTime(resp.Header, now)
+		e.Reason = fmt.Sprintf("the identity provider is rate limiting %s requests", what)
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+		e.Kind = Retryable
+		e.RetryAt = RetryTime(resp.Header, now)
+		e.Reason = fmt.Sprintf("the identity provider failed to %s (status %d)", what, resp.StatusCode)
+	case resp.StatusCode == http.StatusNotFound:
+		e.Kind = Permanent
+		e.Reason = fmt.Sprintf("the identity provider does not know this user (status 404%s)", code)
+	case resp.StatusCode == http.StatusConflict:
+		e.Kind = Permanent
+		e.Reason = fmt.Sprintf("the identity provider refused to %s: the value conflicts with another identity (status 409%s)", what, code)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		e.Kind = Permanent
+		e.Reason = fmt.Sprintf("the gateway is not allowed to %s at the identity provider (status %d%s)", what, resp.StatusCode, code)
+	default:
+		e.Kind = Permanent
+		e.Reason = fmt.Sprintf("the identity provider refused to %s (status %d%s)", what, resp.StatusCode, code)
+	}
+	return e
+}
+
+// RetryTime reads when to try again from Retry-After (seconds or an HTTP
+// date) or X-RateLimit-Reset (Unix seconds, as Auth0 sends it), whichever is
+// later; the zero time when neither is there.
+func RetryTime(h http.Header, now time.Time) time.Time {
+	var at time.Time
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+			at = now.Add(time.Duration(secs * float64(time.Second)))
+		} else if t, err := http.ParseTime(v); err == nil {
+			at = t
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs > 0 {
+			if t := time.Unix(secs, 0); t.After(at) {
+				at = t
+			}
+		}
+	}
+	return at
+}
+
+// TransportError wraps a failure to get an answer (refused, reset, timed
+// out) as Retryable.
+func TransportError(what string, err error) *AdminError {
+	reason := fmt.Sprintf("the identity provider did not answer the %s request", what)
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = fmt.Sprintf("the identity provider did not answer the %s request in time", what)
+	}
+	return &AdminError{Kind: Retryable, Reason: reason, Err: err}
+}

@@ -1,0 +1,121 @@
+package idp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// AdminClient is the HTTP side the admin adapters share: a client-credentials
+// token cached until shortly before it expires (golang.org/x/oauth2), a
+// timeout on every call, and the classification of answers into
+// AdminErrors.
+type AdminClient struct {
+	http    *http.Client
+	tokens  oauth2.TokenSource
+	timeout time.Duration
+	// ErrorCode extracts the provider's error code from an error body, for
+	// the safe reason; it must never return the provider's message.
+	ErrorCode func(body []byte) string
+}
+
+// NewAdminClient makes a client that authenticates with cc. A nil base
+// uses a fresh http.Client.
+func NewAdminClient(cc clientcredentials.Config, timeout time.Duration, base *http.Client) *AdminClient {
+	if base == nil {
+		base = &http.Client{}
+	}
+	tokenHTTP := *base
+	tokenHTTP.Timeout = timeout
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &tokenHTTP)
+	return &AdminClient{http: base, tokens: cc.TokenSource(ctx), timeout: timeout}
+}
+
+// Do sends method url with body (JSON, nil for none) and decodes a 2xx
+// answer into out (nil to ignore it). what names the operation for the
+// safe reason ("update user").
+func (c *AdminClient) Do(ctx context.Context, method, url string, body, out any, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	tok, err := c.token(ctx, what)
+	if err != nil {
+		return err
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return &AdminError{Kind: Permanent, Reason: "the request could not be encoded", Err: err}
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return &AdminError{Kind: Permanent, Reason: "the admin API address is invalid", Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return TransportError(what, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return TransportError(what, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		code := ""
+		if c.ErrorCode != nil {
+			code = c.ErrorCode(b)
+		}
+		return StatusError(resp, what, code, time.Now())
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return &AdminError{Kind: Retryable, Status: resp.StatusCode, Reason: fmt.Sprintf("the identity provider's answer to %s could not be read", what), Err: err}
+		}
+	}
+	return nil
+}
+
+// token returns the cached token, fetching a new one when it is about to
+// expire. The fetch runs under ctx's deadline.
+func (c *AdminClient) token(ctx context.Context, what string) (*oauth2.Token, error) {
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		t, err := c.tokens.Token()
+		ch <- result{t, err}
+	}()
+	var r result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, TransportError("token", ctx.Err())
+	}
+	if r.err == nil {
+		return r.tok, nil
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(r.err, &re) && re.Response != nil {
+		e := StatusError(re.Response, "issue an admin token", re.ErrorCode, time.Now())
+		e.Err = errors.New("token endpoint refused")
+		return nil, e
+	}
+	return nil, TransportError("token", r.err)
+}

@@ -1,0 +1,84 @@
+package admins_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/admins"
+	"github.com/propertyportal/gateway/internal/idp/auth0"
+	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/keycloak"
+)
+
+const doc = `
+idps:
+  - id: auth0-prod
+    kind: auth0
+    issuer: https://portal.eu.auth0.com/
+    audiences: [https://api.portal.example.com]
+    roles_claim: https://portal.example.com/roles
+    tenant_claim: https://portal.example.com/tenant
+    admin:
+      base_url: https://portal.eu.auth0.com
+      client_id: gw
+      client_secret: secret
+  - id: keycloak-default
+    kind: keycloak
+    issuer: https://kc.example.com/realms/portal
+    audiences: [portal-gateway]
+    tenant: 5c1f0000-0000-0000-0000-000000000001
+    admin:
+      base_url: https://kc.example.com
+      realm: portal
+      client_id: gw
+      client_secret: secret
+      requests_per_second: 5
+      timeout: 3s
+  - id: dev
+    kind: dev
+    issuer: http://127.0.0.1:8080/dev
+    audiences: [portal]
+    tenant_claim: tenant
+    admin: {}
+  - id: entra-corp
+    kind: entra
+    issuer: https://login.microsoftonline.com/t/v2.0
+    audiences: [api://portal]
+    tenant_claim: tid
+`
+
+func TestNew(t *testing.T) {
+	cfgs, err := idp.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := admins.New(cfgs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d adapters, want 3 (entra has no admin section)", len(got))
+	}
+	if _, ok := got["auth0-prod"].AdminAdapter.(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 {
+		t.Fatalf("auth0: %+v", got["auth0-prod"])
+	}
+	if _, ok := got["keycloak-default"].AdminAdapter.(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 {
+		t.Fatalf("keycloak: %+v", got["keycloak-default"])
+	}
+	if _, ok := got["dev"].AdminAdapter.(*dev.Admin); !ok {
+		t.Fatalf("dev: %+v", got["dev"])
+	}
+}
+
+func TestConfigErrorsNameAdapterAndField(t *testing.T) {
+	bad := strings.Replace(doc, "      realm: portal\n", "", 1)
+	_, err := idp.Parse([]byte(bad))
+	if err == nil || !strings.Contains(err.Error(), `idp "keycloak-default": admin.realm`) {
+		t.Fatalf("got %v", err)
+	}
+	bad = strings.Replace(doc, "requests_per_second: 5", "requests_per_second: -1", 1)
+	if _, err := idp.Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "admin.requests_per_second") {
+		t.Fatalf("got %v", err)
+	}
+}

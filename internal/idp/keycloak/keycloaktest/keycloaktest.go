@@ -1,0 +1,123 @@
+// Package keycloaktest is a fake of the Keycloak Admin REST API for tests,
+// following its documentation: the realm's token endpoint
+// /realms/{realm}/protocol/openid-connect/token (client credentials, form
+// encoded), GET, PUT (204) and DELETE /admin/realms/{realm}/users/{id} with
+// a bearer token, UserRepresentation bodies (email, firstName, lastName),
+// Keycloak's error bodies ({"error": ...} and {"errorMessage": ...}), and a
+// proxy's 429 with Retry-After.
+package keycloaktest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/idptest"
+)
+
+// Realm is the realm the fake serves.
+const Realm = "portal"
+
+// Fake is a running fake Keycloak.
+type Fake struct {
+	*idptest.Core
+	URL string
+}
+
+func errBody(status int, code, message string) any {
+	if status == http.StatusConflict {
+		return map[string]string{"errorMessage": message}
+	}
+	return map[string]string{"error": code, "error_description": message}
+}
+
+// New starts a fake, closed when the test ends.
+func New(t testing.TB) *Fake {
+	f := &Fake{Core: idptest.NewCore(errBody)}
+	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
+	t.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+// Config is an admin configuration that reaches this fake.
+func (f *Fake) Config() idp.AdminConfig {
+	return idp.AdminConfig{BaseURL: f.URL, Realm: Realm, ClientID: f.ClientID, ClientSecret: f.ClientSecret,
+		RequestsPerSecond: 20, Timeout: idp.Duration(5 * time.Second)}
+}
+
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/realms/"+Realm+"/protocol/openid-connect/token" && r.Method == http.MethodPost {
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			idptest.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+			return
+		}
+		f.IssueToken(w, idptest.TokenFields(r))
+		return
+	}
+	id, ok := strings.CutPrefix(r.URL.Path, "/admin/realms/"+Realm+"/users/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		idptest.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "RESTEASY003210: Could not find resource"})
+		return
+	}
+	var body map[string]any
+	var err error
+	if r.Method == http.MethodPut {
+		if body, err = idptest.DecodeBody(r); err != nil {
+			idptest.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown_error"})
+			return
+		}
+	}
+	done, ok := f.Gate(w, r, id, body)
+	if !ok {
+		return
+	}
+	u, exists := f.Get(id)
+	if !exists {
+		done(404)
+		idptest.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "User not found"})
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		done(200)
+		idptest.WriteJSON(w, http.StatusOK, map[string]any{"id": u.ID, "username": u.ID, "enabled": true,
+			"email": u.Email, "firstName": u.FirstName, "lastName": u.LastName, "emailVerified": false})
+	case http.MethodDelete:
+		f.Delete(id)
+		done(204)
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodPut:
+		email := idptest.Str(body, "email")
+		if email != nil && !strings.Contains(*email, "@") {
+			done(400)
+			idptest.WriteJSON(w, http.StatusBadRequest, map[string]string{"field": "email", "errorMessage": "invalidEmailMessage"})
+			return
+		}
+		if email != nil && f.EmailTaken(id, *email) {
+			done(409)
+			idptest.WriteJSON(w, http.StatusConflict, map[string]string{"errorMessage": "User exists with same email"})
+			return
+		}
+		first, last := idptest.Str(body, "firstName"), idptest.Str(body, "lastName")
+		f.Update(id, func(u *idptest.User) {
+			if email != nil {
+				u.Email = *email
+			}
+			if first != nil {
+				u.FirstName = *first
+			}
+			if last != nil {
+				u.LastName = *last
+			}
+		})
+		done(204)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		done(405)
+		idptest.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "HTTP 405 Method Not Allowed"})
+	}
+}
