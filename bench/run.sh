@@ -207,7 +207,7 @@ run_wrk() {
 	if ((non2xx > 0 || errors > 0)); then die "$q at $c connections: $non2xx non-2xx answers, $errors socket errors"; fi
 	s1=$(statements)
 	reqs=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
-	echo "gw$c $q $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", (b - a) / n }')" >>"$RESULTS"
+	echo "gw$c $q $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')" >>"$RESULTS"
 }
 
 # run_pgbench form query: one pgbench run; appends "<form> q tps".
@@ -379,6 +379,10 @@ main() {
 	local all=0
 	for q in "${QUERIES[@]}"; do ((RSS[$q] > all)) && all=${RSS[$q]}; done
 	printf '\nGateway peak RSS over the whole load: %s MB; errors logged by the gateway: %s\n' "$all" "$gw_errors"
+	if ((gw_errors > 0)); then # the messages are safe to print: the gateway logs no PII
+		grep '"level":"ERROR"' "$WORK/gateway.log" | grep -v 'context canceled' | jq -r '.error // .msg' |
+			sed 's/^input:[0-9:]* [^ ]* //' | sort | uniq -c | sort -rn | head -5
+	fi
 	if [[ -n "${BENCH_RAW:-}" ]]; then cp "$RESULTS" "$BENCH_RAW"; fi
 }
 
