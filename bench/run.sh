@@ -31,7 +31,11 @@
 #   BENCH_KEEP=0     keep the cluster directory at the end
 #   BENCH_AUTH=dev   how credentials are minted: dev (the Dev header of
 #                    `gateway dev`) or idp (POST <base>/dev-idp/token)
-#   LOADER_WAIT, DB_MAX_CONNS, LOG_LEVEL ... pass through to the gateway.
+#   BENCH_VARIANTS=default   gateways to compare in the same run, alternating:
+#                    ';'-separated, each "default" or space-separated settings,
+#                    e.g. "default;LOADER_WAIT=10ms" (one table row per query
+#                    and variant; pgbench rows are shared)
+#   LOADER_WAIT, DB_MAX_CONNS, LOG_LEVEL ... pass through to every gateway.
 set -euo pipefail
 
 if [[ "${BENCH_NICE:-1}" != 0 && "$(nice)" -lt 10 ]]; then
@@ -124,7 +128,8 @@ statements() {
 
 cleanup() {
 	set +e
-	[[ -n "${GW_PID:-}" ]] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
+	local pid
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
 	if [[ -n "${DIR:-}" ]]; then
 		as_pg "$PGBIN/pg_ctl" stop -m fast -w -D "$DIR/data" >/dev/null 2>&1
 		if [[ "$BENCH_KEEP" == 1 || -n "${BENCH_DIR:-}" ]]; then
@@ -138,14 +143,18 @@ cleanup() {
 
 # --- the gateway ------------------------------------------------------------
 
+# start_gateway v starts gateway number v with the settings of VARIANTS[v]
+# (space-separated NAME=value, or "default") and sets PIDS[v] and URLS[v].
 start_gateway() {
-	DATABASE_URL=$DATABASE_URL "$WORK/gateway" dev -addr 127.0.0.1:0 >"$WORK/gateway.out" 2>"$WORK/gateway.log" &
-	GW_PID=$!
-	local i
+	local v=$1 settings=() i url
+	[[ "${VARIANTS[$v]}" == default ]] || read -ra settings <<<"${VARIANTS[$v]}"
+	env "${settings[@]}" DATABASE_URL="$DATABASE_URL" "$WORK/gateway" dev -addr 127.0.0.1:0 \
+		>"$WORK/gateway$v.out" 2>"$WORK/gateway$v.log" &
+	PIDS[$v]=$!
 	for i in $(seq 1 600); do
-		URL=$(sed -n 's/^GraphQL: *\(http[^ ]*\)\/graphql$/\1/p' "$WORK/gateway.out")
-		[[ -n "$URL" ]] && return
-		kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/gateway.log" >&2; die "the gateway stopped"; }
+		url=$(sed -n 's/^GraphQL: *\(http[^ ]*\)\/graphql$/\1/p' "$WORK/gateway$v.out")
+		if [[ -n "$url" ]]; then URLS[$v]=$url; return; fi
+		kill -0 "${PIDS[$v]}" 2>/dev/null || { cat "$WORK/gateway$v.log" >&2; die "the gateway stopped"; }
 		sleep 0.1
 	done
 	die "the gateway did not print its GraphQL address"
@@ -192,25 +201,39 @@ check() {
 	echo "$n"
 }
 
-# --- measuring --------------------------------------------------------------
-
-# run_wrk connections query: one wrk run; appends "gw<c> q reqs/s p50 p99
-# statements-per-request" to RESULTS. The statements are counted by
-# PostgreSQL over the whole run, so a batch that splits under load shows.
-run_wrk() {
-	local c=$1 q=$2 dur=${3:-$DURATION} out line reqs s0 s1
-	s0=$(statements)
-	out=$(BENCH_AUTH=${AUTH[$q]} BENCH_BODIES=${BODIES[$q]} \
-		wrk -t "$WRK_THREADS" -c "$c" -d "${dur}s" --timeout 10s -s "$BENCH/wrk.lua" "$URL/graphql")
-	line=$(grep '^RESULT ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
-	eval "$(sed 's/^RESULT //' <<<"$line")" # requests duration_us p50_us p99_us non2xx errors
-	if ((non2xx > 0 || errors > 0)); then die "$q at $c connections: $non2xx non-2xx answers, $errors socket errors"; fi
-	s1=$(statements)
-	reqs=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
-	echo "gw$c $q $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')" >>"$RESULTS"
+# alone query body: the fewest statements of three requests sent one by one.
+alone() {
+	local i n best=
+	for i in 1 2 3; do
+		n=$(check "$1" "${AUTH[$1]}" "$2")
+		[[ -z "$best" || "$n" -lt "$best" ]] && best=$n
+	done
+	echo "$best"
 }
 
-# run_pgbench form query: one pgbench run; appends "<form> q tps".
+# --- measuring --------------------------------------------------------------
+
+# run_wrk connections query variant [seconds]: one wrk run against gateway
+# number variant; appends "gw<c> q v reqs/s p50 p99 statements-per-request"
+# to RESULTS. The statements are counted by PostgreSQL over the whole run,
+# so a batch that splits under load shows.
+run_wrk() {
+	local c=$1 q=$2 v=$3 dur=${4:-$DURATION} out line reqs s0 s1
+	s0=$(statements)
+	out=$(BENCH_AUTH=${AUTH[$q]} BENCH_BODIES=${BODIES[$q]} \
+		wrk -t "$WRK_THREADS" -c "$c" -d "${dur}s" --timeout 10s -s "$BENCH/wrk.lua" "${URLS[$v]}/graphql")
+	line=$(grep '^RESULT ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
+	eval "$(sed 's/^RESULT //' <<<"$line")" # requests duration_us p50_us p99_us non2xx errors
+	if ((non2xx > 0 || errors > 0)); then
+		log "warning: $q at $c connections (gateway $v): $non2xx non-2xx answers, $errors socket errors or timeouts"
+		echo "$q gateway $v at $c connections: $non2xx non-2xx, $errors socket errors or timeouts" >>"$WORK/failures"
+	fi
+	s1=$(statements)
+	reqs=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
+	echo "gw$c $q $v $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')" >>"$RESULTS"
+}
+
+# run_pgbench form query [seconds]: one pgbench run; appends "<form> q - tps".
 run_pgbench() {
 	local form=$1 q=$2 dur=${3:-$DURATION} files=() out tps
 	if [[ $q == q2 ]]; then
@@ -222,18 +245,19 @@ run_pgbench() {
 		{ echo "$out" >&2; die "pgbench $q $form failed"; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
 	[[ -n "$tps" ]] || { echo "$out" >&2; die "pgbench printed no tps"; }
-	echo "$form $q $tps" >>"$RESULTS"
+	echo "$form $q - $tps" >>"$RESULTS"
 }
 
 # reset_rss clears the gateway's peak RSS (VmHWM) so the next reading is
 # the peak of what follows; peak_rss prints it in MB.
-reset_rss() { echo 5 >"/proc/$GW_PID/clear_refs" 2>/dev/null || true; }
-peak_rss() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$GW_PID/status"; }
+reset_rss() { echo 5 >"/proc/${PIDS[$1]}/clear_refs" 2>/dev/null || true; }
+peak_rss() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$1]}/status"; }
 
 # --- main -------------------------------------------------------------------
 
 main() {
 	need_tools
+	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 	WORK=$(mktemp -d /tmp/gwbench-work.XXXXXX)
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
@@ -260,9 +284,14 @@ main() {
 		(SELECT round(100.0 * count(*) FILTER (WHERE email_domain = 'acme.com') / count(*), 1) FROM directory.users))")
 	log "data: $counts"
 
-	log "starting the gateway"
-	start_gateway
-	log "gateway at $URL (pid $GW_PID)"
+	IFS=';' read -ra VARIANTS <<<"${BENCH_VARIANTS:-default}"
+	PIDS=() URLS=()
+	local v
+	for v in "${!VARIANTS[@]}"; do
+		start_gateway "$v"
+		log "gateway $v (${VARIANTS[$v]}) at ${URLS[$v]} (pid ${PIDS[$v]})"
+	done
+	URL=${URLS[0]}
 
 	# The callers: tenant 1's admin (Q1, Q2), an internal service account
 	# (Q3), and a dev-IdP user of tenant 1 who has a contact (Q4).
@@ -295,13 +324,13 @@ main() {
 	BODIES[q3]=$WORK/q3.json
 	BODIES[q4]=$WORK/q4.json
 
-	# The statements each query costs, and a check that every answer is whole.
-	declare -A STMTS
+	# A check that every answer is whole (and costs what it should, below).
 	local q
-	STMTS[q1]=$(check q1 "${AUTH[q1]}" "$WORK/q1.json")
-	STMTS[q2]="$(check q2 "${AUTH[q2]}" "$WORK/q2a.json")/$(check q2 "${AUTH[q2]}" "$WORK/q2b.json")"
-	STMTS[q3]=$(check q3 "${AUTH[q3]}" "$WORK/q3.json")
-	STMTS[q4]=$(check q4 "${AUTH[q4]}" "$WORK/q4.json")
+	check q1 "${AUTH[q1]}" "$WORK/q1.json" >/dev/null
+	check q2 "${AUTH[q2]}" "$WORK/q2a.json" >/dev/null
+	check q2 "${AUTH[q2]}" "$WORK/q2b.json" >/dev/null
+	check q3 "${AUTH[q3]}" "$WORK/q3.json" >/dev/null
+	check q4 "${AUTH[q4]}" "$WORK/q4.json" >/dev/null
 	[[ $(jq '.data.buildings.edges | length' < <(curl -sS -H "Content-Type: application/json" \
 		-H "Authorization: ${AUTH[q1]}" --data-binary "@$WORK/q1.json" "$URL/graphql")) == 50 ]] ||
 		die "q1 did not return 50 buildings"
@@ -326,11 +355,19 @@ main() {
 	: >"$RESULTS"
 	log "warming up ${WARMUP}s per query"
 	for q in "${QUERIES[@]}"; do
-		run_wrk 32 "$q" "$WARMUP"
+		for v in "${!VARIANTS[@]}"; do run_wrk 32 "$q" "$v" "$WARMUP"; done
 		run_pgbench single "$q" "$WARMUP"
 		run_pgbench batched "$q" "$WARMUP"
 	done
 	: >"$RESULTS"
+
+	# The statements a request costs alone (after the warm-up, the fewest of
+	# three requests): what the design gives when batches are not split.
+	declare -A STMTS
+	STMTS[q1]=$(alone q1 "$WORK/q1.json")
+	STMTS[q2]="$(alone q2 "$WORK/q2a.json")/$(alone q2 "$WORK/q2b.json")"
+	STMTS[q3]=$(alone q3 "$WORK/q3.json")
+	STMTS[q4]=$(alone q4 "$WORK/q4.json")
 
 	declare -A RSS
 	local r i
@@ -338,49 +375,58 @@ main() {
 		for ((i = 0; i < ${#QUERIES[@]}; i++)); do
 			q=${QUERIES[$(((i + r) % ${#QUERIES[@]}))]}
 			log "round $((r + 1))/$ROUNDS $q"
-			reset_rss
-			run_wrk 32 "$q"
-			run_wrk 8 "$q"
-			local mb
-			mb=$(peak_rss)
-			((mb > ${RSS[$q]:-0})) && RSS[$q]=$mb
+			for v in "${!VARIANTS[@]}"; do
+				reset_rss "$v"
+				run_wrk 32 "$q" "$v"
+				run_wrk 8 "$q" "$v"
+				local mb
+				mb=$(peak_rss "$v")
+				((mb > ${RSS[$q.$v]:-0})) && RSS[$q.$v]=$mb
+			done
 			run_pgbench single "$q"
 			run_pgbench batched "$q"
 		done
 	done
 	local gw_errors
 	# wrk drops its connections when a run ends: the requests in flight then
-	# fail with "context canceled", which is not an error of the gateway.
-	gw_errors=$(grep '"level":"ERROR"' "$WORK/gateway.log" | grep -vc 'context canceled' || true)
+	# fail with "context canceled" or a cancelled statement (57014), which
+	# are not errors of the gateway.
+	gw_errors=$(cat "$WORK"/gateway*.log | grep '"level":"ERROR"' | grep -v 'context canceled' | grep -vc '(57014)' || true)
 
 	local pgver
 	pgver=$(psql -AtX -c "SHOW server_version")
 	printf '\nMachine: %s cores (nproc), %s memory, PostgreSQL %s, %s\n' "$(nproc)" \
 		"$(free -g | awk '/^Mem:/ { print $2 " GB" }')" "$pgver" "$(uname -sr)"
+	printf 'Load average (1, 5, 15 min) at the start: %s; at the end: %s\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	[[ -s "$WORK/failures" ]] && { echo "Failed requests:"; cat "$WORK/failures"; }
 	printf 'Data: %s (SCALE=%s), seeded in %s\n' "$counts" "$SCALE" "$seed_time"
-	printf 'Runs: %s rounds of %ss per measurement, alternating; wrk -t%s; pgbench -M prepared -c 4; LOADER_WAIT=%s DB_MAX_CONNS=%s\n\n' \
-		"$ROUNDS" "$DURATION" "$WRK_THREADS" "${LOADER_WAIT:-2ms}" "${DB_MAX_CONNS:-20}"
-	printf '| query | req/s @32 | p50 @8 (ms) | p99 @8 (ms) | p99/p50 | SQL stmts/req: idle (levels) | under load @32 | peak RSS (MB) | pgbench single tps | pgbench batched tps | share of single | share of batched |\n'
+	printf 'Runs: %s rounds of %ss per measurement, alternating; wrk -t%s; pgbench -M prepared -c 4 -j 2; gateway settings: %s\n\n' \
+		"$ROUNDS" "$DURATION" "$WRK_THREADS" "${BENCH_VARIANTS:-default}"
+	printf '| query | req/s @32 | p50 @8 (ms) | p99 @8 (ms) | p99/p50 | SQL stmts/req: alone (levels) | under load @32 | peak RSS (MB) | pgbench single tps | pgbench batched tps | share of single | share of batched |\n'
 	printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
-	local n
+	local n label
 	for n in 1 2 3 4; do
 		q=q$n
-		awk -v q="$q" -v stmts="${STMTS[$q]} (${LEVELS[$n]})" -v rss="${RSS[$q]}" '
-			$2 == q && $1 == "gw32" { r32 += $3; st += $6; n32++ }
-			$2 == q && $1 == "gw8" { p50 += $4; p99 += $5; n8++ }
-			$2 == q && $1 == "single" { s += $3; ns++ }
-			$2 == q && $1 == "batched" { b += $3; nb++ }
-			END {
-				r32 /= n32; st /= n32; p50 /= n8 * 1000; p99 /= n8 * 1000; s /= ns; b /= nb
-				printf "| %s | %.0f | %.2f | %.2f | %.1f | %s | %.2f | %s | %.0f | %.0f | %.0f%% | %.0f%% |\n",
-					toupper(q), r32, p50, p99, p99 / p50, stmts, st, rss, s, b, 100 * r32 / s, 100 * r32 / b
-			}' "$RESULTS"
+		for v in "${!VARIANTS[@]}"; do
+			label=Q$n
+			((${#VARIANTS[@]} == 1)) || label="Q$n ${VARIANTS[$v]}"
+			awk -v q="$q" -v v="$v" -v label="$label" -v stmts="${STMTS[$q]} (${LEVELS[$n]})" -v rss="${RSS[$q.$v]}" '
+				$2 == q && $1 == "gw32" && $3 == v { r32 += $4; st += $7; n32++ }
+				$2 == q && $1 == "gw8" && $3 == v { p50 += $5; p99 += $6; n8++ }
+				$2 == q && $1 == "single" { s += $4; ns++ }
+				$2 == q && $1 == "batched" { b += $4; nb++ }
+				END {
+					r32 /= n32; st /= n32; p50 /= n8 * 1000; p99 /= n8 * 1000; s /= ns; b /= nb
+					printf "| %s | %.0f | %.2f | %.2f | %.1f | %s | %.2f | %s | %.0f | %.0f | %.0f%% | %.0f%% |\n",
+						label, r32, p50, p99, p99 / p50, stmts, st, rss, s, b, 100 * r32 / s, 100 * r32 / b
+				}' "$RESULTS"
+		done
 	done
-	local all=0
-	for q in "${QUERIES[@]}"; do ((RSS[$q] > all)) && all=${RSS[$q]}; done
+	local all=0 k
+	for k in "${!RSS[@]}"; do ((RSS[$k] > all)) && all=${RSS[$k]}; done
 	printf '\nGateway peak RSS over the whole load: %s MB; errors logged by the gateway: %s\n' "$all" "$gw_errors"
 	if ((gw_errors > 0)); then # the messages are safe to print: the gateway logs no PII
-		grep '"level":"ERROR"' "$WORK/gateway.log" | grep -v 'context canceled' | jq -r '.error // .msg' |
+		cat "$WORK"/gateway*.log | grep '"level":"ERROR"' | grep -v 'context canceled' | grep -v '(57014)' | jq -r '.error // .msg' |
 			sed 's/^input:[0-9:]* [^ ]* //' | sort | uniq -c | sort -rn | head -5
 	fi
 	if [[ -n "${BENCH_RAW:-}" ]]; then cp "$RESULTS" "$BENCH_RAW"; fi
