@@ -160,12 +160,13 @@ start_gateway() {
 	die "the gateway did not print its GraphQL address"
 }
 
-# mint_auth prints the Authorization header value for a caller: role
-# (provider|admin|internal), tenant id, user id and the user's dev-IdP
-# subject and email (empty for internal). This is the one place that knows
-# how credentials are made.
+# mint_auth prints the Authorization header value for a caller of the
+# gateway at base URL: role (provider|admin|internal), tenant id, user id
+# and the user's dev-IdP subject and email (empty for internal). This is the
+# one place that knows how credentials are made; each gateway mints its own
+# (a dev IdP's signing key may be per process).
 mint_auth() {
-	local role=$1 tenant=$2 user=$3 sub=$4 email=$5
+	local base=$1 role=$2 tenant=$3 user=$4 sub=$5 email=$6
 	case "$BENCH_AUTH" in
 	dev)
 		if [[ "$role" == internal ]]; then
@@ -175,7 +176,7 @@ mint_auth() {
 		fi
 		;;
 	idp)
-		local args=(-fsS -X POST "$URL/dev-idp/token" --data-urlencode "role=$role")
+		local args=(-fsS -X POST "$base/dev-idp/token" --data-urlencode "role=$role")
 		if [[ "$role" != internal ]]; then
 			args+=(--data-urlencode "tenant=$tenant" --data-urlencode "sub=$sub" --data-urlencode "email=$email")
 		fi
@@ -188,13 +189,14 @@ mint_auth() {
 # body writes the JSON body of a GraphQL query file with variables.
 body() { jq -cn --rawfile q "$BENCH/queries/$1.graphql" --argjson v "${2:-{\}}" '{query: $q, variables: $v}'; }
 
-# check sends a body once and prints the SQL statements it cost; it fails on
-# a non-200 answer or any GraphQL error.
+# check query variant body sends a body once to gateway number variant and
+# prints the SQL statements it cost; it fails on a non-200 answer or any
+# GraphQL error.
 check() {
-	local name=$1 auth=$2 file=$3 hdr out n
+	local name=$1 v=$2 file=$3 hdr out n
 	hdr=$(mktemp -p "$WORK") out=$(mktemp -p "$WORK")
-	curl -sS -o "$out" -D "$hdr" -H "Content-Type: application/json" -H "Authorization: $auth" \
-		--data-binary "@$file" "$URL/graphql"
+	curl -sS -o "$out" -D "$hdr" -H "Content-Type: application/json" -H "Authorization: ${AUTH[$name.$v]}" \
+		--data-binary "@$file" "${URLS[$v]}/graphql"
 	grep -q '^HTTP/[0-9.]* 200' "$hdr" || { cat "$hdr" "$out" >&2; die "$name: not 200"; }
 	jq -e '(.errors // []) | length == 0' "$out" >/dev/null || { head -c 2000 "$out" >&2; die "$name: GraphQL errors"; }
 	n=$(tr -d '\r' <"$hdr" | sed -n 's/^[Xx]-[Ss][Qq][Ll]-[Ss]tatements: *//p')
@@ -205,7 +207,7 @@ check() {
 alone() {
 	local i n best=
 	for i in 1 2 3; do
-		n=$(check "$1" "${AUTH[$1]}" "$2")
+		n=$(check "$1" 0 "$2")
 		[[ -z "$best" || "$n" -lt "$best" ]] && best=$n
 	done
 	echo "$best"
@@ -220,7 +222,7 @@ alone() {
 run_wrk() {
 	local c=$1 q=$2 v=$3 dur=${4:-$DURATION} out line reqs s0 s1
 	s0=$(statements)
-	out=$(BENCH_AUTH=${AUTH[$q]} BENCH_BODIES=${BODIES[$q]} \
+	out=$(BENCH_AUTH=${AUTH[$q.$v]} BENCH_BODIES=${BODIES[$q]} \
 		wrk -t "$WRK_THREADS" -c "$c" -d "${dur}s" --timeout 10s -s "$BENCH/wrk.lua" "${URLS[$v]}/graphql")
 	line=$(grep '^RESULT ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
 	eval "$(sed 's/^RESULT //' <<<"$line")" # requests duration_us p50_us p99_us non2xx errors
@@ -273,7 +275,7 @@ main() {
 			-idps auth0-prod,keycloak-default,entra-corp,dev)
 		log "seeding: ${args[*]}"
 		local t0=$SECONDS
-		DATABASE_URL=$DATABASE_URL "$WORK/gateway" seed "${args[@]}" | sed 's/^/  seed: /' >&2
+		DATABASE_URL=$DATABASE_URL "$WORK/gateway" seed "${args[@]}" | sed -u 's/^/  seed: /' >&2
 		seed_time="$((SECONDS - t0)) s"
 		psql -qX -c "VACUUM ANALYZE" >/dev/null # all-visible pages, as a settled database has
 	fi
@@ -306,17 +308,19 @@ main() {
 	read -r admin_id admin_sub admin_email <<<"$admin"
 	read -r q4_id q4_sub q4_email <<<"$q4user"
 	declare -gA AUTH BODIES
-	AUTH[q1]=$(mint_auth admin "$tenant" "$admin_id" "$admin_sub" "$admin_email")
-	AUTH[q2]=${AUTH[q1]}
-	AUTH[q3]=$(mint_auth internal "" "" "" "")
-	AUTH[q4]=$(mint_auth provider "$tenant" "$q4_id" "$q4_sub" "$q4_email")
+	for v in "${!VARIANTS[@]}"; do # AUTH[q.v]: query q's caller at gateway v
+		AUTH[q1.$v]=$(mint_auth "${URLS[$v]}" admin "$tenant" "$admin_id" "$admin_sub" "$admin_email")
+		AUTH[q2.$v]=${AUTH[q1.$v]}
+		AUTH[q3.$v]=$(mint_auth "${URLS[$v]}" internal "" "" "" "")
+		AUTH[q4.$v]=$(mint_auth "${URLS[$v]}" provider "$tenant" "$q4_id" "$q4_sub" "$q4_email")
+	done
 
 	body q1 >"$WORK/q1.json"
 	body q2 >"$WORK/q2a.json"
 	body q3 >"$WORK/q3.json"
 	body q4 >"$WORK/q4.json"
 	local cursor
-	cursor=$(curl -sS -H "Content-Type: application/json" -H "Authorization: ${AUTH[q2]}" \
+	cursor=$(curl -sS -H "Content-Type: application/json" -H "Authorization: ${AUTH[q2.0]}" \
 		--data-binary "@$WORK/q2a.json" "$URL/graphql" | jq -er .data.users.pageInfo.endCursor)
 	body q2 "$(jq -cn --arg c "$cursor" '{after: $c}')" >"$WORK/q2b.json"
 	BODIES[q1]=$WORK/q1.json
@@ -326,13 +330,15 @@ main() {
 
 	# A check that every answer is whole (and costs what it should, below).
 	local q
-	check q1 "${AUTH[q1]}" "$WORK/q1.json" >/dev/null
-	check q2 "${AUTH[q2]}" "$WORK/q2a.json" >/dev/null
-	check q2 "${AUTH[q2]}" "$WORK/q2b.json" >/dev/null
-	check q3 "${AUTH[q3]}" "$WORK/q3.json" >/dev/null
-	check q4 "${AUTH[q4]}" "$WORK/q4.json" >/dev/null
+	for v in "${!VARIANTS[@]}"; do
+		check q1 "$v" "$WORK/q1.json" >/dev/null
+		check q2 "$v" "$WORK/q2a.json" >/dev/null
+		check q2 "$v" "$WORK/q2b.json" >/dev/null
+		check q3 "$v" "$WORK/q3.json" >/dev/null
+		check q4 "$v" "$WORK/q4.json" >/dev/null
+	done
 	[[ $(jq '.data.buildings.edges | length' < <(curl -sS -H "Content-Type: application/json" \
-		-H "Authorization: ${AUTH[q1]}" --data-binary "@$WORK/q1.json" "$URL/graphql")) == 50 ]] ||
+		-H "Authorization: ${AUTH[q1.0]}" --data-binary "@$WORK/q1.json" "$URL/graphql")) == 50 ]] ||
 		die "q1 did not return 50 buildings"
 
 	# The keys each level of the batched forms passes on: the same keys the
@@ -347,8 +353,10 @@ main() {
 		SELECT i.created_by_user_id FROM bookkeeping.invoices i JOIN directory.users u ON u.id = i.created_by_user_id
 		WHERE u.email_domain = 'acme.com' ORDER BY i.issued_at DESC, i.id DESC LIMIT 100) x")")
 	local key
-	key=$(psql -AtX -F ' ' -c "SELECT coalesce(email, ''), id FROM directory.users
-		WHERE tenant_id = '$tenant' AND email_domain = 'acme.com' ORDER BY coalesce(email, ''), id OFFSET 49 LIMIT 1")
+	# The second page starts after the last row of the first (its endCursor).
+	key=$(psql -AtX -F ' ' -c "SELECT k, id FROM (SELECT coalesce(email, '') AS k, id FROM directory.users
+		WHERE tenant_id = '$tenant' AND email_domain = 'acme.com' ORDER BY coalesce(email, ''), id LIMIT 50) AS p
+		ORDER BY k DESC, id DESC LIMIT 1")
 	PGVARS+=(-D "q2_key=${key% *}" -D "q2_id=${key#* }")
 
 	RESULTS=$WORK/results
