@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -167,31 +168,75 @@ func TotalStatements() int64 { return totalStatements.Load() }
 
 type counter struct{ sqlmw.NullInterceptor }
 
-func count(ctx context.Context) {
+func count(ctx context.Context, query string, args []driver.NamedValue) {
 	totalStatements.Add(1)
 	if c := StatementsFrom(ctx); c != nil {
 		c.Add(1)
 	}
+	if l, _ := ctx.Value(statementLogKey{}).(*StatementLog); l != nil {
+		l.add(query, args)
+	}
+}
+
+// Statement is one SQL statement as it reached the driver, with its
+// arguments (already converted to driver values).
+type Statement struct {
+	Query string
+	Args  []any
+}
+
+// StatementLog records the statements sent with a context, for tests and
+// benchmarks that inspect them (EXPLAIN every statement of a request).
+// Production requests never carry one: it would hold PII in arguments.
+type StatementLog struct {
+	mu    sync.Mutex
+	stmts []Statement
+}
+
+type statementLogKey struct{}
+
+// WithStatementLog returns a context whose statements are recorded in the
+// returned log, as well as counted.
+func WithStatementLog(ctx context.Context) (context.Context, *StatementLog) {
+	l := &StatementLog{}
+	return context.WithValue(ctx, statementLogKey{}, l), l
+}
+
+func (l *StatementLog) add(query string, args []driver.NamedValue) {
+	s := Statement{Query: query, Args: make([]any, len(args))}
+	for i, a := range args {
+		s.Args[i] = a.Value
+	}
+	l.mu.Lock()
+	l.stmts = append(l.stmts, s)
+	l.mu.Unlock()
+}
+
+// Statements returns the statements recorded so far, in the order sent.
+func (l *StatementLog) Statements() []Statement {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Statement(nil), l.stmts...)
 }
 
 func (counter) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
-	count(ctx)
+	count(ctx, query, args)
 	return conn.ExecContext(ctx, query, args)
 }
 
 func (counter) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
-	count(ctx)
+	count(ctx, query, args)
 	r, err := conn.QueryContext(ctx, query, args)
 	return ctx, r, err
 }
 
 func (counter) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
-	count(ctx)
+	count(ctx, query, args)
 	return stmt.ExecContext(ctx, args)
 }
 
 func (counter) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
-	count(ctx)
+	count(ctx, query, args)
 	r, err := stmt.QueryContext(ctx, args)
 	return ctx, r, err
 }
