@@ -29,8 +29,6 @@
 #   WRK_THREADS=2    wrk threads
 #   BENCH_DIR=       reuse a cluster kept by BENCH_KEEP=1 (no new seed)
 #   BENCH_KEEP=0     keep the cluster directory at the end
-#   BENCH_AUTH=dev   how credentials are minted: dev (the Dev header of
-#                    `gateway dev`) or idp (POST <base>/dev-idp/token)
 #   BENCH_VARIANTS=default   gateways to compare in the same run, alternating:
 #                    ';'-separated, each "default" or space-separated settings,
 #                    e.g. "default;LOADER_WAIT=10ms" (one table row per query
@@ -49,7 +47,6 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-5}
 ROUNDS=${ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-2}
-BENCH_AUTH=${BENCH_AUTH:-dev}
 BENCH_KEEP=${BENCH_KEEP:-0}
 QUERIES=(q1 q2 q3 q4)
 LEVELS=([1]=4 [2]=1 [3]=2 [4]=2) # nesting levels of Q1..Q4: the statements each should cost
@@ -167,23 +164,11 @@ start_gateway() {
 # (a dev IdP's signing key may be per process).
 mint_auth() {
 	local base=$1 role=$2 tenant=$3 user=$4 sub=$5 email=$6
-	case "$BENCH_AUTH" in
-	dev)
-		if [[ "$role" == internal ]]; then
-			echo "Dev internal 00000000-0000-0000-0000-000000000000"
-		else
-			echo "Dev $role $tenant $user"
-		fi
-		;;
-	idp)
-		local args=(-fsS -X POST "$base/dev-idp/token" --data-urlencode "role=$role")
-		if [[ "$role" != internal ]]; then
-			args+=(--data-urlencode "tenant=$tenant" --data-urlencode "sub=$sub" --data-urlencode "email=$email")
-		fi
-		echo "Bearer $(curl "${args[@]}" | jq -er .access_token)"
-		;;
-	*) die "BENCH_AUTH must be dev or idp" ;;
-	esac
+	local args=(-fsS -X POST "$base/dev-idp/token" --data-urlencode "role=$role")
+	if [[ "$role" != internal ]]; then
+		args+=(--data-urlencode "tenant=$tenant" --data-urlencode "sub=$sub" --data-urlencode "email=$email")
+	fi
+	echo "Bearer $(curl "${args[@]}" | jq -er .access_token)"
 }
 
 # body writes the JSON body of a GraphQL query file with variables.
