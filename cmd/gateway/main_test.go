@@ -50,6 +50,23 @@ func start(t *testing.T, env map[string]string, ready *regexp.Regexp, args ...st
 	}
 }
 
+// waitFor reads the gateway's output until a line matches re and returns
+// the first capture group of that line.
+func (s *started) waitFor(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case line := <-s.out.lines:
+			if m := re.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+		case <-deadline:
+			t.Fatalf("no line matching %s:\n%s", re, s.out.String())
+		}
+	}
+}
+
 func (s *started) shutdown(t *testing.T) {
 	t.Helper()
 	if s.stop == nil {
@@ -69,6 +86,7 @@ func (s *started) shutdown(t *testing.T) {
 
 func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	s, base := start(t, nil, regexp.MustCompile(`^GraphQL:\s+(http://\S+)/graphql$`), "dev", "-addr", "127.0.0.1:0")
+	s.waitFor(t, regexp.MustCompile(`^\s+internal service account:\s+(.+)$`))
 	out := s.out.String()
 	dbDir := regexp.MustCompile(`host=([^&\s]+)`).FindStringSubmatch(out)
 	header := regexp.MustCompile(`(?m)^\s+admin, Northwind Estates:\s+(Dev .+)$`).FindStringSubmatch(out)

@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := newLogger(cfg.LogLevel, os.Stderr)
 	switch args[0] {
 	case "dev":
-		return runDev(ctx, cfg, args[1:], log, stdout)
+		return runDev(ctx, cfg.ForDev(), args[1:], log, stdout)
 	case "serve":
 		return runServe(ctx, cfg, args[1:], log, stdout)
 	case "migrate":
@@ -192,10 +192,15 @@ func runServe(ctx context.Context, cfg config.Config, args []string, log *slog.L
 }
 
 func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, dbs []*sqlx.DB, st loader.Stores, a auth.Authenticator, gi graphiql.Options) error {
+	limits, err := httpserver.LimitsFrom(cfg)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: dbs, Stores: st, Authenticator: a,
 			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: gi,
+			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -15,9 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/graph"
@@ -38,6 +35,11 @@ type Deps struct {
 	MaxPageSize   int
 	LoaderWait    time.Duration
 	GraphiQL      graphiql.Options
+	Limits        Limits
+	// RequestTimeout bounds one GraphQL request; none when zero.
+	RequestTimeout time.Duration
+	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
+	CORSAllowedOrigins []string
 }
 
 // New returns the gateway's HTTP handler.
@@ -46,15 +48,11 @@ func New(d Deps) http.Handler {
 		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
 		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize,
 	}
-	gql := handler.New(graph.NewSchema(res))
-	gql.AddTransport(transport.GET{})
-	gql.AddTransport(transport.POST{})
-	gql.Use(extension.Introspection{})
-	gql.SetErrorPresenter(graph.ErrorPresenter(d.Log, RequestID))
-	gql.SetRecoverFunc(graph.Recover(d.Log))
+	gql := newGraphQL(graph.NewSchema(res), d)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))
+	mux.Handle("/graphql", withCORS(d.CORSAllowedOrigins,
+		authenticate(d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(withTimeout(d.RequestTimeout, gql))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready(d.DBs))
 	mux.Handle("/", graphiql.Handler(d.GraphiQL))
