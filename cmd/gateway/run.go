@@ -25,9 +25,11 @@ import (
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/property"
 	"github.com/propertyportal/gateway/internal/seed"
+	"github.com/propertyportal/gateway/internal/telemetry"
 )
 
 const usage = `usage: gateway <command> [flags]
@@ -51,6 +53,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
+	stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, cfg.ForDev(), args[1:], log, stdout)
@@ -201,12 +208,22 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			Log: log, DBs: dbs, Stores: st, Authenticator: a,
 			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: gi,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+			MetricsOnMain: cfg.MetricsAddr == "",
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		defer msrv.Close()
+		go func() { errc <- msrv.Serve(mln) }()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -40,6 +41,9 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
 	CORSAllowedOrigins []string
+	// MetricsOnMain serves /metrics on this handler (when METRICS_ADDR
+	// does not give it a listener of its own).
+	MetricsOnMain bool
 }
 
 // New returns the gateway's HTTP handler.
@@ -56,7 +60,10 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready(d.DBs))
 	mux.Handle("/", graphiql.Handler(d.GraphiQL))
-	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux)))
+	if d.MetricsOnMain {
+		mux.Handle("GET /metrics", metrics.Handler())
+	}
+	return recoverer(d.Log, withRequestID(accessLog(d.Log, observeHTTP(mux))))
 }
 
 func ready(dbs []*sqlx.DB) http.HandlerFunc {
@@ -92,6 +99,7 @@ func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 
 // writeError answers a request that is refused before GraphQL runs.
 func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
+	metrics.ObserveError(graph.Codes[kind])
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
@@ -110,6 +118,7 @@ func countStatements(next http.Handler) http.Handler {
 		next.ServeHTTP(&headerHook{ResponseWriter: w, before: func(h http.Header) {
 			h.Set("X-SQL-Statements", strconv.FormatInt(n.Load(), 10))
 		}}, r.WithContext(ctx))
+		metrics.ObserveStatements(n.Load())
 	})
 }
 

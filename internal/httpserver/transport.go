@@ -16,6 +16,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/propertyportal/gateway/internal/metrics"
 )
 
 // The two response media types of the GraphQL-over-HTTP spec.
@@ -322,6 +324,7 @@ func codedError(code, msg string) *gqlerror.Error {
 
 // refuse answers a request refused before GraphQL runs.
 func refuse(w http.ResponseWriter, media string, status int, code, msg string) {
+	metrics.ObserveError(code)
 	write(w, media, status, &response{Errors: gqlerror.List{codedError(code, msg)}})
 }
 
