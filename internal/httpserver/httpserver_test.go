@@ -233,6 +233,19 @@ func TestCORS(t *testing.T) {
 	})
 }
 
+func TestNoCORSWithoutAllowList(t *testing.T) {
+	srv, _ := newServer(t, nil)
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/graphql", nil)
+	req.Header.Set("Origin", "https://portal.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	if a := do(t, req); a.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("CORS allowed with no allow-list: %v", a.header)
+	}
+	if a := query(t, srv, cheap, "Origin", "https://portal.example.com"); a.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("CORS allowed with no allow-list: %v", a.header)
+	}
+}
+
 func TestLimitsRefuseBeforeAnythingRuns(t *testing.T) {
 	srv, _ := newServer(t, func(d *httpserver.Deps) {
 		d.Limits.MaxBodyBytes = 4096
