@@ -55,6 +55,23 @@ func start(t *testing.T, env map[string]string, ready *regexp.Regexp, args ...st
 	}
 }
 
+// waitFor reads the gateway's output until a line matches re and returns
+// the first capture group of that line.
+func (s *started) waitFor(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case line := <-s.out.lines:
+			if m := re.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+		case <-deadline:
+			t.Fatalf("no line matching %s:\n%s", re, s.out.String())
+		}
+	}
+}
+
 func (s *started) shutdown(t *testing.T) {
 	t.Helper()
 	if s.stop == nil {
@@ -74,9 +91,7 @@ func (s *started) shutdown(t *testing.T) {
 
 func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	s, base := start(t, nil, regexp.MustCompile(`^GraphQL:\s+(http://\S+)/graphql$`), "dev", "-addr", "127.0.0.1:0")
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.out.String(), "Ctrl-C") && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond) // the tokens follow the URLs
-	}
+	s.waitFor(t, regexp.MustCompile(`^\s+internal service account:\s+(\S+)$`))
 	out := s.out.String()
 	dbDir := regexp.MustCompile(`host=([^&\s]+)`).FindStringSubmatch(out)
 	token := regexp.MustCompile(`(?m)^\s+admin, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)

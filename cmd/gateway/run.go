@@ -28,11 +28,13 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 	"github.com/propertyportal/gateway/internal/redact"
 	"github.com/propertyportal/gateway/internal/seed"
+	"github.com/propertyportal/gateway/internal/telemetry"
 	"github.com/propertyportal/gateway/internal/webhook"
 )
 
@@ -60,9 +62,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
+	stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
 	switch args[0] {
 	case "dev":
-		return runDev(ctx, cfg, args[1:], getenv, log, stdout)
+		return runDev(ctx, cfg.ForDev(), args[1:], getenv, log, stdout)
 	case "serve":
 		return runServe(ctx, cfg, args[1:], getenv, log, stdout)
 	case "migrate":
@@ -289,18 +296,33 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	// for the next process.
 	ident.Start(context.WithoutCancel(ctx))
 	defer ident.Stop()
+	limits, err := httpserver.LimitsFrom(cfg)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
 			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: a.gi, DevIdP: a.devIdP,
 			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
+			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+			MetricsOnMain: cfg.MetricsAddr == "",
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		defer msrv.Close()
+		go func() { errc <- msrv.Serve(mln) }()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,29 @@ type Config struct {
 	IdentityWorkers  int           // IDENTITY_WORKERS: outbox workers per process
 	IdentityWait     time.Duration // IDENTITY_WAIT: how long an identity mutation waits for the IdP before answering PENDING
 	ReconcileShare   float64       // RECONCILE_SHARE: the share of each IdP's admin quota reconciliation may use; 0 turns it off
+
+	// Limits on GraphQL requests; every refusal happens before anything runs.
+	MaxDepth       int           // MAX_DEPTH: deepest field nesting a document may have
+	MaxAliases     int           // MAX_ALIASES: aliased fields a document may have
+	MaxComplexity  int           // MAX_COMPLEXITY: cost a query may have (lists cost `first` times their fields)
+	MaxTokens      int           // MAX_TOKENS: lexical tokens a document may have
+	MaxBodyBytes   int64         // MAX_BODY_BYTES: the largest request body
+	MaxBatch       int           // MAX_BATCH: operations in one batched POST; 0 turns batching off
+	RequestTimeout time.Duration // REQUEST_TIMEOUT: how long one GraphQL request may run
+	APQCacheSize   int           // APQ_CACHE_SIZE: automatic persisted queries kept; 0 turns APQ off
+	// PersistedOperationsFile (PERSISTED_OPERATIONS_FILE) is a JSON object of
+	// operations keyed by the SHA-256 of their text; when set, only those run.
+	PersistedOperationsFile string
+	Introspection           bool     // INTROSPECTION: schema introspection; off unless set, on in dev
+	FieldSuggestions        bool     // FIELD_SUGGESTIONS: "did you mean" hints; off unless set, on in dev
+	CORSAllowedOrigins      []string // CORS_ALLOWED_ORIGINS: comma-separated origins that may call the API from a browser
+
+	// Observability.
+	MetricsAddr  string // METRICS_ADDR: a separate listener for /metrics; empty serves it on the main listener
+	OTLPEndpoint string // OTEL_EXPORTER_OTLP_ENDPOINT: where traces go; empty turns tracing off
+	ServiceName  string // OTEL_SERVICE_NAME: the service name on traces
+
+	introspectionSet, suggestionsSet bool
 }
 
 // Default returns the defaults.
@@ -40,7 +64,28 @@ func Default() Config {
 		IdentityWorkers: 4,
 		IdentityWait:    2 * time.Second,
 		ReconcileShare:  0.1,
+		MaxDepth:        12,
+		MaxAliases:      30,
+		MaxComplexity:   50000,
+		MaxTokens:       2000,
+		MaxBodyBytes:    1 << 20,
+		MaxBatch:        0,
+		RequestTimeout:  15 * time.Second,
+		APQCacheSize:    1000,
+		ServiceName:     "gateway",
 	}
+}
+
+// ForDev turns on what `gateway dev` wants for exploring (introspection and
+// field suggestions) unless the environment set them explicitly.
+func (c Config) ForDev() Config {
+	if !c.introspectionSet {
+		c.Introspection = true
+	}
+	if !c.suggestionsSet {
+		c.FieldSuggestions = true
+	}
+	return c
 }
 
 // Load reads the environment through getenv over the defaults. A bad value
@@ -58,7 +103,14 @@ func Load(getenv func(string) string) (Config, error) {
 	str("LOG_LEVEL", &c.LogLevel)
 	str("IDP_CONFIG", &c.IdPConfig)
 	str("PHONE_DEFAULT_REGION", &c.PhoneRegion)
-	for name, dst := range map[string]*int{"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns, "IDENTITY_WORKERS": &c.IdentityWorkers} {
+	str("PERSISTED_OPERATIONS_FILE", &c.PersistedOperationsFile)
+	str("METRICS_ADDR", &c.MetricsAddr)
+	str("OTEL_EXPORTER_OTLP_ENDPOINT", &c.OTLPEndpoint)
+	str("OTEL_SERVICE_NAME", &c.ServiceName)
+	for name, dst := range map[string]*int{
+		"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns, "IDENTITY_WORKERS": &c.IdentityWorkers,
+		"MAX_DEPTH": &c.MaxDepth, "MAX_ALIASES": &c.MaxAliases, "MAX_COMPLEXITY": &c.MaxComplexity, "MAX_TOKENS": &c.MaxTokens,
+	} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -67,7 +119,55 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
-	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "IDENTITY_WAIT": &c.IdentityWait} {
+	for name, dst := range map[string]*int{"MAX_BATCH": &c.MaxBatch, "APQ_CACHE_SIZE": &c.APQCacheSize} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("config: %s must be a non-negative integer", name)
+			}
+			*dst = n
+		}
+	}
+	if v := getenv("MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			return c, fmt.Errorf("config: MAX_BODY_BYTES must be an integer of at least 1024")
+		}
+		c.MaxBodyBytes = n
+	}
+	for name, dst := range map[string]*bool{"INTROSPECTION": &c.Introspection, "FIELD_SUGGESTIONS": &c.FieldSuggestions} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("config: %s must be true or false", name)
+			}
+			*dst = b
+			if name == "INTROSPECTION" {
+				c.introspectionSet = true
+			} else {
+				c.suggestionsSet = true
+			}
+		}
+	}
+	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimSpace(o)
+			if o == "" {
+				continue
+			}
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				return c, fmt.Errorf("config: CORS_ALLOWED_ORIGINS must be comma-separated origins such as https://portal.example.com")
+			}
+			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
+	if c.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("config: OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://collector:4318")
+		}
+	}
+	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout, "IDENTITY_WAIT": &c.IdentityWait} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -75,6 +175,9 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			*dst = d
 		}
+	}
+	if c.RequestTimeout == 0 {
+		return c, fmt.Errorf("config: REQUEST_TIMEOUT must be more than zero")
 	}
 	if v := getenv("RECONCILE_SHARE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

@@ -15,9 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/graph"
@@ -27,6 +24,7 @@ import (
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
 )
@@ -48,6 +46,14 @@ type Deps struct {
 	PhoneRegion string            // the region of phone numbers without a country code
 	Webhooks    http.Handler      // POST /webhooks/{idp_id}; nil: not served
 	Identity    *identity.Service // identity updates (the mutations); may be nil
+	Limits      Limits
+	// RequestTimeout bounds one GraphQL request; none when zero.
+	RequestTimeout time.Duration
+	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
+	CORSAllowedOrigins []string
+	// MetricsOnMain serves /metrics on this handler (when METRICS_ADDR
+	// does not give it a listener of its own).
+	MetricsOnMain bool
 }
 
 // New returns the gateway's HTTP handler.
@@ -57,15 +63,11 @@ func New(d Deps) http.Handler {
 		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Identity: d.Identity,
 		Erasure: d.Erasure, PhoneRegion: d.PhoneRegion,
 	}
-	gql := handler.New(graph.NewSchema(res))
-	gql.AddTransport(transport.GET{})
-	gql.AddTransport(transport.POST{})
-	gql.Use(extension.Introspection{})
-	gql.SetErrorPresenter(graph.ErrorPresenter(d.Log, RequestID))
-	gql.SetRecoverFunc(graph.Recover(d.Log))
+	gql := newGraphQL(graph.NewSchema(res), d)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))
+	mux.Handle("/graphql", withCORS(d.CORSAllowedOrigins,
+		authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(withTimeout(d.RequestTimeout, gql))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.Handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}
@@ -75,7 +77,10 @@ func New(d Deps) http.Handler {
 	if d.DevIdP != nil {
 		mux.Handle("/dev-idp/", http.StripPrefix("/dev-idp", d.DevIdP))
 	}
-	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux)))
+	if d.MetricsOnMain {
+		mux.Handle("GET /metrics", metrics.Handler())
+	}
+	return recoverer(d.Log, withRequestID(accessLog(d.Log, observeHTTP(mux))))
 }
 
 func ready(dbs []*sqlx.DB) http.HandlerFunc {
@@ -118,6 +123,7 @@ func authenticate(log *slog.Logger, a auth.Authenticator, next http.Handler) htt
 
 // writeError answers a request that is refused before GraphQL runs.
 func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
+	metrics.ObserveError(graph.Codes[kind])
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
@@ -136,6 +142,7 @@ func countStatements(next http.Handler) http.Handler {
 		next.ServeHTTP(&headerHook{ResponseWriter: w, before: func(h http.Header) {
 			h.Set("X-SQL-Statements", strconv.FormatInt(n.Load(), 10))
 		}}, r.WithContext(ctx))
+		metrics.ObserveStatements(n.Load())
 	})
 }
 

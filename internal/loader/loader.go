@@ -18,6 +18,7 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -63,27 +64,27 @@ func New(st Stores, scope access.Scope, wait time.Duration) *Loaders {
 		wait = DefaultWait
 	}
 	return &Loaders{
-		UserByID: dataloader.NewBatchedLoader(one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
+		UserByID: dataloader.NewBatchedLoader(observed("UserByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
 			return st.Directory.FindUsersByIDs(ctx, scope, ids)
-		}, func(u *directory.User) uuid.UUID { return u.ID }), opts[uuid.UUID, *directory.User](wait)...),
+		}, func(u *directory.User) uuid.UUID { return u.ID })), opts[uuid.UUID, *directory.User](wait)...),
 
-		ContactByUser: dataloader.NewBatchedLoader(one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
+		ContactByUser: dataloader.NewBatchedLoader(observed("ContactByUser", one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
 			return st.Comms.FindContactsByUserIDs(ctx, scope, ids)
-		}, func(c *comms.Contact) uuid.UUID { return *c.UserID }), opts[uuid.UUID, *comms.Contact](wait)...),
+		}, func(c *comms.Contact) uuid.UUID { return *c.UserID })), opts[uuid.UUID, *comms.Contact](wait)...),
 
-		LinksByBuilding: dataloader.NewBatchedLoader(many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
+		LinksByBuilding: dataloader.NewBatchedLoader(observed("LinksByBuilding", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
 			return st.Comms.FindLinksByBuildings(ctx, scope, ids)
-		}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID }), opts[uuid.UUID, []*comms.BuildingLink](wait)...),
+		}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID })), opts[uuid.UUID, []*comms.BuildingLink](wait)...),
 
-		LinksByContact: dataloader.NewBatchedLoader(many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
+		LinksByContact: dataloader.NewBatchedLoader(observed("LinksByContact", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
 			return st.Comms.FindLinksByContacts(ctx, scope, ids)
-		}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID }), opts[uuid.UUID, []*comms.BuildingLink](wait)...),
+		}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID })), opts[uuid.UUID, []*comms.BuildingLink](wait)...),
 
-		BuildingByID: dataloader.NewBatchedLoader(one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
+		BuildingByID: dataloader.NewBatchedLoader(observed("BuildingByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
 			return st.Property.FindBuildingsByIDs(ctx, scope, ids)
-		}, func(b *property.Building) uuid.UUID { return b.ID }), opts[uuid.UUID, *property.Building](wait)...),
+		}, func(b *property.Building) uuid.UUID { return b.ID })), opts[uuid.UUID, *property.Building](wait)...),
 
-		InvoicesByCreator: dataloader.NewBatchedLoader(invoicePages(st.Bookkeeping, scope),
+		InvoicesByCreator: dataloader.NewBatchedLoader(observed("InvoicesByCreator", invoicePages(st.Bookkeeping, scope)),
 			opts[InvoicePageKey, []*bookkeeping.Invoice](wait)...),
 
 		BuildingsOfCaller: onceSet(func(ctx context.Context) ([]uuid.UUID, error) {
@@ -92,6 +93,14 @@ func New(st Stores, scope access.Scope, wait time.Duration) *Loaders {
 			}
 			return st.Comms.FindBuildingIDsOfUser(ctx, scope, scope.UserID)
 		}),
+	}
+}
+
+// observed records each batch's size in the loader-batch histogram.
+func observed[K comparable, V any](name string, f dataloader.BatchFunc[K, V]) dataloader.BatchFunc[K, V] {
+	return func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		metrics.ObserveLoaderBatch(name, len(keys))
+		return f(ctx, keys)
 	}
 }
 

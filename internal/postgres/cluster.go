@@ -24,6 +24,7 @@ type Cluster struct {
 	dir    string // removed by Stop
 	data   string
 	runAs  string // the unprivileged user the server runs as when we are root
+	opts   string // the server options pg_ctl start passes on
 	stdout bool
 }
 
@@ -85,18 +86,36 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %w", err)
 	}
-	opts := strings.Join([]string{
+	c.opts = strings.Join([]string{
 		"-c listen_addresses=''",
 		"-k " + c.dir,
 		"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
 		"-c max_connections=300", "-c shared_buffers=128MB",
 	}, " ")
-	if err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.data, "-l", filepath.Join(c.dir, "server.log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+	if err := c.StartServer(ctx); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %w\n%s", err, tail(log, 2000))
+		return nil, err
 	}
 	return c, nil
+}
+
+// StartServer starts the cluster's server again after StopServer (StartCluster
+// starts it the first time).
+func (c *Cluster) StartServer(ctx context.Context) error {
+	if err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.data, "-l", filepath.Join(c.dir, "server.log"), "-o", c.opts); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+		return fmt.Errorf("pg_ctl start: %w\n%s", err, tail(log, 2000))
+	}
+	return nil
+}
+
+// StopServer stops the server the way an orderly restart does (pg_ctl stop
+// -m fast: open sessions are ended, committed work is kept) and keeps the
+// data directory, so StartServer can bring the same cluster back.
+func (c *Cluster) StopServer() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return c.run(ctx, "pg_ctl", "stop", "-m", "fast", "-w", "-D", c.data)
 }
 
 func (c *Cluster) dropPrivileges() error {

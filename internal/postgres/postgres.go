@@ -15,18 +15,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/ngrok/sqlmw"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/propertyportal/gateway/internal/apperr"
 )
 
-// driverName is lib/pq wrapped so that every statement sent is counted.
+// driverName is lib/pq wrapped so that every statement sent is counted and,
+// when tracing is configured, traced (otelsql: one span per statement, with
+// its text, which holds placeholders and never values).
 const driverName = "postgres-counted"
 
 func init() {
-	sql.Register(driverName, sqlmw.Driver(&pq.Driver{}, counter{}))
+	sql.Register(driverName, otelsql.WrapDriver(sqlmw.Driver(&pq.Driver{}, counter{}),
+		otelsql.WithAttributes(attribute.String("db.system", "postgresql")),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{DisableErrSkip: true, OmitConnResetSession: true, OmitRows: true})))
 }
 
 // Options tune the connection pool; zero values take the defaults.

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAreSafe(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Introspection || c.FieldSuggestions || c.MaxBatch != 0 || c.MaxDepth == 0 || c.MaxComplexity == 0 ||
+		c.MaxTokens == 0 || c.MaxBodyBytes == 0 || c.RequestTimeout == 0 || len(c.CORSAllowedOrigins) != 0 {
+		t.Fatalf("unsafe defaults: %+v", c)
+	}
+	dev := c.ForDev()
+	if !dev.Introspection || !dev.FieldSuggestions {
+		t.Fatalf("dev: %+v", dev)
+	}
+}
+
+func TestExplicitSettingsWinInDev(t *testing.T) {
+	c, err := Load(env(map[string]string{"INTROSPECTION": "false", "MAX_BATCH": "5", "REQUEST_TIMEOUT": "3s",
+		"CORS_ALLOWED_ORIGINS": "https://portal.example.com, http://localhost:3000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = c.ForDev()
+	if c.Introspection || !c.FieldSuggestions || c.MaxBatch != 5 || c.RequestTimeout != 3*time.Second ||
+		strings.Join(c.CORSAllowedOrigins, " ") != "https://portal.example.com http://localhost:3000" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	for name, v := range map[string]string{
+		"MAX_DEPTH": "0", "MAX_ALIASES": "x", "MAX_COMPLEXITY": "-1", "MAX_TOKENS": "many", "MAX_BODY_BYTES": "10",
+		"MAX_BATCH": "-1", "APQ_CACHE_SIZE": "x", "REQUEST_TIMEOUT": "0s", "INTROSPECTION": "maybe",
+		"FIELD_SUGGESTIONS": "2", "CORS_ALLOWED_ORIGINS": "portal.example.com/path", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector",
+	} {
+		if _, err := Load(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: err = %v", name, v, err)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/metrics"
+)
+
+// newGraphQL is the gqlgen server with our transport, limits and error
+// presenter. The limits run in CreateOperationContext, so a refused
+// document never reaches a resolver (and sends no SQL).
+func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
+	l := d.Limits
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 1 << 20
+	}
+	gql := handler.New(schema)
+	gql.Use(newObserver(metrics.NewOperations(operationNames(l.Allowed), maxOperationLabels)))
+	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if l.Introspection {
+		gql.Use(extension.Introspection{})
+	} else {
+		gql.Use(noIntrospection{})
+	}
+	gql.SetDisableSuggestion(!l.FieldSuggestions)
+	if l.MaxTokens > 0 {
+		gql.Use(tokenLimit{max: l.MaxTokens})
+		gql.SetParserTokenLimit(l.MaxTokens + 1)
+	}
+	if l.Allowed != nil {
+		gql.Use(allowList{ops: l.Allowed})
+	}
+	if l.APQCacheSize > 0 {
+		gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](l.APQCacheSize)})
+	}
+	if l.MaxDepth > 0 || l.MaxAliases > 0 {
+		gql.Use(shapeLimit{maxDepth: l.MaxDepth, maxAliases: l.MaxAliases})
+	}
+	if l.MaxComplexity > 0 {
+		maxPage := d.MaxPageSize
+		if maxPage <= 0 {
+			maxPage = 100
+		}
+		gql.Use(complexityLimit{schema: costed{ExecutableSchema: schema, maxPage: maxPage}, max: l.MaxComplexity})
+	}
+	present := graph.ErrorPresenter(d.Log, RequestID)
+	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			e := graphql.DefaultErrorPresenter(ctx, err)
+			e.Message = "the request took too long"
+			e.Extensions = map[string]any{"code": codeTimeout}
+			return e
+		}
+		return present(ctx, err)
+	})
+	gql.SetRecoverFunc(graph.Recover(d.Log))
+	return gql
+}
+
+// maxOperationLabels bounds the operation-name label without an allow-list.
+const maxOperationLabels = 100
+
+// operationNames are the names of the operations in an allow-list.
+func operationNames(ops map[string]string) []string {
+	var names []string
+	for _, doc := range ops {
+		if d, err := parser.ParseQuery(&ast.Source{Input: doc}); err == nil {
+			for _, op := range d.Operations {
+				if op.Name != "" {
+					names = append(names, op.Name)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// withTimeout bounds each request's work: resolvers and SQL see the
+// deadline through the context.
+func withTimeout(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// withCORS lets the listed origins call the endpoint from a browser and
+// answers their preflights; other origins get no CORS headers, so browsers
+// keep the response from their pages. Bearer tokens, not cookies, carry
+// credentials, so credentialed CORS stays off. With no origins there is no
+// CORS at all (rs/cors would read an empty list as "every origin").
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Request-ID"},
+		ExposedHeaders: []string{"X-Request-ID", "X-SQL-Statements"},
+		MaxAge:         600,
+	}).Handler(next)
+}

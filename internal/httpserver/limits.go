@@ -1,0 +1,294 @@
+package httpserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/complexity"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
+
+	"github.com/propertyportal/gateway/internal/config"
+)
+
+// Codes of documents refused by the limits, before anything runs.
+const (
+	codeTooManyTokens       = "TOO_MANY_TOKENS"        // more lexical tokens than MAX_TOKENS
+	codeTooDeep             = "QUERY_TOO_DEEP"         // nested deeper than MAX_DEPTH
+	codeTooManyAliases      = "TOO_MANY_ALIASES"       // more aliases than MAX_ALIASES
+	codeTooComplex          = "QUERY_TOO_COMPLEX"      // costs more than MAX_COMPLEXITY
+	codeOperationNotAllowed = "OPERATION_NOT_ALLOWED"  // not in the persisted-operations allow-list
+	codeTimeout             = "TIMEOUT"                // ran longer than REQUEST_TIMEOUT
+	codeIntrospectionOff    = "INTROSPECTION_DISABLED" // __schema or __type while INTROSPECTION is off
+)
+
+// Limits bound what one GraphQL request may ask for. Zero values take no
+// effect except where noted; Deps carries them from the config.
+type Limits struct {
+	MaxDepth      int
+	MaxAliases    int
+	MaxComplexity int
+	MaxTokens     int
+	MaxBodyBytes  int64 // 1 MiB when zero
+	MaxBatch      int   // 0: batching off
+	APQCacheSize  int   // 0: automatic persisted queries off
+	// Introspection and FieldSuggestions are off unless set (dev sets them).
+	Introspection    bool
+	FieldSuggestions bool
+	// Allowed, when not nil, is the allow-list of persisted operations: the
+	// only documents that run, keyed by the hex SHA-256 of their text.
+	Allowed map[string]string
+}
+
+// LimitsFrom takes the limits from the configuration and loads the
+// persisted-operations allow-list when one is configured.
+func LimitsFrom(c config.Config) (Limits, error) {
+	l := Limits{
+		MaxDepth: c.MaxDepth, MaxAliases: c.MaxAliases, MaxComplexity: c.MaxComplexity, MaxTokens: c.MaxTokens,
+		MaxBodyBytes: c.MaxBodyBytes, MaxBatch: c.MaxBatch, APQCacheSize: c.APQCacheSize,
+		Introspection: c.Introspection, FieldSuggestions: c.FieldSuggestions,
+	}
+	if c.PersistedOperationsFile != "" {
+		ops, err := LoadAllowList(c.PersistedOperationsFile)
+		if err != nil {
+			return l, fmt.Errorf("config: PERSISTED_OPERATIONS_FILE: %w", err)
+		}
+		l.Allowed = ops
+	}
+	return l, nil
+}
+
+// LoadAllowList reads a persisted-operations file: a JSON object mapping
+// the hex SHA-256 of each operation's text to the text. Every key must be
+// its operation's hash.
+func LoadAllowList(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ops map[string]string
+	if err := json.Unmarshal(b, &ops); err != nil {
+		return nil, fmt.Errorf("not a JSON object of hash to operation: %w", err)
+	}
+	for hash, doc := range ops {
+		if sum := sha256.Sum256([]byte(doc)); hex.EncodeToString(sum[:]) != hash {
+			return nil, fmt.Errorf("key %.16s… is not the SHA-256 of its operation", hash)
+		}
+	}
+	return ops, nil
+}
+
+// tokenLimit refuses a document with more lexical tokens than max before it
+// is parsed, so parsing and validation work stays bounded.
+type tokenLimit struct{ max int }
+
+func (tokenLimit) ExtensionName() string                   { return "TokenLimit" }
+func (tokenLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l tokenLimit) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	lx := lexer.New(&ast.Source{Input: p.Query})
+	for n := 0; ; n++ {
+		tok, err := lx.ReadToken()
+		if err != nil || tok.Kind == lexer.EOF {
+			return nil // the parser reports lexical errors
+		}
+		if n >= l.max {
+			return codedError(codeTooManyTokens, "the document has more than "+strconv.Itoa(l.max)+" tokens")
+		}
+	}
+}
+
+// allowList lets only the listed operations run: a request names one by its
+// hash (extensions.persistedQuery.sha256Hash, as Apollo clients send it) or
+// sends a text whose hash is listed.
+type allowList struct{ ops map[string]string }
+
+func (allowList) ExtensionName() string                   { return "PersistedOperationAllowList" }
+func (allowList) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (a allowList) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	refused := codedError(codeOperationNotAllowed, "only persisted operations may run here")
+	if p.Query == "" {
+		pq, _ := p.Extensions["persistedQuery"].(map[string]any)
+		hash, _ := pq["sha256Hash"].(string)
+		doc, ok := a.ops[hash]
+		if !ok {
+			return refused
+		}
+		p.Query = doc
+		return nil
+	}
+	sum := sha256.Sum256([]byte(p.Query))
+	if _, ok := a.ops[hex.EncodeToString(sum[:])]; !ok {
+		return refused
+	}
+	return nil
+}
+
+// noIntrospection refuses __schema and __type before execution when
+// introspection is off (gqlgen itself would refuse them only while
+// executing). __typename stays allowed.
+type noIntrospection struct{}
+
+func (noIntrospection) ExtensionName() string                   { return "NoIntrospection" }
+func (noIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (noIntrospection) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if op.Operation != nil && introspects(op.Operation.SelectionSet, map[string]bool{}) {
+		return codedError(codeIntrospectionOff, "introspection is turned off")
+	}
+	return nil
+}
+
+func introspects(set ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if introspects(s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				if introspects(s.Definition.SelectionSet, seen) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// shapeLimit refuses documents nested deeper than maxDepth or with more
+// aliases than maxAliases, counting through fragments.
+type shapeLimit struct{ maxDepth, maxAliases int }
+
+func (shapeLimit) ExtensionName() string                   { return "ShapeLimit" }
+func (shapeLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l shapeLimit) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if op.Operation == nil {
+		return nil
+	}
+	var aliases int
+	depth := measure(op.Operation.SelectionSet, 0, &aliases, map[string]bool{})
+	if l.maxDepth > 0 && depth > l.maxDepth {
+		return codedError(codeTooDeep, fmt.Sprintf("the operation is nested %d deep, more than the limit of %d", depth, l.maxDepth))
+	}
+	if l.maxAliases > 0 && aliases > l.maxAliases {
+		return codedError(codeTooManyAliases, fmt.Sprintf("the operation has %d aliases, more than the limit of %d", aliases, l.maxAliases))
+	}
+	return nil
+}
+
+// measure returns the depth of set (fields, not fragments, add a level) and
+// adds its aliases to aliases. Fragment spreads are followed once per path
+// (validation has already refused cycles).
+func measure(set ast.SelectionSet, depth int, aliases *int, onPath map[string]bool) int {
+	deepest := depth
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Alias != "" && s.Alias != s.Name {
+				*aliases++
+			}
+			d = measure(s.SelectionSet, depth+1, aliases, onPath)
+		case *ast.InlineFragment:
+			d = measure(s.SelectionSet, depth, aliases, onPath)
+		case *ast.FragmentSpread:
+			if s.Definition == nil || onPath[s.Name] {
+				continue
+			}
+			onPath[s.Name] = true
+			d = measure(s.Definition.SelectionSet, depth, aliases, onPath)
+			delete(onPath, s.Name)
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}
+
+// costed gives the schema its field costs: a field costs 1 plus its
+// children; a field with a `first` argument (a connection page) costs its
+// children `first` times (the schema's default when not given, at most
+// maxPage); any other list costs its children listCost times.
+type costed struct {
+	graphql.ExecutableSchema
+	maxPage int
+}
+
+// listCost is the assumed length of a list without a `first` argument
+// (a building's contacts, a contact's buildings).
+const listCost = 10
+
+func (c costed) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
+	if n, ok := firstArg(args["first"]); ok {
+		return times(min(max(n, 1), c.maxPage), child), true
+	}
+	// A connection's edges were counted `first` times on the connection.
+	if def := c.Schema().Types[typeName]; def != nil && !strings.HasSuffix(typeName, "Connection") {
+		if f := def.Fields.ForName(field); f != nil && f.Type.Elem != nil {
+			return times(listCost, child), true
+		}
+	}
+	return times(1, child), true
+}
+
+// maxCost caps a cost so deep nesting cannot overflow.
+const maxCost = 1 << 40
+
+// times returns 1 + n*child, saturating at maxCost.
+func times(n, child int) int {
+	if child >= maxCost/n {
+		return maxCost
+	}
+	return min(1+n*child, maxCost)
+}
+
+// complexityLimit refuses an operation that costs more than max, as costed
+// counts it.
+type complexityLimit struct {
+	schema costed
+	max    int
+}
+
+func (complexityLimit) ExtensionName() string                   { return "ComplexityLimit" }
+func (complexityLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l complexityLimit) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if op.Operation == nil {
+		return nil
+	}
+	if cost := complexity.Calculate(ctx, l.schema, op.Operation, op.Variables); cost > l.max {
+		return codedError(codeTooComplex, fmt.Sprintf("the operation costs %d, more than the limit of %d", cost, l.max))
+	}
+	return nil
+}
+
+func firstArg(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		return int(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
+}

@@ -1,0 +1,119 @@
+package httpserver
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/propertyportal/gateway/internal/metrics"
+)
+
+// route is the metric and span name of a request: one of a fixed set, never
+// the raw path.
+func route(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case p == "/graphql", p == "/healthz", p == "/readyz", p == "/metrics", p == "/":
+		return p
+	case strings.HasPrefix(p, "/graphiql/"):
+		return "/graphiql/"
+	case strings.HasPrefix(p, "/webhooks/"):
+		return "/webhooks/"
+	}
+	return "other"
+}
+
+// observeHTTP counts requests by route and status and, when tracing is
+// configured, gives each request a server span (otelhttp) that continues a
+// caller's W3C trace context.
+func observeHTTP(next http.Handler) http.Handler {
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		metrics.ObserveHTTP(route(r), rec.status)
+	})
+	return otelhttp.NewHandler(counted, "http",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r) }))
+}
+
+// observer is a gqlgen extension: it counts operations by name (a bounded
+// set), their latency and their errors by code, and traces the operation
+// and every resolver field (by field path, never arguments or variables).
+type observer struct {
+	ops    *metrics.Operations
+	tracer trace.Tracer
+}
+
+func newObserver(ops *metrics.Operations) observer {
+	return observer{ops: ops, tracer: otel.Tracer("github.com/propertyportal/gateway/internal/httpserver")}
+}
+
+func (observer) ExtensionName() string                   { return "Observer" }
+func (observer) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptResponse sees every response, executed or refused before
+// execution.
+func (o observer) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	name, start := "", time.Now()
+	if graphql.HasOperationContext(ctx) {
+		oc := graphql.GetOperationContext(ctx)
+		name = oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+		}
+		if !oc.Stats.OperationStart.IsZero() {
+			start = oc.Stats.OperationStart
+		}
+	}
+	label := o.ops.Label(name)
+	ctx, span := o.tracer.Start(ctx, "graphql.operation "+label, trace.WithAttributes(attribute.String("graphql.operation.name", label)))
+	defer span.End()
+	resp := next(ctx)
+	if resp == nil {
+		return resp
+	}
+	outcome := "ok"
+	switch {
+	case resp.Data == nil && len(resp.Errors) > 0:
+		outcome = "refused"
+	case len(resp.Errors) > 0:
+		outcome = "error"
+	}
+	for _, e := range resp.Errors {
+		code, _ := e.Extensions["code"].(string)
+		metrics.ObserveError(code)
+	}
+	if outcome != "ok" {
+		span.SetStatus(codes.Error, outcome)
+	}
+	metrics.ObserveOperation(label, outcome, time.Since(start))
+	return resp
+}
+
+// InterceptField traces resolver fields (those that call a resolver or a
+// loader); plain struct fields get no span.
+func (o observer) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !fc.IsResolver {
+		return next(ctx)
+	}
+	ctx, span := o.tracer.Start(ctx, "graphql.resolve "+fc.Object+"."+fc.Field.Name,
+		trace.WithAttributes(attribute.String("graphql.field.path", fc.Path().String())))
+	defer span.End()
+	res, err := next(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, "resolver error")
+	}
+	return res, err
+}

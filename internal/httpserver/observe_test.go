@@ -1,0 +1,135 @@
+package httpserver_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/seed"
+)
+
+// demoQuery loads buildings, their contacts and the contacts' users: three
+// loaders, one batch each.
+const demoQuery = `query DemoBuildings { buildings(first: 5) { edges { node { name contacts { contact { fullName user { email } } } } } } }`
+
+// scrape returns the /metrics text.
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", res.StatusCode)
+	}
+	return string(b)
+}
+
+// value is the value of the sample whose name and labels start with
+// series (e.g. `gateway_x_total{code="A"`), 0 when absent.
+func value(text, series string) float64 {
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + `[^\n]*\s(\S+)$`)
+	m := re.FindStringSubmatch(text)
+	if m == nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	return f
+}
+
+func TestMetrics(t *testing.T) {
+	srv, db := newServer(t, func(d *httpserver.Deps) { d.MetricsOnMain = true })
+	if _, err := seed.Demo(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	before := scrape(t, srv.URL)
+	if a := query(t, srv, demoQuery); a.code() != "" || a.statements != 3 {
+		t.Fatalf("%d statements: %s", a.statements, a.raw)
+	}
+	query(t, srv, `{ buildings(first: 1) { totalCount } }`)
+	query(t, srv, `{ `+strings.Repeat("a: ", 1)+`buildings { edges { node { contacts { contact { buildings { building { contacts { contact { buildings { building { contacts { contact { id } } } } } } } } } } } } } }`)
+	after := scrape(t, srv.URL)
+
+	for series, want := range map[string]float64{
+		`gateway_graphql_requests_total{operation="DemoBuildings",outcome="ok"}`:    1,
+		`gateway_graphql_requests_total{operation="anonymous",outcome="ok"}`:        1,
+		`gateway_graphql_requests_total{operation="anonymous",outcome="refused"}`:   1,
+		`gateway_graphql_request_duration_seconds_count{operation="DemoBuildings"}`: 1,
+		`gateway_graphql_errors_total{code="QUERY_TOO_DEEP"}`:                       1,
+		`gateway_sql_statements_per_request_count`:                                  3,
+		`gateway_sql_statements_per_request_sum`:                                    3 + 2, // page and count
+		`gateway_loader_batch_size_count{loader="LinksByBuilding"}`:                 1,
+		`gateway_loader_batch_size_count{loader="UserByID"}`:                        1,
+		`gateway_http_requests_total{code="200",route="/graphql"}`:                  3,
+		`gateway_loader_batch_size_sum{loader="LinksByBuilding"}`:                   5,
+	} {
+		if got := value(after, series) - value(before, series); got != want {
+			t.Errorf("%s grew by %v, want %v", series, got, want)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(after, "# HELP "+name+" ") {
+			t.Errorf("%s is not exported", name)
+		}
+	}
+}
+
+func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+
+	srv, db := newServer(t, nil)
+	if _, err := seed.Demo(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	if a := query(t, srv, demoQuery, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01"); a.code() != "" {
+		t.Fatal(a.raw)
+	}
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, s := range rec.Ended() {
+		if s.SpanContext().TraceID().String() != traceID {
+			continue // spans of the fixture's own SQL
+		}
+		found[s.Name()] = true
+		for _, kv := range s.Attributes() {
+			if v := kv.Value.Emit(); strings.Contains(v, "@") {
+				t.Errorf("span %s attribute %s holds an email: %s", s.Name(), kv.Key, v)
+			}
+		}
+	}
+	for _, want := range []string{"POST /graphql", "graphql.operation DemoBuildings", "graphql.resolve Query.buildings",
+		"graphql.resolve Building.contacts", "graphql.resolve BuildingContact.contact"} {
+		if !found[want] {
+			t.Errorf("no span %q in the caller's trace; got %v", want, found)
+		}
+	}
+	sql := 0
+	for name := range found {
+		if strings.HasPrefix(name, "sql.") {
+			sql++
+		}
+	}
+	if sql == 0 {
+		t.Errorf("no SQL span in the caller's trace; got %v", found)
+	}
+}

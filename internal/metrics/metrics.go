@@ -1,0 +1,208 @@
+// Package metrics owns the gateway's Prometheus collectors and the one
+// registry they live in, served at /metrics. Every label has a bounded set
+// of values: operation names come from a bounded set (see Operations), error
+// codes from the API's fixed list, adapters from the configured IdPs. It
+// never takes a label value that could carry PII (an email, a name, a
+// token, a raw query).
+package metrics
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Registry holds every collector of this package plus the Go runtime and
+// process collectors.
+var Registry = prometheus.NewRegistry()
+
+var (
+	httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_http_requests_total",
+		Help: "HTTP requests by route (a fixed set) and status code.",
+	}, []string{"route", "code"})
+
+	graphqlRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_graphql_requests_total",
+		Help: "GraphQL operations by operation name (a bounded set; others are \"other\", unnamed ones \"anonymous\") and outcome (ok, error, refused).",
+	}, []string{"operation", "outcome"})
+
+	graphqlDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gateway_graphql_request_duration_seconds",
+		Help:    "GraphQL operation latency, from the start of the operation to its response, by operation name.",
+		Buckets: []float64{.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"operation"})
+
+	graphqlErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_graphql_errors_total",
+		Help: "GraphQL errors by extensions.code.",
+	}, []string{"code"})
+
+	sqlPerRequest = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gateway_sql_statements_per_request",
+		Help:    "SQL statements one GraphQL request sent.",
+		Buckets: []float64{0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50},
+	})
+
+	loaderBatch = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gateway_loader_batch_size",
+		Help:    "Keys in one dataloader batch, by loader.",
+		Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+	}, []string{"loader"})
+
+	idpCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_idp_calls_total",
+		Help: "Calls to IdP admin APIs by adapter (idp_id) and status (the HTTP status code, or \"error\" when no response came).",
+	}, []string{"adapter", "status"})
+
+	idpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gateway_idp_call_duration_seconds",
+		Help:    "Latency of calls to IdP admin APIs by adapter.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"adapter"})
+
+	outboxDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_outbox_depth",
+		Help: "Identity updates waiting in the outbox, by adapter.",
+	}, []string{"adapter"})
+
+	outboxAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_outbox_oldest_age_seconds",
+		Help: "Age of the oldest identity update waiting in the outbox, by adapter; 0 when none waits.",
+	}, []string{"adapter"})
+
+	quotaWaits = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gateway_idp_quota_wait_seconds",
+		Help:    "Time a call to an IdP waited for its rate-limit quota (the client's own limiter or the IdP's Retry-After), by adapter.",
+		Buckets: []float64{0, .01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60},
+	}, []string{"adapter"})
+)
+
+func init() {
+	Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, sqlPerRequest, loaderBatch,
+		idpCalls, idpDuration, outboxDepth, outboxAge, quotaWaits,
+	)
+}
+
+// Handler serves the registry in the Prometheus text format.
+func Handler() http.Handler {
+	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
+}
+
+// ObserveHTTP counts one HTTP request; route must come from a fixed set
+// (the server's route patterns), never from the request's path.
+func ObserveHTTP(route string, status int) {
+	httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
+
+// ObserveOperation counts one GraphQL operation and its latency. operation
+// must be a label from Operations.Label. outcome is "ok", "error" (it ran
+// and some field failed) or "refused" (it failed before execution).
+func ObserveOperation(operation, outcome string, d time.Duration) {
+	graphqlRequests.WithLabelValues(operation, outcome).Inc()
+	graphqlDuration.WithLabelValues(operation).Observe(d.Seconds())
+}
+
+// ObserveError counts one GraphQL error by its extensions.code. Codes are
+// the API's fixed list; anything else is counted as "OTHER".
+func ObserveError(code string) {
+	if !codePattern.MatchString(code) {
+		code = "OTHER"
+	}
+	graphqlErrors.WithLabelValues(code).Inc()
+}
+
+// codePattern is what every code of ours and gqlgen's looks like.
+var codePattern = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
+
+// ObserveStatements records how many SQL statements one request sent.
+func ObserveStatements(n int64) { sqlPerRequest.Observe(float64(n)) }
+
+// ObserveLoaderBatch records the size of one dataloader batch; loader is
+// the loader's field name (UserByID, LinksByBuilding, ...).
+func ObserveLoaderBatch(loader string, keys int) {
+	loaderBatch.WithLabelValues(loader).Observe(float64(keys))
+}
+
+// ObserveIdPCall records one call to an IdP's admin API: adapter is the
+// adapter's idp_id (a configured, bounded set), status the HTTP status code
+// it answered (0 when no response came: a network error or a timeout), d
+// how long the call took. The identity outbox's IdP clients call it once
+// per HTTP request they send.
+func ObserveIdPCall(adapter string, status int, d time.Duration) {
+	s := "error"
+	if status > 0 {
+		s = strconv.Itoa(status)
+	}
+	idpCalls.WithLabelValues(adapter, s).Inc()
+	idpDuration.WithLabelValues(adapter).Observe(d.Seconds())
+}
+
+// SetOutbox reports the identity outbox of one adapter: how many updates
+// wait and how old the oldest is (0 when none waits). The outbox worker
+// calls it after each poll.
+func SetOutbox(adapter string, depth int, oldest time.Duration) {
+	outboxDepth.WithLabelValues(adapter).Set(float64(depth))
+	outboxAge.WithLabelValues(adapter).Set(oldest.Seconds())
+}
+
+// ObserveQuotaWait records how long a call to an IdP waited for its
+// rate-limit quota before it was sent (its limiter's wait, or a 429's
+// Retry-After / X-RateLimit-Reset). Call it for every call, with 0 when it
+// did not wait, so the histogram's count is the number of calls.
+func ObserveQuotaWait(adapter string, d time.Duration) {
+	quotaWaits.WithLabelValues(adapter).Observe(d.Seconds())
+}
+
+// Operations bounds the operation-name label: names in the allow-list
+// given to NewOperations, and, up to a cap, the first distinct names seen;
+// every other name is "other", and an unnamed operation "anonymous".
+type Operations struct {
+	mu    sync.Mutex
+	known map[string]bool
+	fixed bool // only the given names; learn none
+	cap   int
+}
+
+// NewOperations returns a bounded name set. With names (e.g. the operations
+// of the persisted-operations allow-list) only those are labels; without,
+// the first max distinct names become labels.
+func NewOperations(names []string, max int) *Operations {
+	o := &Operations{known: map[string]bool{}, fixed: len(names) > 0, cap: max}
+	for _, n := range names {
+		o.known[n] = true
+	}
+	return o
+}
+
+// namePattern is a GraphQL name of reasonable length.
+var namePattern = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
+
+// Label returns the label for an operation name.
+func (o *Operations) Label(name string) string {
+	if name == "" {
+		return "anonymous"
+	}
+	if !namePattern.MatchString(name) {
+		return "other"
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.known[name] {
+		return name
+	}
+	if o.fixed || len(o.known) >= o.cap {
+		return "other"
+	}
+	o.known[name] = true
+	return name
+}
