@@ -148,6 +148,11 @@ func (s *Service) Start(ctx context.Context) {
 			s.work(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.observeOutbox(ctx, 15*time.Second)
+	}()
 	if s.opts.Reconcile.Share > 0 {
 		for id := range s.adapters {
 			wg.Add(1)

@@ -230,8 +230,15 @@ func TestOutageThenBackAppliesInOrder(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM identity.outbox WHERE state IN ('applied', 'failed')`); n != 0 {
 		t.Fatalf("%d changes finished while the IdP was down", n)
 	}
+	// The backlog the metrics report: all nine, the oldest queued before the outage began.
+	if b, err := s.Backlogs(t.Context()); err != nil || b[idpID].Depth != 9 || b[idpID].Oldest <= 0 {
+		t.Fatalf("backlog while down: %+v %v", b, err)
+	}
 	e.fake.SetDown(0)
 	e.waitApplied(9, 30*time.Second)
+	if b, err := s.Backlogs(t.Context()); err != nil || b[idpID] != (identity.Backlog{}) {
+		t.Fatalf("backlog after: %+v %v", b, err)
+	}
 	for i := range 3 {
 		want := fmt.Sprintf("u%d-v0@example.com,u%d-v1@example.com,u%d-v2@example.com", i, i, i)
 		if got := strings.Join(e.patchesOf(fmt.Sprintf("auth0|%d", i)), ","); got != want {

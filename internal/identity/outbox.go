@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -186,6 +187,7 @@ const maxLate = 20 * time.Millisecond
 // starts, and takes another when the IdP asked to hold calls meanwhile or
 // when it woke too late for it.
 func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Duration) error {
+	defer func(start time.Time) { metrics.ObserveQuotaWait(idpID, time.Since(start)) }(time.Now())
 	for {
 		wait, err := s.acquireSlot(ctx, idpID, interval)
 		if err != nil {

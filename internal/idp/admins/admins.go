@@ -48,7 +48,7 @@ func New(cfgs []idp.Config, hc *http.Client) (map[string]Adapter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("idp %q: admin: %w", c.ID, err)
 		}
-		out[c.ID] = Adapter{AdminAdapter: a, RequestsPerSecond: c.Admin.RequestsPerSecond}
+		out[c.ID] = Adapter{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond}
 	}
 	return out, nil
 }

@@ -48,6 +48,14 @@ idps:
     tenant_claim: tid
 `
 
+// unwrap returns the provider's adapter under the metrics wrapper.
+func unwrap(a admins.Adapter) idp.AdminAdapter {
+	if u, ok := a.AdminAdapter.(interface{ Unwrap() idp.AdminAdapter }); ok {
+		return u.Unwrap()
+	}
+	return a.AdminAdapter
+}
+
 func TestNew(t *testing.T) {
 	cfgs, err := idp.Parse([]byte(doc))
 	if err != nil {
@@ -60,13 +68,13 @@ func TestNew(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("got %d adapters, want 3 (entra has no admin section)", len(got))
 	}
-	if _, ok := got["auth0-prod"].AdminAdapter.(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 {
+	if _, ok := unwrap(got["auth0-prod"]).(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 {
 		t.Fatalf("auth0: %+v", got["auth0-prod"])
 	}
-	if _, ok := got["keycloak-default"].AdminAdapter.(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 {
+	if _, ok := unwrap(got["keycloak-default"]).(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 {
 		t.Fatalf("keycloak: %+v", got["keycloak-default"])
 	}
-	if _, ok := got["dev"].AdminAdapter.(*dev.Admin); !ok {
+	if _, ok := unwrap(got["dev"]).(*dev.Admin); !ok {
 		t.Fatalf("dev: %+v", got["dev"])
 	}
 }
