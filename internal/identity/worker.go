@@ -74,6 +74,9 @@ func (s *Service) process(ctx context.Context, j *job) {
 	callCtx, cancel := context.WithTimeout(ctx, s.opts.Lease-5*time.Second)
 	defer cancel()
 	interval := time.Duration(float64(time.Second) / ad.RequestsPerSecond * (1 + s.opts.RateGuard))
+	if j.Op == opUpdate && ad.CallsPerUpdate > 1 {
+		interval *= time.Duration(ad.CallsPerUpdate) // the slot covers every call of the update
+	}
 	err := s.waitSlot(callCtx, j.IdPID, interval)
 	var profile *idp.Profile
 	if err == nil {

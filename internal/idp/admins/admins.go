@@ -30,6 +30,9 @@ var Constructors = map[idp.Kind]Constructor{
 type Adapter struct {
 	idp.AdminAdapter
 	RequestsPerSecond float64
+	// CallsPerUpdate is how many admin calls one UpdateUser sends (Keycloak
+	// reads before it writes), so the quota is taken for each of them.
+	CallsPerUpdate int
 }
 
 // New builds the admin adapters of cfgs (already normalised), keyed by IdP
@@ -48,7 +51,11 @@ func New(cfgs []idp.Config, hc *http.Client) (map[string]Adapter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("idp %q: admin: %w", c.ID, err)
 		}
-		out[c.ID] = Adapter{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond}
+		calls := 1
+		if m, ok := a.(interface{ CallsPerUpdate() int }); ok {
+			calls = m.CallsPerUpdate()
+		}
+		out[c.ID] = Adapter{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond, CallsPerUpdate: calls}
 	}
 	return out, nil
 }

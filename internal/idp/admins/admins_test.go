@@ -68,10 +68,10 @@ func TestNew(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("got %d adapters, want 3 (entra has no admin section)", len(got))
 	}
-	if _, ok := unwrap(got["auth0-prod"]).(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 {
+	if _, ok := unwrap(got["auth0-prod"]).(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 || got["auth0-prod"].CallsPerUpdate != 1 {
 		t.Fatalf("auth0: %+v", got["auth0-prod"])
 	}
-	if _, ok := unwrap(got["keycloak-default"]).(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 {
+	if _, ok := unwrap(got["keycloak-default"]).(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 || got["keycloak-default"].CallsPerUpdate != 2 {
 		t.Fatalf("keycloak: %+v", got["keycloak-default"])
 	}
 	if _, ok := unwrap(got["dev"]).(*dev.Admin); !ok {

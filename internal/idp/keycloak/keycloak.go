@@ -88,21 +88,41 @@ func (u user) profile() *idp.Profile {
 	return p
 }
 
-// UpdateUser sends PUT /admin/realms/{realm}/users/{id} with the changed
-// fields of the UserRepresentation; Keycloak answers 204.
+// UpdateUser sends GET and then PUT /admin/realms/{realm}/users/{id} with
+// the whole UserRepresentation, changed; Keycloak answers 204.
 func (a *Adapter) UpdateUser(ctx context.Context, externalID string, u idp.ProfileUpdate) (*idp.Profile, error) {
-	var body user
-	body.Email = u.Email
-	if u.FullName != nil {
-		first, last := SplitName(*u.FullName)
-		body.FirstName, body.LastName = &first, &last
-	}
-	if err := a.client.Do(ctx, http.MethodPut, a.users+url.PathEscape(externalID), body, nil, "update user"); err != nil {
+	// Keycloak 24 and later no longer take partial updates: a PUT that leaves
+	// out email, firstName, lastName or attributes clears them. So the
+	// whole representation is read, changed and written back (two calls;
+	// CallsPerUpdate tells the quota).
+	var rep map[string]any
+	if err := a.client.Do(ctx, http.MethodGet, a.users+url.PathEscape(externalID), nil, &rep, "read user"); err != nil {
 		return nil, err
 	}
-	body.ID = externalID
-	return body.profile(), nil
+	for _, derived := range []string{"access", "userProfileMetadata", "self", "credentials"} {
+		delete(rep, derived) // returned by GET, not part of an update
+	}
+	if u.Email != nil {
+		rep["email"] = *u.Email
+	}
+	if u.FullName != nil {
+		first, last := SplitName(*u.FullName)
+		rep["firstName"], rep["lastName"] = first, last
+	}
+	if err := a.client.Do(ctx, http.MethodPut, a.users+url.PathEscape(externalID), rep, nil, "update user"); err != nil {
+		return nil, err
+	}
+	out := user{ID: externalID}
+	for k, dst := range map[string]**string{"email": &out.Email, "firstName": &out.FirstName, "lastName": &out.LastName} {
+		if v, ok := rep[k].(string); ok {
+			*dst = &v
+		}
+	}
+	return out.profile(), nil
 }
+
+// CallsPerUpdate is how many admin calls one UpdateUser sends.
+func (a *Adapter) CallsPerUpdate() int { return 2 }
 
 // GetUser sends GET /admin/realms/{realm}/users/{id}.
 func (a *Adapter) GetUser(ctx context.Context, externalID string) (*idp.Profile, error) {

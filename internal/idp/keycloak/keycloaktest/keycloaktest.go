@@ -4,13 +4,16 @@
 // encoded), GET, PUT (204) and DELETE /admin/realms/{realm}/users/{id} with
 // a bearer token, UserRepresentation bodies (email, firstName, lastName),
 // Keycloak's error bodies ({"error": ...} and {"errorMessage": ...}), and a
-// proxy's 429 with Retry-After.
+// proxy's 429 with Retry-After. A PUT replaces the representation as
+// Keycloak 24 and later do: email, firstName, lastName and attributes left
+// out of the body are cleared (partial updates are no longer supported).
 package keycloaktest
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +28,23 @@ const Realm = "portal"
 type Fake struct {
 	*idptest.Core
 	URL string
+
+	mu    sync.Mutex
+	attrs map[string]map[string]any // user attributes by id
+}
+
+// SetAttributes gives user id custom attributes, which a PUT without them clears.
+func (f *Fake) SetAttributes(id string, attrs map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attrs[id] = attrs
+}
+
+// Attributes returns user id's custom attributes.
+func (f *Fake) Attributes(id string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attrs[id]
 }
 
 func errBody(status int, code, message string) any {
@@ -36,7 +56,7 @@ func errBody(status int, code, message string) any {
 
 // New starts a fake, closed when the test ends.
 func New(t testing.TB) *Fake {
-	f := &Fake{Core: idptest.NewCore(errBody)}
+	f := &Fake{Core: idptest.NewCore(errBody), attrs: map[string]map[string]any{}}
 	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
@@ -85,7 +105,8 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		done(200)
 		idptest.WriteJSON(w, http.StatusOK, map[string]any{"id": u.ID, "username": u.ID, "enabled": true,
-			"email": u.Email, "firstName": u.FirstName, "lastName": u.LastName, "emailVerified": false})
+			"email": u.Email, "firstName": u.FirstName, "lastName": u.LastName, "emailVerified": false,
+			"attributes": f.Attributes(id), "access": map[string]bool{"manage": true}})
 	case http.MethodDelete:
 		f.Delete(id)
 		done(204)
@@ -103,17 +124,15 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		first, last := idptest.Str(body, "firstName"), idptest.Str(body, "lastName")
-		f.Update(id, func(u *idptest.User) {
-			if email != nil {
-				u.Email = *email
+		or := func(p *string) string {
+			if p == nil {
+				return ""
 			}
-			if first != nil {
-				u.FirstName = *first
-			}
-			if last != nil {
-				u.LastName = *last
-			}
-		})
+			return *p
+		}
+		f.Update(id, func(u *idptest.User) { u.Email, u.FirstName, u.LastName = or(email), or(first), or(last) })
+		attrs, _ := body["attributes"].(map[string]any)
+		f.SetAttributes(id, attrs)
 		done(204)
 		w.WriteHeader(http.StatusNoContent)
 	default:
