@@ -88,8 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	// Every log line passes the redactor: no PII or credential reaches stderr.
-	return slog.New(redact.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
+	// Every log line passes the redactor: no PII or credential reaches
+	// stderr; a line logged for a request carries its request id.
+	return slog.New(redact.New(httpserver.LogRequestID(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))))
 }
 
 func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {

@@ -104,15 +104,6 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 	return v, nil
 }
 
-// KeyFetches returns how often the keys of the adapter with issuer iss were
-// fetched (for tests of the refetch limit).
-func (v *Verifier) KeyFetches(iss string) int {
-	if a, ok := v.byIssuer[iss]; ok {
-		return a.keys.Fetches()
-	}
-	return 0
-}
-
 // Authenticate implements Authenticator: a verified bearer token of a
 // configured adapter, whose user (unless it is a service account) is signed
 // in to the directory.
@@ -145,11 +136,6 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	}
 	v.signedIn.Add(key, s)
 	return s, nil
-}
-
-// Verify checks a raw token and returns who it names, without signing in.
-func (v *Verifier) Verify(ctx context.Context, raw string) (idp.Identity, error) {
-	return v.verify(ctx, raw)
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (idp.Identity, error) {

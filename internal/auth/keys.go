@@ -41,7 +41,6 @@ type keySource struct {
 	triedAt   time.Time // start of the last attempt, successful or not
 	failed    bool      // the last attempt failed
 	inflight  bool      // an attempt is under way
-	fetches   int       // successful fetches, for tests and metrics
 }
 
 func newKeySource(cfg *idp.Config, client *http.Client, now func() time.Time) *keySource {
@@ -99,7 +98,6 @@ func (k *keySource) fetch(ctx context.Context) (set jwk.Set, err error) {
 		k.inflight, k.failed = false, err != nil
 		if err == nil {
 			k.set, k.fetchedAt = set, k.now()
-			k.fetches++
 		}
 		k.mu.Unlock()
 	}()
@@ -147,11 +145,4 @@ func (k *keySource) discover(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("discovery of %s: issuer or jwks_uri does not match the configuration", k.cfg.ID)
 	}
 	return doc.JWKSURI, nil
-}
-
-// Fetches returns how many times the keys were fetched.
-func (k *keySource) Fetches() int {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return k.fetches
 }

@@ -1,6 +1,7 @@
 package httpserver_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/auth/authtest"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
@@ -410,4 +412,32 @@ func TestRequestTimeout(t *testing.T) {
 	if a := query(t, srv, cheap); a.code() != "TIMEOUT" {
 		t.Fatalf("%d %s", a.status, a.raw)
 	}
+}
+
+func TestLogLinesOfARequestCarryItsID(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(httpserver.LogRequestID(slog.NewJSONHandler(&buf, nil)))
+	h := httpserver.New(httpserver.Deps{Log: log, Authenticator: refuser{log}, Limits: defaultLimits(t), RequestTimeout: time.Second})
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-ID", "req-42")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	var refused map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err == nil && m["msg"] == "refused here" {
+			refused = m
+		}
+	}
+	if refused == nil || refused["request_id"] != "req-42" {
+		t.Fatalf("the authenticator's line lacks the request id:\n%s", buf.String())
+	}
+}
+
+// refuser logs with the request's context, as the token verifier does, and refuses.
+type refuser struct{ log *slog.Logger }
+
+func (r refuser) Authenticate(req *http.Request) (access.Scope, error) {
+	r.log.InfoContext(req.Context(), "refused here")
+	return access.Scope{}, apperr.E(apperr.Unauthenticated, "sign-in required")
 }
