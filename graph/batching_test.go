@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 )
@@ -22,20 +23,36 @@ func TestNestedListsCostOneStatementPerLevelUnderLoad(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	tenant, _ := seedBuildings(e, 50)
+	// One building with 30 contacts, each with an account: the relations of a
+	// single parent's list batch as well.
+	big := e.building(tenant, e.provider(tenant, "Q"), "Big")
+	for i := range 30 {
+		u := e.user(tenant, "auth0-prod", fmt.Sprintf("big%d@acme.com", i), "Owner")
+		e.link(tenant, big, e.contact(tenant, u, fmt.Sprintf("Big %d", i), "b@acme.com", "+441234567892"), "tenant", false)
+	}
 	cases := []struct {
 		name  string
 		query string
 		vars  map[string]any
-		want  int
+		items []any // path to the list whose length is checked
+		n     int   // its length
+		want  int   // statements
 	}{
 		// buildings, links+contacts, users, invoices.
-		{"buildings", nestedQuery, map[string]any{"n": 50}, 4},
+		{"buildings", nestedQuery, map[string]any{"n": 50}, []any{"buildings", "edges"}, 50, 4},
 		// The same levels through a fragment and primaryContact.
 		{"fragment", `query { buildings(first: 50) { edges { node { ...B } } } }
-fragment B on Building { primaryContact { user { fullName invoices(first: 5) { edges { node { createdBy { email } } } } } } }`, nil, 4},
-		{"users", usersQuery, map[string]any{"n": 50}, 4},
+fragment B on Building { primaryContact { user { fullName invoices(first: 5) { edges { node { createdBy { email } } } } } } }`,
+			nil, []any{"buildings", "edges"}, 50, 4},
+		{"users", usersQuery, map[string]any{"n": 50}, []any{"users", "edges"}, 50, 4},
+		// contacts, users, links, buildings.
+		{"contacts", `{ contacts(first: 50) { edges { node { user { email } buildings { role building { name } } } } } }`,
+			nil, []any{"contacts", "edges"}, 50, 4},
+		// building, links+contacts, users, invoices.
+		{"building", `query($id: ID!) { building(id: $id) { contacts { contact { user { email invoices(first: 5) { edges { node { number } } } } } } } }`,
+			map[string]any{"id": big.String()}, []any{"building", "contacts"}, 30, 4},
 		// Relations that are not selected cost nothing.
-		{"flat", `{ buildings(first: 50) { edges { node { name } } } }`, nil, 1},
+		{"flat", `{ buildings(first: 50) { edges { node { name } } } }`, nil, []any{"buildings", "edges"}, 50, 1},
 	}
 	const concurrent, rounds = 32, 3
 	for round := range rounds {
@@ -53,26 +70,22 @@ fragment B on Building { primaryContact { user { fullName invoices(first: 5) { e
 			go func() {
 				defer wg.Done()
 				r := e.query(admin(tenant), c.query, c.vars)
-				root := "buildings"
-				if c.name == "users" {
-					root = "users"
-				}
-				edges, _ := path(r.Data, root, "edges").([]any)
-				results <- got{c.name, r.Statements, r.Errors, len(edges)}
+				items, _ := path(r.Data, c.items...).([]any)
+				results <- got{c.name, r.Statements, r.Errors, len(items)}
 			}()
 		}
 		wg.Wait()
 		close(results)
-		want := map[string]int{}
+		want, n := map[string]int{}, map[string]int{}
 		for _, c := range cases {
-			want[c.name] = c.want
+			want[c.name], n[c.name] = c.want, c.n
 		}
 		for g := range results {
 			if len(g.errs) > 0 {
 				t.Fatalf("round %d %s: %+v", round, g.name, g.errs)
 			}
-			if g.edgeCount != 50 {
-				t.Fatalf("round %d %s: %d edges, want 50", round, g.name, g.edgeCount)
+			if g.edgeCount != n[g.name] {
+				t.Fatalf("round %d %s: %d items, want %d", round, g.name, g.edgeCount, n[g.name])
 			}
 			if g.stmts != want[g.name] {
 				t.Errorf("round %d %s: %d SQL statements, want %d (one per nesting level)", round, g.name, g.stmts, want[g.name])

@@ -8,6 +8,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/propertyportal/gateway/internal/bookkeeping"
+	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/page"
 )
@@ -52,6 +53,20 @@ func (la lookahead) collect(sels ast.SelectionSet, typ string) []graphql.Collect
 	return graphql.CollectFields(la.op, sels, []string{typ})
 }
 
+// links adds to contact and building what fields of a BuildingContact read
+// of a link's contact and building.
+func (la lookahead) links(contact *loader.ContactSel, building *loader.BuildingSel, fields []graphql.CollectedField) (*loader.ContactSel, *loader.BuildingSel) {
+	for _, lf := range fields {
+		switch lf.Name {
+		case "contact":
+			contact = la.contact(contact, la.collect(lf.Selections, "Contact"))
+		case "building":
+			building = orNew(la.building(building, la.collect(lf.Selections, "Building")))
+		}
+	}
+	return contact, building
+}
+
 // building adds to b what fields read of a building's relations.
 func (la lookahead) building(b *loader.BuildingSel, fields []graphql.CollectedField) *loader.BuildingSel {
 	for _, f := range fields {
@@ -59,14 +74,7 @@ func (la lookahead) building(b *loader.BuildingSel, fields []graphql.CollectedFi
 		case "contacts":
 			b = orNew(b)
 			b.Links = true
-			for _, lf := range la.collect(f.Selections, "BuildingContact") {
-				switch lf.Name {
-				case "contact":
-					b.Contact = la.contact(b.Contact, la.collect(lf.Selections, "Contact"))
-				case "building":
-					b.Building = orNew(la.building(b.Building, la.collect(lf.Selections, "Building")))
-				}
-			}
+			b.Contact, b.Building = la.links(b.Contact, b.Building, la.collect(f.Selections, "BuildingContact"))
 		case "primaryContact":
 			b = orNew(b)
 			b.Links = true
@@ -202,4 +210,14 @@ func invoicesSelected(ctx context.Context, maxPage int) *loader.InvoiceSel {
 		return nil
 	}
 	return la.invoice(nil, la.nodes(sels, "Invoice"))
+}
+
+// prefetchedLinks prefetches what the operation reads below the links that
+// the resolver ctx is of returns, and passes them on.
+func prefetchedLinks(ctx context.Context, maxPage int, links []*comms.BuildingLink, err error) ([]*comms.BuildingLink, error) {
+	if la, sels, ok := lookaheadOf(ctx, maxPage); ok && err == nil {
+		contact, building := la.links(nil, nil, la.collect(sels, "BuildingContact"))
+		loader.For(ctx).PrefetchLinks(ctx, links, contact, building)
+	}
+	return links, err
 }

@@ -125,6 +125,16 @@ func (l *Loaders) PrefetchInvoices(ctx context.Context, invs []*bookkeeping.Invo
 	l.PrefetchUsers(ctx, present(l.users.fetch(ctx, ids)), sel.CreatedBy)
 }
 
+// PrefetchLinks loads what is read below links into the loaders' caches:
+// their contacts' relations (the contacts come joined to the links) and
+// their buildings.
+func (l *Loaders) PrefetchLinks(ctx context.Context, links []*comms.BuildingLink, contact *ContactSel, building *BuildingSel) {
+	if l == nil || len(links) == 0 || (contact == nil && building == nil) {
+		return
+	}
+	l.prefetchLinks(ctx, [][]*comms.BuildingLink{links}, contact, building)
+}
+
 // prefetchLinks goes on below the links of a list: their contacts (already
 // joined to the links) and their buildings.
 func (l *Loaders) prefetchLinks(ctx context.Context, links [][]*comms.BuildingLink, contact *ContactSel, building *BuildingSel) {
