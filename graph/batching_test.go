@@ -40,10 +40,11 @@ func TestNestedListsCostOneStatementPerLevelUnderLoad(t *testing.T) {
 	}{
 		// buildings, links+contacts, users, invoices.
 		{"buildings", nestedQuery, map[string]any{"n": 50}, []any{"buildings", "edges"}, 50, 4},
-		// The same levels through a fragment and primaryContact.
-		{"fragment", `query { buildings(first: 50) { edges { node { ...B } } } }
-fragment B on Building { primaryContact { user { fullName invoices(first: 5) { edges { node { createdBy { email } } } } } } }`,
-			nil, []any{"buildings", "edges"}, 50, 4},
+		// The same levels through a fragment, primaryContact and a variable
+		// page size; the excluded user.contact costs nothing.
+		{"fragment", `query($k: Int!, $no: Boolean!) { buildings(first: 50) { edges { node { ...B } } } }
+fragment B on Building { primaryContact { user { fullName invoices(first: $k) { edges { node { createdBy { email } } } } contact @include(if: $no) { id } } } }`,
+			map[string]any{"k": 5, "no": false}, []any{"buildings", "edges"}, 50, 4},
 		{"users", usersQuery, map[string]any{"n": 50}, []any{"users", "edges"}, 50, 4},
 		// contacts, users, links, buildings.
 		{"contacts", `{ contacts(first: 50) { edges { node { user { email } buildings { role building { name } } } } } }`,

@@ -60,9 +60,9 @@ type Loaders struct {
 }
 
 // DefaultWait is how long a loader collects keys before it sends a batch.
-// gqlgen resolves sibling fields concurrently, so keys of one level arrive
-// within microseconds of each other; a short wait keeps the batch whole
-// without adding dataloader v7's 16 ms default to every nesting level.
+// The relations below a list's items do not wait on it: the list prefetches
+// them a level at a time (see Prefetch*). The wait batches the other lookups
+// of a request, without adding dataloader v7's 16 ms default to each.
 const DefaultWait = 2 * time.Millisecond
 
 // New returns loaders for one request made by scope.
