@@ -105,6 +105,7 @@ func (r *queryResolver) users(ctx context.Context, first *int, after *string, f 
 	if err != nil {
 		return nil, err
 	}
+	loader.For(ctx).PrefetchUsers(ctx, users, usersSelected(ctx, r.MaxPage))
 	return model.NewConnection(users, more,
 		func(u *directory.User) page.Cursor { return directory.UserCursor(u, order) },
 		func(ctx context.Context) (int, error) { return r.Directory.CountUsers(ctx, s, filter) }), nil
@@ -127,6 +128,7 @@ func (r *queryResolver) buildings(ctx context.Context, first *int, after *string
 	if err != nil {
 		return nil, err
 	}
+	loader.For(ctx).PrefetchBuildings(ctx, bs, buildingsSelected(ctx, r.MaxPage))
 	return model.NewConnection(bs, more, property.BuildingCursor,
 		func(ctx context.Context) (int, error) { return r.Property.CountBuildings(ctx, s, filter) }), nil
 }
@@ -148,6 +150,7 @@ func (r *queryResolver) contacts(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
+	loader.For(ctx).PrefetchContacts(ctx, cs, contactsSelected(ctx, r.MaxPage))
 	return model.NewConnection(cs, more, comms.ContactCursor,
 		func(ctx context.Context) (int, error) { return r.Comms.CountContacts(ctx, s, filter) }), nil
 }
@@ -169,6 +172,7 @@ func (r *queryResolver) invoices(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
+	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, r.MaxPage))
 	return model.NewConnection(invs, more, bookkeeping.InvoiceCursor,
 		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
 }
@@ -184,17 +188,14 @@ func (r *userResolver) invoicesOf(ctx context.Context, u *directory.User, first 
 	if err != nil {
 		return nil, err
 	}
-	key := loader.InvoicePageKey{UserID: u.ID, First: p.First}
-	if p.After != nil {
-		key.After = *p.After
-	}
 	invs, err := load(ctx, func(l *Loaders) *dataloader.Loader[loader.InvoicePageKey, []*bookkeeping.Invoice] {
 		return l.InvoicesByCreator
-	}, key)
+	}, invoicePageKey(u.ID, p))
 	if err != nil {
 		return nil, err
 	}
 	invs, more := page.Trim(invs, p)
+	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, r.MaxPage))
 	filter := bookkeeping.InvoiceFilter{CreatedByUserID: &u.ID}
 	return model.NewConnection(invs, more, bookkeeping.InvoiceCursor,
 		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil

@@ -21,7 +21,8 @@ import (
 
 // Contacts is the resolver for the contacts field.
 func (r *buildingResolver) Contacts(ctx context.Context, obj *property.Building) ([]*comms.BuildingLink, error) {
-	return load(ctx, func(l *Loaders) *linksLoader { return l.LinksByBuilding }, obj.ID)
+	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByBuilding }, obj.ID)
+	return prefetchedLinks(ctx, r.MaxPage, links, err)
 }
 
 // PrimaryContact is the resolver for the primaryContact field.
@@ -51,7 +52,7 @@ func (r *contactResolver) User(ctx context.Context, obj *comms.Contact) (*direct
 // Buildings is the resolver for the buildings field.
 func (r *contactResolver) Buildings(ctx context.Context, obj *comms.Contact) ([]*comms.BuildingLink, error) {
 	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByContact }, obj.ID)
-	return withContact(links, obj), err
+	return prefetchedLinks(ctx, r.MaxPage, withContact(links, obj), err)
 }
 
 // CreatedBy is the resolver for the createdBy field.

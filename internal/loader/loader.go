@@ -47,15 +47,22 @@ type Loaders struct {
 	BuildingByID      *dataloader.Loader[uuid.UUID, *property.Building]
 	InvoicesByCreator *dataloader.Loader[InvoicePageKey, []*bookkeeping.Invoice]
 
+	users            prefetcher[uuid.UUID, *directory.User]
+	contactsOfUsers  prefetcher[uuid.UUID, *comms.Contact]
+	linksOfBuildings prefetcher[uuid.UUID, []*comms.BuildingLink]
+	linksOfContacts  prefetcher[uuid.UUID, []*comms.BuildingLink]
+	buildings        prefetcher[uuid.UUID, *property.Building]
+	invoicePages     prefetcher[InvoicePageKey, []*bookkeeping.Invoice]
+
 	// BuildingsOfCaller is the set of buildings the signed-in user is a
 	// contact of, loaded once per request when first asked for.
 	BuildingsOfCaller func(ctx context.Context) (map[uuid.UUID]bool, error)
 }
 
 // DefaultWait is how long a loader collects keys before it sends a batch.
-// gqlgen resolves sibling fields concurrently, so keys of one level arrive
-// within microseconds of each other; a short wait keeps the batch whole
-// without adding dataloader v7's 16 ms default to every nesting level.
+// The relations below a list's items do not wait on it: the list prefetches
+// them a level at a time (see Prefetch*). The wait batches the other lookups
+// of a request, without adding dataloader v7's 16 ms default to each.
 const DefaultWait = 2 * time.Millisecond
 
 // New returns loaders for one request made by scope.
@@ -63,30 +70,7 @@ func New(st Stores, scope access.Scope, wait time.Duration) *Loaders {
 	if wait <= 0 {
 		wait = DefaultWait
 	}
-	return &Loaders{
-		UserByID: dataloader.NewBatchedLoader(observed("UserByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
-			return st.Directory.FindUsersByIDs(ctx, scope, ids)
-		}, func(u *directory.User) uuid.UUID { return u.ID })), opts[uuid.UUID, *directory.User](wait)...),
-
-		ContactByUser: dataloader.NewBatchedLoader(observed("ContactByUser", one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
-			return st.Comms.FindContactsByUserIDs(ctx, scope, ids)
-		}, func(c *comms.Contact) uuid.UUID { return *c.UserID })), opts[uuid.UUID, *comms.Contact](wait)...),
-
-		LinksByBuilding: dataloader.NewBatchedLoader(observed("LinksByBuilding", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
-			return st.Comms.FindLinksByBuildings(ctx, scope, ids)
-		}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID })), opts[uuid.UUID, []*comms.BuildingLink](wait)...),
-
-		LinksByContact: dataloader.NewBatchedLoader(observed("LinksByContact", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
-			return st.Comms.FindLinksByContacts(ctx, scope, ids)
-		}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID })), opts[uuid.UUID, []*comms.BuildingLink](wait)...),
-
-		BuildingByID: dataloader.NewBatchedLoader(observed("BuildingByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
-			return st.Property.FindBuildingsByIDs(ctx, scope, ids)
-		}, func(b *property.Building) uuid.UUID { return b.ID })), opts[uuid.UUID, *property.Building](wait)...),
-
-		InvoicesByCreator: dataloader.NewBatchedLoader(observed("InvoicesByCreator", invoicePages(st.Bookkeeping, scope)),
-			opts[InvoicePageKey, []*bookkeeping.Invoice](wait)...),
-
+	l := &Loaders{
 		BuildingsOfCaller: onceSet(func(ctx context.Context) ([]uuid.UUID, error) {
 			if scope.UserID == uuid.Nil {
 				return nil, nil
@@ -94,6 +78,32 @@ func New(st Stores, scope access.Scope, wait time.Duration) *Loaders {
 			return st.Comms.FindBuildingIDsOfUser(ctx, scope, scope.UserID)
 		}),
 	}
+	l.UserByID, l.users = batched(wait, "UserByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
+		return st.Directory.FindUsersByIDs(ctx, scope, ids)
+	}, func(u *directory.User) uuid.UUID { return u.ID }))
+	l.ContactByUser, l.contactsOfUsers = batched(wait, "ContactByUser", one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
+		return st.Comms.FindContactsByUserIDs(ctx, scope, ids)
+	}, func(c *comms.Contact) uuid.UUID { return *c.UserID }))
+	l.LinksByBuilding, l.linksOfBuildings = batched(wait, "LinksByBuilding", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
+		return st.Comms.FindLinksByBuildings(ctx, scope, ids)
+	}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID }))
+	l.LinksByContact, l.linksOfContacts = batched(wait, "LinksByContact", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
+		return st.Comms.FindLinksByContacts(ctx, scope, ids)
+	}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID }))
+	l.BuildingByID, l.buildings = batched(wait, "BuildingByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
+		return st.Property.FindBuildingsByIDs(ctx, scope, ids)
+	}, func(b *property.Building) uuid.UUID { return b.ID }))
+	l.InvoicesByCreator, l.invoicePages = batched(wait, "InvoicesByCreator", invoicePages(st.Bookkeeping, scope))
+	return l
+}
+
+// batched makes one relation's loader, and the prefetcher that fills the
+// same loader's cache with whole levels at once.
+func batched[K comparable, V any](wait time.Duration, name string, f dataloader.BatchFunc[K, V]) (*dataloader.Loader[K, V], prefetcher[K, V]) {
+	f = observed(name, f)
+	cache := dataloader.NewCache[K, V]()
+	l := dataloader.NewBatchedLoader(f, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000), dataloader.WithCache[K, V](cache))
+	return l, prefetcher[K, V]{loader: l, cache: cache, batch: f}
 }
 
 // observed records each batch's size in the loader-batch histogram.
@@ -123,10 +133,6 @@ func onceSet(find func(context.Context) ([]uuid.UUID, error)) func(context.Conte
 		})
 		return set, err
 	}
-}
-
-func opts[K comparable, V any](wait time.Duration) []dataloader.Option[K, V] {
-	return []dataloader.Option[K, V]{dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000)}
 }
 
 // one makes a batch function for a to-one relation: exactly one result per
