@@ -47,15 +47,15 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 	if l.APQCacheSize > 0 {
 		gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](l.APQCacheSize)})
 	}
-	if l.MaxDepth > 0 || l.MaxAliases > 0 {
-		gql.Use(shapeLimit{maxDepth: l.MaxDepth, maxAliases: l.MaxAliases})
-	}
-	if l.MaxComplexity > 0 {
+	if l.MaxDepth > 0 || l.MaxAliases > 0 || l.MaxComplexity > 0 {
 		maxPage := d.MaxPageSize
 		if maxPage <= 0 {
 			maxPage = 100
 		}
-		gql.Use(complexityLimit{schema: costed{ExecutableSchema: schema, maxPage: maxPage}, max: l.MaxComplexity})
+		gql.Use(operationLimit{
+			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,
+			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
+		})
 	}
 	present := graph.ErrorPresenter(d.Log, RequestID)
 	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
@@ -89,8 +89,9 @@ func operationNames(ops map[string]string) []string {
 	return names
 }
 
-// withTimeout bounds each request's work: resolvers and SQL see the
-// deadline through the context.
+// withTimeout bounds each request's work, from sign-in and parsing to the
+// last resolver: everything below it sees the deadline (and the client's
+// going away) through the context.
 func withTimeout(d time.Duration, next http.Handler) http.Handler {
 	if d <= 0 {
 		return next

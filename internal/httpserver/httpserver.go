@@ -67,7 +67,7 @@ func New(d Deps) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", withCORS(d.CORSAllowedOrigins,
-		authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(withTimeout(d.RequestTimeout, gql))))))
+		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.Handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -171,55 +170,19 @@ func introspects(set ast.SelectionSet, seen map[string]bool) bool {
 	return false
 }
 
-// shapeLimit refuses documents nested deeper than maxDepth or with more
-// aliases than maxAliases, counting through fragments.
-type shapeLimit struct{ maxDepth, maxAliases int }
+// maxCost caps a cost (and an alias count) so deep nesting cannot overflow.
+const maxCost = 1 << 40
 
-func (shapeLimit) ExtensionName() string                   { return "ShapeLimit" }
-func (shapeLimit) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (l shapeLimit) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
-	if op.Operation == nil {
-		return nil
+// times returns 1 + n*child, saturating at maxCost.
+func times(n, child int) int {
+	if child >= maxCost/n {
+		return maxCost
 	}
-	var aliases int
-	depth := measure(op.Operation.SelectionSet, 0, &aliases, map[string]bool{})
-	if l.maxDepth > 0 && depth > l.maxDepth {
-		return codedError(codeTooDeep, fmt.Sprintf("the operation is nested %d deep, more than the limit of %d", depth, l.maxDepth))
-	}
-	if l.maxAliases > 0 && aliases > l.maxAliases {
-		return codedError(codeTooManyAliases, fmt.Sprintf("the operation has %d aliases, more than the limit of %d", aliases, l.maxAliases))
-	}
-	return nil
+	return min(1+n*child, maxCost)
 }
 
-// measure returns the depth of set (fields, not fragments, add a level) and
-// adds its aliases to aliases. Fragment spreads are followed once per path
-// (validation has already refused cycles).
-func measure(set ast.SelectionSet, depth int, aliases *int, onPath map[string]bool) int {
-	deepest := depth
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			if s.Alias != "" && s.Alias != s.Name {
-				*aliases++
-			}
-			d = measure(s.SelectionSet, depth+1, aliases, onPath)
-		case *ast.InlineFragment:
-			d = measure(s.SelectionSet, depth, aliases, onPath)
-		case *ast.FragmentSpread:
-			if s.Definition == nil || onPath[s.Name] {
-				continue
-			}
-			onPath[s.Name] = true
-			d = measure(s.Definition.SelectionSet, depth, aliases, onPath)
-			delete(onPath, s.Name)
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
-}
+// plus adds two counts, saturating at maxCost.
+func plus(a, b int) int { return min(a+b, maxCost) }
 
 // costed gives the schema its field costs: a field costs 1 plus its
 // children; a field with a `first` argument (a connection page) costs its
@@ -247,35 +210,128 @@ func (c costed) Complexity(ctx context.Context, typeName, field string, child in
 	return times(1, child), true
 }
 
-// maxCost caps a cost so deep nesting cannot overflow.
-const maxCost = 1 << 40
-
-// times returns 1 + n*child, saturating at maxCost.
-func times(n, child int) int {
-	if child >= maxCost/n {
-		return maxCost
-	}
-	return min(1+n*child, maxCost)
+// operationLimit refuses an operation nested deeper than maxDepth, with
+// more aliases than maxAliases, or costing more than maxComplexity (as
+// costed counts it); zero turns a limit off. Counts go through fragment
+// spreads as execution would expand them, but each fragment is measured
+// once and its figures reused, so the work is linear in the document's
+// size whatever its spread structure.
+type operationLimit struct {
+	maxDepth, maxAliases, maxComplexity int
+	schema                              costed
 }
 
-// complexityLimit refuses an operation that costs more than max, as costed
-// counts it.
-type complexityLimit struct {
-	schema costed
-	max    int
-}
+func (operationLimit) ExtensionName() string                   { return "OperationLimit" }
+func (operationLimit) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (complexityLimit) ExtensionName() string                   { return "ComplexityLimit" }
-func (complexityLimit) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (l complexityLimit) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
+func (l operationLimit) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
 	if op.Operation == nil {
 		return nil
 	}
-	if cost := complexity.Calculate(ctx, l.schema, op.Operation, op.Variables); cost > l.max {
-		return codedError(codeTooComplex, fmt.Sprintf("the operation costs %d, more than the limit of %d", cost, l.max))
+	m := measurer{ctx: ctx, schema: l.schema, vars: op.Variables, fragments: map[*ast.FragmentDefinition]*figures{}}
+	f := m.set(op.Operation.SelectionSet)
+	if ctx.Err() != nil {
+		return codedError(codeTimeout, "the request took too long")
+	}
+	if l.maxDepth > 0 && f.depth > l.maxDepth {
+		return codedError(codeTooDeep, fmt.Sprintf("the operation is nested %d deep, more than the limit of %d", f.depth, l.maxDepth))
+	}
+	if l.maxAliases > 0 && f.aliases > l.maxAliases {
+		return codedError(codeTooManyAliases, fmt.Sprintf("the operation has %s aliases, more than the limit of %d", count(f.aliases), l.maxAliases))
+	}
+	if l.maxComplexity > 0 && f.cost > l.maxComplexity {
+		return codedError(codeTooComplex, fmt.Sprintf("the operation costs %s, more than the limit of %d", count(f.cost), l.maxComplexity))
 	}
 	return nil
+}
+
+// count writes a saturated count as "more than" its cap.
+func count(n int) string {
+	if n >= maxCost {
+		return "more than " + strconv.Itoa(maxCost)
+	}
+	return strconv.Itoa(n)
+}
+
+// figures are what a selection set weighs: its depth (fields, not
+// fragments, add a level), the aliases in it and its cost.
+type figures struct{ depth, aliases, cost int }
+
+// measurer measures selection sets, each fragment once.
+type measurer struct {
+	ctx       context.Context
+	schema    costed
+	vars      map[string]any
+	fragments map[*ast.FragmentDefinition]*figures // nil value: being measured
+	visits    int
+}
+
+func (m *measurer) set(set ast.SelectionSet) figures {
+	var f figures
+	for _, sel := range set {
+		if m.visits++; m.visits%1024 == 0 && m.ctx.Err() != nil {
+			return f // the caller reports the deadline
+		}
+		var g figures
+		switch s := sel.(type) {
+		case *ast.Field:
+			g = m.field(s)
+		case *ast.InlineFragment:
+			g = m.set(s.SelectionSet)
+		case *ast.FragmentSpread:
+			g = m.fragment(s.Definition)
+		}
+		f.depth = max(f.depth, g.depth)
+		f.aliases = plus(f.aliases, g.aliases)
+		f.cost = plus(f.cost, g.cost)
+	}
+	return f
+}
+
+// fragment returns a fragment's figures, measuring it the first time.
+// Validation has refused cycles; one met anyway weighs nothing more.
+func (m *measurer) fragment(def *ast.FragmentDefinition) figures {
+	if def == nil {
+		return figures{}
+	}
+	if f, seen := m.fragments[def]; seen {
+		if f == nil {
+			return figures{}
+		}
+		return *f
+	}
+	m.fragments[def] = nil
+	f := m.set(def.SelectionSet)
+	m.fragments[def] = &f
+	return f
+}
+
+// field measures a field and what it selects. Introspection's __schema
+// costs nothing, as in gqlgen's own calculation; its depth and aliases
+// still count.
+func (m *measurer) field(s *ast.Field) figures {
+	child := m.set(s.SelectionSet)
+	f := figures{depth: child.depth + 1, aliases: child.aliases}
+	if s.Alias != "" && s.Alias != s.Name {
+		f.aliases = plus(f.aliases, 1)
+	}
+	if s.Definition == nil || s.ObjectDefinition == nil || s.Definition.Type.Name() == "__Schema" {
+		return f
+	}
+	args := s.ArgumentMap(m.vars)
+	owners := []*ast.Definition{s.ObjectDefinition}
+	if s.ObjectDefinition.Kind == ast.Interface || s.ObjectDefinition.Kind == ast.Union {
+		// An abstract type has no field costs of its own: the dearest implementation counts.
+		owners = m.schema.Schema().GetPossibleTypes(s.ObjectDefinition)
+	}
+	for _, o := range owners {
+		c, ok := m.schema.Complexity(m.ctx, o.Name, s.Name, child.cost, args)
+		if !ok || c < 1 {
+			c = plus(1, child.cost)
+		}
+		f.cost = max(f.cost, c)
+	}
+	return f
 }
 
 func firstArg(v any) (int, bool) {
