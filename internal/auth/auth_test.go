@@ -551,3 +551,167 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// rolesClaim puts role names where an adapter of kind k reads them in the
+// tests below: Auth0's namespaced claim, Keycloak's realm roles, Entra's
+// app roles, and an OAuth scope string for a generic OpenID provider.
+func rolesClaim(k idp.Kind, names ...string) map[string]any {
+	switch k {
+	case idp.KindAuth0:
+		return map[string]any{rolesNS: names}
+	case idp.KindKeycloak:
+		return map[string]any{"realm_access": map[string]any{"roles": names}}
+	case idp.KindOIDC:
+		return map[string]any{"scope": strings.Join(names, " ")}
+	}
+	return map[string]any{"roles": names}
+}
+
+// refused reports whether err is the refusal of a credential.
+func refused(err error) bool { return err != nil && apperr.KindOf(err) == apperr.Unauthenticated }
+
+func TestRolesOnlyByMapping(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	tenant := mustTenant(t, db)
+	logs := &syncBuffer{}
+	// One issuer's key behind every adapter, each under its own iss.
+	p := newProvider(t)
+	kinds := []idp.Kind{idp.KindAuth0, idp.KindKeycloak, idp.KindEntra, idp.KindOIDC}
+	variants := map[string]func(*idp.Config){
+		"unmapped": func(*idp.Config) {},
+		"mapped":   func(c *idp.Config) { c.RoleMap = map[string]access.Role{"portal-admin": access.RoleAdmin} },
+		"default":  func(c *idp.Config) { c.DefaultRole = access.RoleProvider },
+	}
+	var cfgs []idp.Config
+	for _, k := range kinds {
+		for variant, set := range variants {
+			id := string(k) + "-" + variant
+			c := idp.Config{ID: id, Kind: k, Issuer: p.URL() + "/" + id, JWKSURL: p.URL() + "/jwks.json",
+				Audiences: []string{dev.Audience}, TenantClaim: dev.TenantClaim}
+			switch k {
+			case idp.KindAuth0:
+				c.RolesClaim = rolesNS
+			case idp.KindOIDC:
+				c.RolesClaim = "scope"
+			}
+			set(&c)
+			cfgs = append(cfgs, c)
+		}
+	}
+	v, err := auth.New(cfgs, directory.NewStore(db), auth.Options{Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	authenticate := func(t *testing.T, k idp.Kind, variant string, names ...string) (access.Scope, error) {
+		t.Helper()
+		n++
+		id, sub := string(k)+"-"+variant, fmt.Sprintf("%s-%s-%d", k, variant, n)
+		extra := rolesClaim(k, names...)
+		extra["iss"], extra["oid"] = p.URL()+"/"+id, sub
+		req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+		req.Header.Set("Authorization", "Bearer "+p.mint(t, dev.Claims{Subject: sub, TenantID: tenant, Extra: extra}))
+		return v.Authenticate(req)
+	}
+
+	for _, k := range kinds {
+		t.Run(string(k), func(t *testing.T) {
+			t.Run("UnmappedNamesGetNoRole", func(t *testing.T) {
+				for variant, sets := range map[string][][]string{
+					"unmapped": {{"internal"}, {"admin"}, {"provider"}, {"internal", "admin", "provider"}},
+					"mapped":   {{"internal"}, {"admin"}, {"internal", "admin", "provider"}},
+				} {
+					for _, names := range sets {
+						if s, err := authenticate(t, k, variant, names...); !refused(err) {
+							t.Errorf("%s adapter: roles %v gave %+v, %v; want refused", variant, names, s, err)
+						}
+					}
+				}
+				if want := `"idp":"` + string(k) + `-unmapped","reason":"no_role"`; !strings.Contains(logs.String(), want) {
+					t.Errorf("no refusal logged as %s", want)
+				}
+			})
+			t.Run("MappedNameGetsItsRole", func(t *testing.T) {
+				s, err := authenticate(t, k, "mapped", "internal", "portal-admin")
+				if err != nil || s.Role != access.RoleAdmin || s.TenantID != tenant {
+					t.Fatalf("scope %+v err %v, want admin of the token's tenant", s, err)
+				}
+			})
+			t.Run("UnmappedNamesGetTheDefaultRole", func(t *testing.T) {
+				for _, names := range [][]string{{"internal"}, {"admin"}, nil} {
+					s, err := authenticate(t, k, "default", names...)
+					if err != nil || s.Role != access.RoleProvider || s.TenantID != tenant || s.CrossTenant() {
+						t.Errorf("roles %v: scope %+v err %v, want the default provider", names, s, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestFixedTenantNeverCrossTenant(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	tenant, other := mustTenant(t, db), mustTenant(t, db)
+	p := newProvider(t)
+	adapter := func(id string, set func(*idp.Config)) idp.Config {
+		c := idp.Config{ID: id, Kind: idp.KindKeycloak, Issuer: p.URL() + "/" + id, JWKSURL: p.URL() + "/jwks.json",
+			Audiences: []string{dev.Audience}, Tenant: tenant.String()}
+		set(&c)
+		return c
+	}
+	mapped := adapter("kc-mapped", func(c *idp.Config) {
+		c.RoleMap = map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider}
+	})
+	byDefault := adapter("kc-default", func(c *idp.Config) { c.DefaultRole = access.RoleAdmin })
+	v, err := auth.New([]idp.Config{mapped, byDefault}, directory.NewStore(db), auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("NoTokenReadsAcrossTenants", func(t *testing.T) {
+		accepted := 0
+		for i, claims := range []map[string]any{
+			rolesClaim(idp.KindKeycloak, "internal"),
+			rolesClaim(idp.KindKeycloak, "internal", "portal-admin"),
+			rolesClaim(idp.KindKeycloak, "portal-admin"),
+			{"roles": []string{"internal"}, "azp": "ops", "gty": "client-credentials"},
+			{dev.TenantClaim: other.String(), "realm_access": map[string]any{"roles": []string{"portal-admin", "internal"}}},
+		} {
+			for _, c := range []idp.Config{mapped, byDefault} {
+				claims["iss"] = c.Issuer
+				tok := p.mint(t, dev.Claims{Subject: fmt.Sprintf("%s-%d", c.ID, i), Extra: claims})
+				req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				s, err := v.Authenticate(req)
+				if err != nil {
+					if !refused(err) {
+						t.Fatal(err)
+					}
+					continue
+				}
+				accepted++
+				if s.CrossTenant() || s.TenantID != tenant || s.UserID == uuid.Nil {
+					t.Errorf("%s, claims %v: scope %+v, want a user of the fixed tenant", c.ID, claims, s)
+				}
+			}
+		}
+		if accepted == 0 {
+			t.Fatal("every token was refused; the test proves nothing")
+		}
+	})
+
+	t.Run("InternalCannotBeConfigured", func(t *testing.T) {
+		for name, set := range map[string]func(*idp.Config){
+			"RoleMap":     func(c *idp.Config) { c.RoleMap = map[string]access.Role{"svc": access.RoleInternal} },
+			"DefaultRole": func(c *idp.Config) { c.DefaultRole = access.RoleInternal },
+		} {
+			t.Run(name, func(t *testing.T) {
+				if _, err := auth.New([]idp.Config{adapter("kc-internal", set)}, directory.NewStore(db), auth.Options{}); err == nil {
+					t.Fatal("a fixed-tenant adapter was configured to grant internal")
+				}
+			})
+		}
+	})
+}
