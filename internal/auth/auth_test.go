@@ -77,17 +77,28 @@ type rig struct {
 
 const rolesNS = "https://portal.example.com/roles"
 
+// The clients the rig's adapters let hold internal: an Auth0 M2M
+// application (azp) and an Entra v1 app registration (appid).
+const (
+	m2mClient = "reports-m2m"
+	entraApp  = "5d1c3e0a-7b2f-4c9e-8a61-3f0b9d2e4c17"
+)
+
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{db: pgtest.DB(t), auth0: newProvider(t), entra: newProvider(t), keycloak: newProvider(t), logs: &syncBuffer{}}
 	r.tenant = mustTenant(t, r.db)
 	r.auth0Cfg = idp.Config{ID: "auth0-prod", Kind: idp.KindAuth0, Issuer: r.auth0.URL(),
 		Audiences: []string{"https://api.portal.example.com", dev.Audience}, TenantClaim: dev.TenantClaim, RolesClaim: rolesNS,
-		RoleMap: map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider, "m2m": access.RoleInternal}}
+		RoleMap:         map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider, "m2m": access.RoleInternal},
+		InternalClients: []string{m2mClient}}
 	r.entraCfg = idp.Config{ID: "entra-corp", Kind: idp.KindEntra, Issuer: r.entra.URL(), Audiences: []string{dev.Audience},
-		TenantClaim: dev.TenantClaim, EmailClaim: "preferred_username"}
+		TenantClaim: dev.TenantClaim, EmailClaim: "preferred_username",
+		RoleMap:     map[string]access.Role{"Portal.Admin": access.RoleAdmin, "Portal.Service": access.RoleInternal},
+		ClientClaim: "appid", InternalClients: []string{entraApp}}
 	r.keycloakCfg = idp.Config{ID: "keycloak-default", Kind: idp.KindKeycloak, Issuer: r.keycloak.URL(),
-		Audiences: []string{dev.Audience}, Tenant: r.tenant.String(), JWKSURL: r.keycloak.URL() + "/jwks.json"}
+		Audiences: []string{dev.Audience}, Tenant: r.tenant.String(), JWKSURL: r.keycloak.URL() + "/jwks.json",
+		RoleMap: map[string]access.Role{"portal-admin": access.RoleAdmin}}
 	v, err := auth.New([]idp.Config{r.auth0Cfg, r.entraCfg, r.keycloakCfg}, directory.NewStore(r.db), auth.Options{
 		Log: slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: func() time.Time { return time.Now().Add(time.Duration(r.clock.Load())) },
@@ -107,6 +118,14 @@ func (r *rig) auth0Token(t *testing.T, subject string, extra map[string]any) str
 		claims[k] = v
 	}
 	return r.auth0.mint(t, dev.Claims{Subject: subject, TenantID: r.tenant, Email: "jane@acme.com", Name: "Jane Doe", Extra: claims})
+}
+
+// m2mToken mints a client-credentials token of the Auth0-like IdP, as an
+// Auth0 M2M application's: sub <client>@clients, azp, gty, no tenant.
+func (r *rig) m2mToken(t *testing.T, client string, roles ...string) string {
+	t.Helper()
+	return r.auth0.mint(t, dev.Claims{Subject: client + "@clients", Client: client,
+		Extra: map[string]any{rolesNS: roles, "gty": "client-credentials"}})
 }
 
 func (r *rig) authenticate(tok string) (access.Scope, error) {
@@ -313,8 +332,8 @@ func TestSubjectClaimsPerAdapter(t *testing.T) {
 	r := newRig(t)
 
 	// Entra: the subject is oid, not the pairwise sub; email from preferred_username.
-	tok := r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-1", TenantID: r.tenant, Role: access.RoleAdmin,
-		Name: "Jane Doe", Extra: map[string]any{"oid": "00000000-aaaa-bbbb-cccc-000000000001", "preferred_username": "jane@acme.com"}})
+	tok := r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-1", TenantID: r.tenant, Name: "Jane Doe", Extra: map[string]any{
+		"oid": "00000000-aaaa-bbbb-cccc-000000000001", "preferred_username": "jane@acme.com", "roles": []string{"Portal.Admin"}}})
 	s, err := r.authenticate(tok)
 	if err != nil || s.Role != access.RoleAdmin {
 		t.Fatalf("entra token: %+v %v", s, err)
@@ -329,7 +348,7 @@ func TestSubjectClaimsPerAdapter(t *testing.T) {
 	}
 
 	// Entra without oid is refused: sub is not the configured subject.
-	r.mustRefuse(t, r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-2", TenantID: r.tenant, Role: access.RoleAdmin}))
+	r.mustRefuse(t, r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-2", TenantID: r.tenant, Extra: map[string]any{"roles": []string{"Portal.Admin"}}}))
 
 	// Auth0: the subject is sub; the role comes from the namespaced claim through the role map.
 	s2, err := r.authenticate(r.auth0Token(t, "auth0|abc", nil))
@@ -338,21 +357,73 @@ func TestSubjectClaimsPerAdapter(t *testing.T) {
 	}
 
 	// Keycloak: roles at realm_access.roles, a fixed tenant, JWKS URL configured (no discovery).
-	kc := r.keycloak.mint(t, dev.Claims{Subject: "kc-1", Extra: map[string]any{"realm_access": map[string]any{"roles": []string{"offline_access", "admin"}}}})
+	kc := r.keycloak.mint(t, dev.Claims{Subject: "kc-1", Extra: rolesClaim(idp.KindKeycloak, "offline_access", "portal-admin")})
 	s3, err := r.authenticate(kc)
 	if err != nil || s3.Role != access.RoleAdmin || s3.TenantID != r.tenant {
 		t.Fatalf("keycloak token: %+v %v", s3, err)
 	}
 
-	// An Auth0 machine-to-machine token maps to internal: cross-tenant, no user.
-	m2m := r.auth0.mint(t, dev.Claims{Subject: "client-id@clients", Extra: map[string]any{rolesNS: []string{"m2m"}}})
-	s4, err := r.authenticate(m2m)
+	// An Auth0 machine-to-machine token of a listed client maps to
+	// internal: cross-tenant, no user.
+	s4, err := r.authenticate(r.m2mToken(t, m2mClient, "m2m"))
 	if err != nil || s4.Role != access.RoleInternal || s4.UserID != uuid.Nil || !s4.CrossTenant() {
 		t.Fatalf("m2m token: %+v %v", s4, err)
 	}
-	if countUsers(t, r.db, "auth0-prod", "client-id@clients") != 0 {
+	if countUsers(t, r.db, "auth0-prod", m2mClient+"@clients") != 0 {
 		t.Fatal("a service account became a directory user")
 	}
+}
+
+func TestInternalOnlyForListedClients(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+
+	t.Run("ListedClient", func(t *testing.T) {
+		s, err := r.authenticate(r.m2mToken(t, m2mClient, "m2m"))
+		if err != nil || !s.CrossTenant() {
+			t.Fatalf("scope %+v err %v, want internal", s, err)
+		}
+	})
+
+	t.Run("UnlistedClientIsRefused", func(t *testing.T) {
+		for name, tok := range map[string]string{
+			"OtherClient":     r.m2mToken(t, "someone-else", "m2m"),
+			"NoClient":        r.auth0.mint(t, dev.Claims{Subject: "x@clients", Extra: map[string]any{rolesNS: []string{"m2m"}}}),
+			"ClientElsewhere": r.auth0.mint(t, dev.Claims{Subject: "x@clients", Extra: map[string]any{rolesNS: []string{"m2m"}, "appid": m2mClient}}),
+			// Refused, not lowered to the admin role it also has.
+			"WithALesserRole": r.m2mToken(t, "someone-else", "m2m", "portal-admin"),
+			"UserToken": r.auth0.mint(t, dev.Claims{Subject: "auth0|u", TenantID: r.tenant, Client: "portal-spa",
+				Extra: map[string]any{rolesNS: []string{"m2m"}}}),
+		} {
+			t.Run(name, func(t *testing.T) { r.mustRefuse(t, tok) })
+		}
+		if !strings.Contains(r.logs.String(), `"idp":"auth0-prod","reason":"internal_client"`) {
+			t.Fatal("no refusal logged as internal_client")
+		}
+	})
+
+	t.Run("AListedClientGetsOnlyWhatItsRolesMapTo", func(t *testing.T) {
+		s, err := r.authenticate(r.auth0.mint(t, dev.Claims{Subject: "auth0|listed", TenantID: r.tenant, Client: m2mClient,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+		if err != nil || s.Role != access.RoleProvider || s.CrossTenant() {
+			t.Fatalf("scope %+v err %v, want provider", s, err)
+		}
+		r.mustRefuse(t, r.m2mToken(t, m2mClient, "internal", "admin"))
+	})
+
+	t.Run("EntraV1AppID", func(t *testing.T) {
+		app := func(claims map[string]any) string {
+			claims["roles"], claims["oid"] = []string{"Portal.Service"}, "00000000-aaaa-bbbb-cccc-0000000000ff"
+			return r.entra.mint(t, dev.Claims{Subject: "00000000-aaaa-bbbb-cccc-0000000000ff", Extra: claims})
+		}
+		s, err := r.authenticate(app(map[string]any{"appid": entraApp}))
+		if err != nil || !s.CrossTenant() {
+			t.Fatalf("scope %+v err %v, want internal", s, err)
+		}
+		// client_claim is appid: an azp naming the app is not looked at.
+		r.mustRefuse(t, app(map[string]any{"azp": entraApp}))
+		r.mustRefuse(t, app(map[string]any{"appid": "another-app"}))
+	})
 }
 
 func TestKeyRotation(t *testing.T) {
@@ -704,7 +775,10 @@ func TestFixedTenantNeverCrossTenant(t *testing.T) {
 
 	t.Run("InternalCannotBeConfigured", func(t *testing.T) {
 		for name, set := range map[string]func(*idp.Config){
-			"RoleMap":     func(c *idp.Config) { c.RoleMap = map[string]access.Role{"svc": access.RoleInternal} },
+			"RoleMap": func(c *idp.Config) { c.RoleMap = map[string]access.Role{"svc": access.RoleInternal} },
+			"RoleMapWithInternalClients": func(c *idp.Config) {
+				c.RoleMap, c.InternalClients = map[string]access.Role{"svc": access.RoleInternal}, []string{"ops"}
+			},
 			"DefaultRole": func(c *idp.Config) { c.DefaultRole = access.RoleInternal },
 		} {
 			t.Run(name, func(t *testing.T) {

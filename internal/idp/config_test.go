@@ -55,6 +55,9 @@ func TestReadmeExampleLoads(t *testing.T) {
 	if got := kinds[idp.KindEntra].SubjectClaim; got != "oid" {
 		t.Fatalf("entra subject claim defaults to %q, want oid", got)
 	}
+	if a := kinds[idp.KindAuth0]; len(a.InternalClients) == 0 || a.ClientClaim != "azp" {
+		t.Fatalf("the auth0 example names no internal client, or client_claim is not azp: %+v", a)
+	}
 	if got := kinds[idp.KindKeycloak].RolesClaim; got != "realm_access.roles" {
 		t.Fatalf("keycloak roles claim defaults to %q", got)
 	}
@@ -67,7 +70,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.SubjectClaim != "sub" || c.EmailClaim != "email" || c.NameClaim != "name" ||
 		time.Duration(c.ClockSkew) != time.Minute || time.Duration(c.JWKSMinRefresh) != time.Minute ||
-		len(c.Algorithms) != 1 || c.Algorithms[0] != "RS256" {
+		len(c.Algorithms) != 1 || c.Algorithms[0] != "RS256" || c.ClientClaim != "azp" {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -98,6 +101,19 @@ func TestMapRole(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestInternalClient(t *testing.T) {
+	c := idp.Config{InternalClients: []string{"reports-m2m"}}
+	for id, want := range map[string]bool{"reports-m2m": true, "Reports-M2M": false, "reports": false, "": false} {
+		if got := c.InternalClient(id); got != want {
+			t.Errorf("InternalClient(%q) = %v, want %v", id, got, want)
+		}
+	}
+	var none idp.Config
+	if none.InternalClient("") {
+		t.Error("an adapter without internal_clients trusts a token without a client")
+	}
 }
 
 func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
