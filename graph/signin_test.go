@@ -122,7 +122,7 @@ func TestRoleByTenantMatrix(t *testing.T) {
 	t.Parallel()
 	e, iss := newTokenEnv(t)
 	a, b := newTenantWorld(e, iss, "Alpha"), newTenantWorld(e, iss, "Beta")
-	internalTok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal}, time.Hour)
+	internalTok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal, Client: dev.ServiceClient}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestPIIByRole(t *testing.T) {
 	t.Parallel()
 	e, iss := newTokenEnv(t)
 	a := newTenantWorld(e, iss, "Alpha")
-	internalTok, _ := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal}, time.Hour)
+	internalTok, _ := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal, Client: dev.ServiceClient}, time.Hour)
 
 	for name, authz := range map[string]string{"Admin": a.adminToken, "Internal": "Bearer " + internalTok} {
 		t.Run(name+"SeesAllPII", func(t *testing.T) {

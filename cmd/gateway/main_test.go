@@ -214,23 +214,26 @@ func TestServeVerifiesTokensOfConfiguredIdPsOnly(t *testing.T) {
     audiences: [portal-gateway]
     tenant_claim: tenant_id
     roles_claim: roles
+    role_map: {internal: internal}
+    internal_clients: [gateway-ops]
 `)
 	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "LISTEN_ADDR": "127.0.0.1:0", "IDP_CONFIG": cfg, "KC_ISSUER": trusted.URL()}
 	_, base := start(t, env, regexp.MustCompile(`^GraphQL: (http://\S+)/graphql$`), "serve", "-migrate")
-	mint := func(iss *dev.Issuer) string {
-		tok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal}, time.Minute)
+	mint := func(iss *dev.Issuer, client string) string {
+		tok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal, Client: client}, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return "Bearer " + tok
 	}
 	const q = `{ users(first: 1) { totalCount } }`
-	if status, body := post(t, base, mint(trusted), q); status != http.StatusOK || strings.Contains(body, `"errors"`) {
+	if status, body := post(t, base, mint(trusted, "gateway-ops"), q); status != http.StatusOK || strings.Contains(body, `"errors"`) {
 		t.Fatalf("configured IdP's token refused: %d %s", status, body)
 	}
 	for name, authz := range map[string]string{
 		"NoCredentials":     "",
-		"OtherIssuer":       mint(stranger),
+		"OtherIssuer":       mint(stranger, "gateway-ops"),
+		"UnlistedClient":    mint(trusted, "someone-else"),
 		"OldDevHeader":      "Dev internal 00000000-0000-0000-0000-000000000000",
 		"NotABearerToken":   "Basic dXNlcjpwYXNz",
 		"GarbageBearer":     "Bearer not.a.token",

@@ -199,7 +199,7 @@ func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, e
 			}
 		}
 	}
-	if err := add("internal service account", dev.Claims{Subject: "dev-service-account", Role: access.RoleInternal}); err != nil {
+	if err := add("internal service account", dev.Claims{Subject: "dev-service-account", Role: access.RoleInternal, Client: dev.ServiceClient}); err != nil {
 		return nil, err
 	}
 	return out, nil

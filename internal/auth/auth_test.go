@@ -77,17 +77,28 @@ type rig struct {
 
 const rolesNS = "https://portal.example.com/roles"
 
+// The clients the rig's adapters let hold internal: an Auth0 M2M
+// application (azp) and an Entra v1 app registration (appid).
+const (
+	m2mClient = "reports-m2m"
+	entraApp  = "5d1c3e0a-7b2f-4c9e-8a61-3f0b9d2e4c17"
+)
+
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{db: pgtest.DB(t), auth0: newProvider(t), entra: newProvider(t), keycloak: newProvider(t), logs: &syncBuffer{}}
 	r.tenant = mustTenant(t, r.db)
 	r.auth0Cfg = idp.Config{ID: "auth0-prod", Kind: idp.KindAuth0, Issuer: r.auth0.URL(),
 		Audiences: []string{"https://api.portal.example.com", dev.Audience}, TenantClaim: dev.TenantClaim, RolesClaim: rolesNS,
-		RoleMap: map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider, "m2m": access.RoleInternal}}
+		RoleMap:         map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider, "m2m": access.RoleInternal},
+		InternalClients: []string{m2mClient}}
 	r.entraCfg = idp.Config{ID: "entra-corp", Kind: idp.KindEntra, Issuer: r.entra.URL(), Audiences: []string{dev.Audience},
-		TenantClaim: dev.TenantClaim, EmailClaim: "preferred_username"}
+		TenantClaim: dev.TenantClaim, EmailClaim: "preferred_username",
+		RoleMap:     map[string]access.Role{"Portal.Admin": access.RoleAdmin, "Portal.Service": access.RoleInternal},
+		ClientClaim: "appid", InternalClients: []string{entraApp}}
 	r.keycloakCfg = idp.Config{ID: "keycloak-default", Kind: idp.KindKeycloak, Issuer: r.keycloak.URL(),
-		Audiences: []string{dev.Audience}, Tenant: r.tenant.String(), JWKSURL: r.keycloak.URL() + "/jwks.json"}
+		Audiences: []string{dev.Audience}, Tenant: r.tenant.String(), JWKSURL: r.keycloak.URL() + "/jwks.json",
+		RoleMap: map[string]access.Role{"portal-admin": access.RoleAdmin}}
 	v, err := auth.New([]idp.Config{r.auth0Cfg, r.entraCfg, r.keycloakCfg}, directory.NewStore(r.db), auth.Options{
 		Log: slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: func() time.Time { return time.Now().Add(time.Duration(r.clock.Load())) },
@@ -107,6 +118,14 @@ func (r *rig) auth0Token(t *testing.T, subject string, extra map[string]any) str
 		claims[k] = v
 	}
 	return r.auth0.mint(t, dev.Claims{Subject: subject, TenantID: r.tenant, Email: "jane@acme.com", Name: "Jane Doe", Extra: claims})
+}
+
+// m2mToken mints a client-credentials token of the Auth0-like IdP, as an
+// Auth0 M2M application's: sub <client>@clients, azp, gty, no tenant.
+func (r *rig) m2mToken(t *testing.T, client string, roles ...string) string {
+	t.Helper()
+	return r.auth0.mint(t, dev.Claims{Subject: client + "@clients", Client: client,
+		Extra: map[string]any{rolesNS: roles, "gty": "client-credentials"}})
 }
 
 func (r *rig) authenticate(tok string) (access.Scope, error) {
@@ -313,8 +332,8 @@ func TestSubjectClaimsPerAdapter(t *testing.T) {
 	r := newRig(t)
 
 	// Entra: the subject is oid, not the pairwise sub; email from preferred_username.
-	tok := r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-1", TenantID: r.tenant, Role: access.RoleAdmin,
-		Name: "Jane Doe", Extra: map[string]any{"oid": "00000000-aaaa-bbbb-cccc-000000000001", "preferred_username": "jane@acme.com"}})
+	tok := r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-1", TenantID: r.tenant, Name: "Jane Doe", Extra: map[string]any{
+		"oid": "00000000-aaaa-bbbb-cccc-000000000001", "preferred_username": "jane@acme.com", "roles": []string{"Portal.Admin"}}})
 	s, err := r.authenticate(tok)
 	if err != nil || s.Role != access.RoleAdmin {
 		t.Fatalf("entra token: %+v %v", s, err)
@@ -329,7 +348,7 @@ func TestSubjectClaimsPerAdapter(t *testing.T) {
 	}
 
 	// Entra without oid is refused: sub is not the configured subject.
-	r.mustRefuse(t, r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-2", TenantID: r.tenant, Role: access.RoleAdmin}))
+	r.mustRefuse(t, r.entra.mint(t, dev.Claims{Subject: "pairwise-sub-2", TenantID: r.tenant, Extra: map[string]any{"roles": []string{"Portal.Admin"}}}))
 
 	// Auth0: the subject is sub; the role comes from the namespaced claim through the role map.
 	s2, err := r.authenticate(r.auth0Token(t, "auth0|abc", nil))
@@ -338,21 +357,73 @@ func TestSubjectClaimsPerAdapter(t *testing.T) {
 	}
 
 	// Keycloak: roles at realm_access.roles, a fixed tenant, JWKS URL configured (no discovery).
-	kc := r.keycloak.mint(t, dev.Claims{Subject: "kc-1", Extra: map[string]any{"realm_access": map[string]any{"roles": []string{"offline_access", "admin"}}}})
+	kc := r.keycloak.mint(t, dev.Claims{Subject: "kc-1", Extra: rolesClaim(idp.KindKeycloak, "offline_access", "portal-admin")})
 	s3, err := r.authenticate(kc)
 	if err != nil || s3.Role != access.RoleAdmin || s3.TenantID != r.tenant {
 		t.Fatalf("keycloak token: %+v %v", s3, err)
 	}
 
-	// An Auth0 machine-to-machine token maps to internal: cross-tenant, no user.
-	m2m := r.auth0.mint(t, dev.Claims{Subject: "client-id@clients", Extra: map[string]any{rolesNS: []string{"m2m"}}})
-	s4, err := r.authenticate(m2m)
+	// An Auth0 machine-to-machine token of a listed client maps to
+	// internal: cross-tenant, no user.
+	s4, err := r.authenticate(r.m2mToken(t, m2mClient, "m2m"))
 	if err != nil || s4.Role != access.RoleInternal || s4.UserID != uuid.Nil || !s4.CrossTenant() {
 		t.Fatalf("m2m token: %+v %v", s4, err)
 	}
-	if countUsers(t, r.db, "auth0-prod", "client-id@clients") != 0 {
+	if countUsers(t, r.db, "auth0-prod", m2mClient+"@clients") != 0 {
 		t.Fatal("a service account became a directory user")
 	}
+}
+
+func TestInternalOnlyForListedClients(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+
+	t.Run("ListedClient", func(t *testing.T) {
+		s, err := r.authenticate(r.m2mToken(t, m2mClient, "m2m"))
+		if err != nil || !s.CrossTenant() {
+			t.Fatalf("scope %+v err %v, want internal", s, err)
+		}
+	})
+
+	t.Run("UnlistedClientIsRefused", func(t *testing.T) {
+		for name, tok := range map[string]string{
+			"OtherClient":     r.m2mToken(t, "someone-else", "m2m"),
+			"NoClient":        r.auth0.mint(t, dev.Claims{Subject: "x@clients", Extra: map[string]any{rolesNS: []string{"m2m"}}}),
+			"ClientElsewhere": r.auth0.mint(t, dev.Claims{Subject: "x@clients", Extra: map[string]any{rolesNS: []string{"m2m"}, "appid": m2mClient}}),
+			// Refused, not lowered to the admin role it also has.
+			"WithALesserRole": r.m2mToken(t, "someone-else", "m2m", "portal-admin"),
+			"UserToken": r.auth0.mint(t, dev.Claims{Subject: "auth0|u", TenantID: r.tenant, Client: "portal-spa",
+				Extra: map[string]any{rolesNS: []string{"m2m"}}}),
+		} {
+			t.Run(name, func(t *testing.T) { r.mustRefuse(t, tok) })
+		}
+		if !strings.Contains(r.logs.String(), `"idp":"auth0-prod","reason":"internal_client"`) {
+			t.Fatal("no refusal logged as internal_client")
+		}
+	})
+
+	t.Run("AListedClientGetsOnlyWhatItsRolesMapTo", func(t *testing.T) {
+		s, err := r.authenticate(r.auth0.mint(t, dev.Claims{Subject: "auth0|listed", TenantID: r.tenant, Client: m2mClient,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}))
+		if err != nil || s.Role != access.RoleProvider || s.CrossTenant() {
+			t.Fatalf("scope %+v err %v, want provider", s, err)
+		}
+		r.mustRefuse(t, r.m2mToken(t, m2mClient, "internal", "admin"))
+	})
+
+	t.Run("EntraV1AppID", func(t *testing.T) {
+		app := func(claims map[string]any) string {
+			claims["roles"], claims["oid"] = []string{"Portal.Service"}, "00000000-aaaa-bbbb-cccc-0000000000ff"
+			return r.entra.mint(t, dev.Claims{Subject: "00000000-aaaa-bbbb-cccc-0000000000ff", Extra: claims})
+		}
+		s, err := r.authenticate(app(map[string]any{"appid": entraApp}))
+		if err != nil || !s.CrossTenant() {
+			t.Fatalf("scope %+v err %v, want internal", s, err)
+		}
+		// client_claim is appid: an azp naming the app is not looked at.
+		r.mustRefuse(t, app(map[string]any{"azp": entraApp}))
+		r.mustRefuse(t, app(map[string]any{"appid": "another-app"}))
+	})
 }
 
 func TestKeyRotation(t *testing.T) {
@@ -550,4 +621,171 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// rolesClaim puts role names where an adapter of kind k reads them in the
+// tests below: Auth0's namespaced claim, Keycloak's realm roles, Entra's
+// app roles, and an OAuth scope string for a generic OpenID provider.
+func rolesClaim(k idp.Kind, names ...string) map[string]any {
+	switch k {
+	case idp.KindAuth0:
+		return map[string]any{rolesNS: names}
+	case idp.KindKeycloak:
+		return map[string]any{"realm_access": map[string]any{"roles": names}}
+	case idp.KindOIDC:
+		return map[string]any{"scope": strings.Join(names, " ")}
+	}
+	return map[string]any{"roles": names}
+}
+
+// refused reports whether err is the refusal of a credential.
+func refused(err error) bool { return err != nil && apperr.KindOf(err) == apperr.Unauthenticated }
+
+func TestRolesOnlyByMapping(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	tenant := mustTenant(t, db)
+	logs := &syncBuffer{}
+	// One issuer's key behind every adapter, each under its own iss.
+	p := newProvider(t)
+	kinds := []idp.Kind{idp.KindAuth0, idp.KindKeycloak, idp.KindEntra, idp.KindOIDC}
+	variants := map[string]func(*idp.Config){
+		"unmapped": func(*idp.Config) {},
+		"mapped":   func(c *idp.Config) { c.RoleMap = map[string]access.Role{"portal-admin": access.RoleAdmin} },
+		"default":  func(c *idp.Config) { c.DefaultRole = access.RoleProvider },
+	}
+	var cfgs []idp.Config
+	for _, k := range kinds {
+		for variant, set := range variants {
+			id := string(k) + "-" + variant
+			c := idp.Config{ID: id, Kind: k, Issuer: p.URL() + "/" + id, JWKSURL: p.URL() + "/jwks.json",
+				Audiences: []string{dev.Audience}, TenantClaim: dev.TenantClaim}
+			switch k {
+			case idp.KindAuth0:
+				c.RolesClaim = rolesNS
+			case idp.KindOIDC:
+				c.RolesClaim = "scope"
+			}
+			set(&c)
+			cfgs = append(cfgs, c)
+		}
+	}
+	v, err := auth.New(cfgs, directory.NewStore(db), auth.Options{Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	authenticate := func(t *testing.T, k idp.Kind, variant string, names ...string) (access.Scope, error) {
+		t.Helper()
+		n++
+		id, sub := string(k)+"-"+variant, fmt.Sprintf("%s-%s-%d", k, variant, n)
+		extra := rolesClaim(k, names...)
+		extra["iss"], extra["oid"] = p.URL()+"/"+id, sub
+		req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+		req.Header.Set("Authorization", "Bearer "+p.mint(t, dev.Claims{Subject: sub, TenantID: tenant, Extra: extra}))
+		return v.Authenticate(req)
+	}
+
+	for _, k := range kinds {
+		t.Run(string(k), func(t *testing.T) {
+			t.Run("UnmappedNamesGetNoRole", func(t *testing.T) {
+				for variant, sets := range map[string][][]string{
+					"unmapped": {{"internal"}, {"admin"}, {"provider"}, {"internal", "admin", "provider"}},
+					"mapped":   {{"internal"}, {"admin"}, {"internal", "admin", "provider"}},
+				} {
+					for _, names := range sets {
+						if s, err := authenticate(t, k, variant, names...); !refused(err) {
+							t.Errorf("%s adapter: roles %v gave %+v, %v; want refused", variant, names, s, err)
+						}
+					}
+				}
+				if want := `"idp":"` + string(k) + `-unmapped","reason":"no_role"`; !strings.Contains(logs.String(), want) {
+					t.Errorf("no refusal logged as %s", want)
+				}
+			})
+			t.Run("MappedNameGetsItsRole", func(t *testing.T) {
+				s, err := authenticate(t, k, "mapped", "internal", "portal-admin")
+				if err != nil || s.Role != access.RoleAdmin || s.TenantID != tenant {
+					t.Fatalf("scope %+v err %v, want admin of the token's tenant", s, err)
+				}
+			})
+			t.Run("UnmappedNamesGetTheDefaultRole", func(t *testing.T) {
+				for _, names := range [][]string{{"internal"}, {"admin"}, nil} {
+					s, err := authenticate(t, k, "default", names...)
+					if err != nil || s.Role != access.RoleProvider || s.TenantID != tenant || s.CrossTenant() {
+						t.Errorf("roles %v: scope %+v err %v, want the default provider", names, s, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestFixedTenantNeverCrossTenant(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	tenant, other := mustTenant(t, db), mustTenant(t, db)
+	p := newProvider(t)
+	adapter := func(id string, set func(*idp.Config)) idp.Config {
+		c := idp.Config{ID: id, Kind: idp.KindKeycloak, Issuer: p.URL() + "/" + id, JWKSURL: p.URL() + "/jwks.json",
+			Audiences: []string{dev.Audience}, Tenant: tenant.String()}
+		set(&c)
+		return c
+	}
+	mapped := adapter("kc-mapped", func(c *idp.Config) {
+		c.RoleMap = map[string]access.Role{"portal-admin": access.RoleAdmin, "portal-provider": access.RoleProvider}
+	})
+	byDefault := adapter("kc-default", func(c *idp.Config) { c.DefaultRole = access.RoleAdmin })
+	v, err := auth.New([]idp.Config{mapped, byDefault}, directory.NewStore(db), auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("NoTokenReadsAcrossTenants", func(t *testing.T) {
+		accepted := 0
+		for i, claims := range []map[string]any{
+			rolesClaim(idp.KindKeycloak, "internal"),
+			rolesClaim(idp.KindKeycloak, "internal", "portal-admin"),
+			rolesClaim(idp.KindKeycloak, "portal-admin"),
+			{"roles": []string{"internal"}, "azp": "ops", "gty": "client-credentials"},
+			{dev.TenantClaim: other.String(), "realm_access": map[string]any{"roles": []string{"portal-admin", "internal"}}},
+		} {
+			for _, c := range []idp.Config{mapped, byDefault} {
+				claims["iss"] = c.Issuer
+				tok := p.mint(t, dev.Claims{Subject: fmt.Sprintf("%s-%d", c.ID, i), Extra: claims})
+				req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				s, err := v.Authenticate(req)
+				if err != nil {
+					if !refused(err) {
+						t.Fatal(err)
+					}
+					continue
+				}
+				accepted++
+				if s.CrossTenant() || s.TenantID != tenant || s.UserID == uuid.Nil {
+					t.Errorf("%s, claims %v: scope %+v, want a user of the fixed tenant", c.ID, claims, s)
+				}
+			}
+		}
+		if accepted == 0 {
+			t.Fatal("every token was refused; the test proves nothing")
+		}
+	})
+
+	t.Run("InternalCannotBeConfigured", func(t *testing.T) {
+		for name, set := range map[string]func(*idp.Config){
+			"RoleMap": func(c *idp.Config) { c.RoleMap = map[string]access.Role{"svc": access.RoleInternal} },
+			"RoleMapWithInternalClients": func(c *idp.Config) {
+				c.RoleMap, c.InternalClients = map[string]access.Role{"svc": access.RoleInternal}, []string{"ops"}
+			},
+			"DefaultRole": func(c *idp.Config) { c.DefaultRole = access.RoleInternal },
+		} {
+			t.Run(name, func(t *testing.T) {
+				if _, err := auth.New([]idp.Config{adapter("kc-internal", set)}, directory.NewStore(db), auth.Options{}); err == nil {
+					t.Fatal("a fixed-tenant adapter was configured to grant internal")
+				}
+			})
+		}
+	})
 }

@@ -24,10 +24,17 @@ func identityOf(c *idp.Config, tok jwt.Token) (idp.Identity, string) {
 	if iat, ok := tok.IssuedAt(); ok {
 		id.IssuedAt = iat
 	}
-	names := stringsAt(claims, c.RolesClaim)
-	role, ok := c.MapRole(names)
+	role, ok := c.MapRole(stringsAt(claims, c.RolesClaim))
 	if !ok {
 		return id, "no_role"
+	}
+	if role == access.RoleInternal {
+		// Internal reads every tenant: only the clients named to hold it do.
+		// Any other client is refused, not given a lesser role.
+		client, _ := lookup(claims, c.ClientClaim).(string)
+		if !c.InternalClient(client) {
+			return id, "internal_client"
+		}
 	}
 	id.Role = role
 

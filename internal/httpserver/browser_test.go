@@ -52,7 +52,7 @@ func TestGraphiQLRunsAQueryOffline(t *testing.T) {
 	var tokens []graphiql.Token
 	for name, c := range map[string]dev.Claims{
 		"provider, somewhere":      {Subject: "someone", TenantID: uuid.New(), Role: access.RoleProvider},
-		"internal service account": {Subject: "svc", Role: access.RoleInternal},
+		"internal service account": {Subject: "svc", Role: access.RoleInternal, Client: dev.ServiceClient},
 	} {
 		tok, err := iss.Mint(c, time.Hour)
 		if err != nil {

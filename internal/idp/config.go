@@ -2,6 +2,7 @@ package idp
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
@@ -147,13 +148,37 @@ func (c *Config) Normalize() error {
 			return fail("tenant", "must be a tenant UUID")
 		}
 	}
-	for idpRole, role := range c.RoleMap {
-		if !role.Valid() {
+	grantsInternal := false
+	for _, idpRole := range slices.Sorted(maps.Keys(c.RoleMap)) {
+		switch role := c.RoleMap[idpRole]; {
+		case !role.Valid():
 			return fail("role_map", "%q maps to %q, not one of provider, admin, internal", idpRole, role)
+		case role != access.RoleInternal:
+		case c.Tenant != "":
+			return fail("role_map", "%q maps to internal, which reads every tenant; an adapter with a fixed tenant cannot grant it", idpRole)
+		case len(c.InternalClients) == 0:
+			return fail("role_map", "%q maps to internal but internal_clients is empty: name the clients whose client-credentials tokens may hold it", idpRole)
+		default:
+			grantsInternal = true
 		}
 	}
-	if c.DefaultRole != "" && !c.DefaultRole.Valid() {
-		return fail("default_role", "must be provider, admin or internal")
+	switch c.DefaultRole {
+	case "", access.RoleProvider, access.RoleAdmin:
+	case access.RoleInternal:
+		return fail("default_role", "internal is never a default: it reads every tenant; map a role to it and name its clients in internal_clients")
+	default:
+		return fail("default_role", "must be provider or admin")
+	}
+	for _, id := range c.InternalClients {
+		if strings.TrimSpace(id) == "" {
+			return fail("internal_clients", "an empty client id")
+		}
+	}
+	if len(c.InternalClients) > 0 && !grantsInternal {
+		return fail("internal_clients", "set, but no role_map value is internal")
+	}
+	if c.ClientClaim == "" {
+		c.ClientClaim = "azp"
 	}
 	if c.ClockSkew == 0 {
 		c.ClockSkew = Duration(60 * time.Second)
@@ -184,17 +209,15 @@ func (c *Config) Normalize() error {
 }
 
 // MapRole returns the gateway role of a token with the IdP role names
-// names: internal beats admin beats provider; with no mapped name, the
-// default role, and false when there is none.
+// names: the highest role RoleMap gives any of them (internal beats admin
+// beats provider), else DefaultRole, and false when there is none. A name
+// RoleMap does not list grants nothing. Internal is granted only together
+// with InternalClient, which the caller checks against the token's client.
 func (c *Config) MapRole(names []string) (access.Role, bool) {
 	best := access.Role("")
 	rank := map[access.Role]int{access.RoleProvider: 1, access.RoleAdmin: 2, access.RoleInternal: 3}
 	for _, n := range names {
-		r := access.Role(n)
-		if c.RoleMap != nil {
-			r = c.RoleMap[n]
-		}
-		if r.Valid() && rank[r] > rank[best] {
+		if r := c.RoleMap[n]; rank[r] > rank[best] {
 			best = r
 		}
 	}
@@ -202,4 +225,10 @@ func (c *Config) MapRole(names []string) (access.Role, bool) {
 		best = c.DefaultRole
 	}
 	return best, best != ""
+}
+
+// InternalClient reports whether a token issued to the OAuth client id may
+// hold internal: id is one of InternalClients.
+func (c *Config) InternalClient(id string) bool {
+	return id != "" && slices.Contains(c.InternalClients, id)
 }

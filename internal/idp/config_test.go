@@ -55,6 +55,9 @@ func TestReadmeExampleLoads(t *testing.T) {
 	if got := kinds[idp.KindEntra].SubjectClaim; got != "oid" {
 		t.Fatalf("entra subject claim defaults to %q, want oid", got)
 	}
+	if a := kinds[idp.KindAuth0]; len(a.InternalClients) == 0 || a.ClientClaim != "azp" {
+		t.Fatalf("the auth0 example names no internal client, or client_claim is not azp: %+v", a)
+	}
 	if got := kinds[idp.KindKeycloak].RolesClaim; got != "realm_access.roles" {
 		t.Fatalf("keycloak roles claim defaults to %q", got)
 	}
@@ -67,22 +70,49 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.SubjectClaim != "sub" || c.EmailClaim != "email" || c.NameClaim != "name" ||
 		time.Duration(c.ClockSkew) != time.Minute || time.Duration(c.JWKSMinRefresh) != time.Minute ||
-		len(c.Algorithms) != 1 || c.Algorithms[0] != "RS256" {
+		len(c.Algorithms) != 1 || c.Algorithms[0] != "RS256" || c.ClientClaim != "azp" {
 		t.Fatalf("defaults %+v", c)
 	}
 }
 
 func TestMapRole(t *testing.T) {
 	c := idp.Config{RoleMap: map[string]access.Role{"staff": access.RoleAdmin, "svc": access.RoleInternal, "pp": access.RoleProvider}}
-	for names, want := range map[string]access.Role{"pp": access.RoleProvider, "pp staff": access.RoleAdmin, "staff svc pp": access.RoleInternal, "admin": ""} {
+	for names, want := range map[string]access.Role{"pp": access.RoleProvider, "pp staff": access.RoleAdmin, "staff svc pp": access.RoleInternal, "admin": "", "internal provider": ""} {
 		got, ok := c.MapRole(strings.Fields(names))
 		if got != want || ok != (want != "") {
 			t.Errorf("MapRole(%s) = %q %v, want %q", names, got, ok, want)
 		}
 	}
-	d := idp.Config{DefaultRole: access.RoleProvider}
-	if got, _ := d.MapRole(nil); got != access.RoleProvider {
-		t.Errorf("default role not applied: %q", got)
+
+	t.Run("NamesAsWrittenGetNoRole", func(t *testing.T) {
+		var none idp.Config
+		for _, names := range []string{"internal", "admin", "provider", "internal admin provider"} {
+			if got, ok := none.MapRole(strings.Fields(names)); ok || got != "" {
+				t.Errorf("without role_map, MapRole(%s) = %q %v, want no role", names, got, ok)
+			}
+		}
+	})
+
+	t.Run("UnmappedNamesGetTheDefaultRole", func(t *testing.T) {
+		d := idp.Config{DefaultRole: access.RoleProvider}
+		for _, names := range []string{"", "internal", "admin"} {
+			if got, ok := d.MapRole(strings.Fields(names)); !ok || got != access.RoleProvider {
+				t.Errorf("MapRole(%s) = %q %v, want the default provider", names, got, ok)
+			}
+		}
+	})
+}
+
+func TestInternalClient(t *testing.T) {
+	c := idp.Config{InternalClients: []string{"reports-m2m"}}
+	for id, want := range map[string]bool{"reports-m2m": true, "Reports-M2M": false, "reports": false, "": false} {
+		if got := c.InternalClient(id); got != want {
+			t.Errorf("InternalClient(%q) = %v, want %v", id, got, want)
+		}
+	}
+	var none idp.Config
+	if none.InternalClient("") {
+		t.Error("an adapter without internal_clients trusts a token without a client")
 	}
 }
 
@@ -100,11 +130,17 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 		"BothTenants":     {`idps: [{id: a, kind: oidc, ` + ok + `, tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10}]`, `idp "a": tenant_claim`},
 		"BadTenant":       {`idps: [{id: a, kind: oidc, issuer: "https://x.example/", audiences: [gw], tenant: acme}]`, `idp "a": tenant`},
 		"BadRoleMap":      {`idps: [{id: a, kind: oidc, ` + ok + `, role_map: {x: root}}]`, `idp "a": role_map`},
-		"BadSkew":         {`idps: [{id: a, kind: oidc, ` + ok + `, clock_skew: 1h}]`, `idp "a": clock_skew`},
-		"HMAC":            {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [HS256]}]`, `idp "a": algorithms`},
-		"None":            {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [none]}]`, `idp "a": algorithms`},
-		"DuplicateID":     {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: a, kind: oidc, issuer: "https://y.example/", audiences: [gw], tenant_claim: t}]`, `idp "a": id`},
-		"SharedIssuer":    {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: b, kind: oidc, ` + ok + `}]`, `idp "b": issuer`},
+		"DefaultInternal": {`idps: [{id: a, kind: oidc, ` + ok + `, default_role: internal}]`, `idp "a": default_role: internal`},
+		"InternalOnFixedTenant": {`idps: [{id: a, kind: keycloak, issuer: "https://x.example/", audiences: [gw], tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10, role_map: {svc: internal}, internal_clients: [ops]}]`,
+			`idp "a": role_map: "svc" maps to internal, which reads every tenant; an adapter with a fixed tenant`},
+		"InternalWithoutClients": {`idps: [{id: a, kind: oidc, ` + ok + `, role_map: {svc: internal}}]`, `idp "a": role_map: "svc" maps to internal but internal_clients is empty`},
+		"ClientsWithoutInternal": {`idps: [{id: a, kind: auth0, ` + ok + `, roles_claim: r, role_map: {staff: admin}, internal_clients: [ops]}]`, `idp "a": internal_clients: set, but no role_map value is internal`},
+		"EmptyClient":            {`idps: [{id: a, kind: oidc, ` + ok + `, role_map: {svc: internal}, internal_clients: [""]}]`, `idp "a": internal_clients: an empty client id`},
+		"BadSkew":                {`idps: [{id: a, kind: oidc, ` + ok + `, clock_skew: 1h}]`, `idp "a": clock_skew`},
+		"HMAC":                   {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [HS256]}]`, `idp "a": algorithms`},
+		"None":                   {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [none]}]`, `idp "a": algorithms`},
+		"DuplicateID":            {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: a, kind: oidc, issuer: "https://y.example/", audiences: [gw], tenant_claim: t}]`, `idp "a": id`},
+		"SharedIssuer":           {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: b, kind: oidc, ` + ok + `}]`, `idp "b": issuer`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := idp.Parse([]byte(tc.doc))

@@ -44,10 +44,24 @@ type Config struct {
 	Tenant       string `yaml:"tenant"`        // a fixed tenant UUID for every user of this IdP
 	RolesClaim   string `yaml:"roles_claim"`   // a string or list of role names
 	// RoleMap maps the IdP's role names to the gateway's roles (provider,
-	// admin, internal). Unset: the names are taken as they are.
+	// admin, internal). It is the only way a token's roles claim grants a
+	// role: a name it does not list grants nothing, whatever it is called
+	// ("internal" and "admin" included). A name may map to internal only on
+	// an adapter with a TenantClaim and InternalClients.
 	RoleMap map[string]access.Role `yaml:"role_map"`
-	// DefaultRole applies to a token with no mapped role; empty refuses it.
+	// DefaultRole applies to a token with no mapped role: provider or
+	// admin, never internal; empty refuses such a token.
 	DefaultRole access.Role `yaml:"default_role"`
+	// InternalClients are the OAuth client ids whose tokens may hold
+	// internal: a token whose roles map to internal is refused unless its
+	// ClientClaim names one of them. List only clients of the
+	// client-credentials grant (machine to machine), never a client users
+	// sign in through: their tokens carry its id too.
+	InternalClients []string `yaml:"internal_clients"`
+	// ClientClaim holds the id of the client a token was issued to; default
+	// azp, which Auth0 M2M tokens (beside gty: client-credentials), Keycloak
+	// and Entra v2 tokens carry. Entra v1 tokens carry appid instead.
+	ClientClaim string `yaml:"client_claim"`
 
 	ClockSkew Duration `yaml:"clock_skew"` // allowed skew for exp/nbf/iat; default 60s
 	// JWKSMinRefresh is the least time between two refetches of the keys

@@ -34,6 +34,10 @@ const (
 	RolesClaim  = "roles"
 )
 
+// ServiceClient is the client id (azp) of the dev issuer's internal service
+// account: the one client whose tokens its adapter lets hold internal.
+const ServiceClient = "dev-service-account"
+
 // Issuer is a local OpenID issuer. Its methods are safe for concurrent use.
 type Issuer struct {
 	url string
@@ -105,6 +109,7 @@ type Claims struct {
 	Email    string      // email; empty leaves it out
 	Name     string      // name; empty leaves it out
 	Audience []string    // aud; [Audience] when empty
+	Client   string      // azp: the OAuth client; empty leaves it out
 	// Extra claims, e.g. "oid" to act as another IdP's token.
 	Extra map[string]any
 }
@@ -123,6 +128,9 @@ func (i *Issuer) Mint(c Claims, ttl time.Duration) (string, error) {
 	}
 	if c.Role != "" {
 		b = b.Claim(RolesClaim, []string{string(c.Role)})
+	}
+	if c.Client != "" {
+		b = b.Claim("azp", c.Client)
 	}
 	if c.Email != "" {
 		b = b.Claim("email", c.Email)
@@ -149,16 +157,22 @@ func (i *Issuer) Mint(c Claims, ttl time.Duration) (string, error) {
 
 // Adapter returns the adapter configuration that trusts this issuer under
 // the idp_id id: tenant and roles from the issuer's claims, subject sub.
+// Each role name maps to the gateway role of that name, internal only for
+// tokens of ServiceClient.
 func (i *Issuer) Adapter(id string) idp.Config {
 	return idp.Config{
 		ID: id, Kind: idp.KindDev, Issuer: i.url, Audiences: []string{Audience},
 		TenantClaim: TenantClaim, RolesClaim: RolesClaim,
+		RoleMap: map[string]access.Role{"provider": access.RoleProvider, "admin": access.RoleAdmin,
+			"internal": access.RoleInternal},
+		InternalClients: []string{ServiceClient},
 	}
 }
 
 // Handler serves the issuer under its URL's path: the OpenID discovery
 // document, the JWKS, and a token endpoint (POST form: role, tenant, sub,
-// email, name) that mints a token for whoever asks. Mount it only in dev.
+// email, name) that mints a token for whoever asks, an internal one as a
+// token of ServiceClient. Mount it only in dev.
 func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
@@ -208,6 +222,9 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	if c.Role != access.RoleInternal && (c.Subject == "" || c.TenantID == uuid.Nil) {
 		oauthError(w, "invalid_request", "sub and tenant are required for provider and admin")
 		return
+	}
+	if c.Role == access.RoleInternal {
+		c.Client = ServiceClient
 	}
 	if c.Subject == "" {
 		c.Subject = "dev-service-account"
