@@ -93,11 +93,12 @@ func (r *queryResolver) users(ctx context.Context, first *int, after *string, f 
 	if err != nil {
 		return nil, err
 	}
+	pg := r.pagesFor(s)
 	filter, order := deref(f), userOrder(o)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := page.Parse(first, after, order.List(), r.MaxPage)
+	p, err := pg.parse(first, after, order.List())
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +106,9 @@ func (r *queryResolver) users(ctx context.Context, first *int, after *string, f 
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).PrefetchUsers(ctx, users, usersSelected(ctx, r.MaxPage))
+	loader.For(ctx).PrefetchUsers(ctx, users, usersSelected(ctx, pg))
 	return model.NewConnection(users, more,
-		func(u *directory.User) page.Cursor { return directory.UserCursor(u, order) },
+		func(u *directory.User) string { return pg.seal(directory.UserCursor(u, order)) },
 		func(ctx context.Context) (int, error) { return r.Directory.CountUsers(ctx, s, filter) }), nil
 }
 
@@ -116,11 +117,12 @@ func (r *queryResolver) buildings(ctx context.Context, first *int, after *string
 	if err != nil {
 		return nil, err
 	}
+	pg := r.pagesFor(s)
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := page.Parse(first, after, property.BuildingList, r.MaxPage)
+	p, err := pg.parse(first, after, property.BuildingList)
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +130,8 @@ func (r *queryResolver) buildings(ctx context.Context, first *int, after *string
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).PrefetchBuildings(ctx, bs, buildingsSelected(ctx, r.MaxPage))
-	return model.NewConnection(bs, more, property.BuildingCursor,
+	loader.For(ctx).PrefetchBuildings(ctx, bs, buildingsSelected(ctx, pg))
+	return model.NewConnection(bs, more, sealed(pg, property.BuildingCursor),
 		func(ctx context.Context) (int, error) { return r.Property.CountBuildings(ctx, s, filter) }), nil
 }
 
@@ -138,11 +140,12 @@ func (r *queryResolver) contacts(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
+	pg := r.pagesFor(s)
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := page.Parse(first, after, comms.ContactList, r.MaxPage)
+	p, err := pg.parse(first, after, comms.ContactList)
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +153,8 @@ func (r *queryResolver) contacts(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).PrefetchContacts(ctx, cs, contactsSelected(ctx, r.MaxPage))
-	return model.NewConnection(cs, more, comms.ContactCursor,
+	loader.For(ctx).PrefetchContacts(ctx, cs, contactsSelected(ctx, pg))
+	return model.NewConnection(cs, more, sealed(pg, comms.ContactCursor),
 		func(ctx context.Context) (int, error) { return r.Comms.CountContacts(ctx, s, filter) }), nil
 }
 
@@ -160,11 +163,12 @@ func (r *queryResolver) invoices(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
+	pg := r.pagesFor(s)
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := page.Parse(first, after, bookkeeping.InvoiceList, r.MaxPage)
+	p, err := pg.parse(first, after, bookkeeping.InvoiceList)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +176,8 @@ func (r *queryResolver) invoices(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, r.MaxPage))
-	return model.NewConnection(invs, more, bookkeeping.InvoiceCursor,
+	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, pg))
+	return model.NewConnection(invs, more, sealed(pg, bookkeeping.InvoiceCursor),
 		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
 }
 
@@ -184,7 +188,8 @@ func (r *userResolver) invoicesOf(ctx context.Context, u *directory.User, first 
 	if err != nil {
 		return nil, err
 	}
-	p, err := page.Parse(first, after, bookkeeping.InvoiceList, r.MaxPage)
+	pg := r.pagesFor(s)
+	p, err := pg.parse(first, after, bookkeeping.InvoiceList)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +200,40 @@ func (r *userResolver) invoicesOf(ctx context.Context, u *directory.User, first 
 		return nil, err
 	}
 	invs, more := page.Trim(invs, p)
-	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, r.MaxPage))
+	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, pg))
 	filter := bookkeeping.InvoiceFilter{CreatedByUserID: &u.ID}
-	return model.NewConnection(invs, more, bookkeeping.InvoiceCursor,
+	return model.NewConnection(invs, more, sealed(pg, bookkeeping.InvoiceCursor),
 		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
+}
+
+// pages reads one caller's page arguments and seals the cursors of the
+// pages it is answered: a cursor opens only for the caller it was made for.
+type pages struct {
+	max     int
+	cursors *page.Sealer
+	owner   string
+}
+
+// pagesFor returns the pages of the caller s.
+func (r *Resolver) pagesFor(s access.Scope) pages {
+	return pages{max: r.MaxPage, cursors: r.Cursors, owner: string(s.Role) + "/" + s.TenantID.String() + "/" + s.UserID.String()}
+}
+
+// pagesIn returns the pages of the caller of ctx.
+func (r *Resolver) pagesIn(ctx context.Context) pages {
+	s, _ := access.FromContext(ctx)
+	return r.pagesFor(s)
+}
+
+func (pg pages) parse(first *int, after *string, list string) (page.Request, error) {
+	return pg.cursors.Parse(first, after, list, pg.owner, pg.max)
+}
+
+func (pg pages) seal(c page.Cursor) string { return pg.cursors.Seal(c, pg.owner) }
+
+// sealed turns a list's cursor function into one that seals for pg.
+func sealed[T any](pg pages, cursor func(T) page.Cursor) func(T) string {
+	return func(v T) string { return pg.seal(cursor(v)) }
 }
 
 func deref[T any](p *T) T {

@@ -1,13 +1,18 @@
 package graph_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/propertyportal/gateway/internal/access"
 )
 
 // pageThrough collects a field of every node of a list query, page by page,
@@ -98,6 +103,54 @@ func TestPagination(t *testing.T) {
 		r := e.query(admin(tenant), q, map[string]any{"first": 2, "after": path(d, "users", "pageInfo", "endCursor")})
 		if r.code(t) != "BAD_USER_INPUT" {
 			t.Fatalf("errors %+v", r.Errors)
+		}
+	})
+
+	t.Run("CursorsAreSealed", func(t *testing.T) {
+		// A cursor says nothing a client can read: not the email it is keyed
+		// by, not even in base64 or as JSON.
+		for _, order := range []string{"EMAIL", "FULL_NAME"} {
+			d := e.ok(admin(tenant), `{ users(first: 1, orderBy: {field: `+order+`}) { edges { cursor node { email fullName } } } }`, nil)
+			edge := path(d, "users", "edges", 0)
+			cursor := path(edge, "cursor").(string)
+			raw, _ := base64.RawURLEncoding.DecodeString(cursor)
+			for _, secret := range []string{path(edge, "node", "email").(string), path(edge, "node", "fullName").(string)} {
+				for _, text := range []string{cursor, string(raw)} {
+					if strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
+						t.Fatalf("%s cursor %q reveals %q", order, text, secret)
+					}
+				}
+			}
+			if json.Valid(raw) {
+				t.Fatalf("%s cursor is readable JSON: %s", order, raw)
+			}
+		}
+	})
+
+	t.Run("ForgedOrAlteredCursorIsBadUserInput", func(t *testing.T) {
+		d := e.ok(admin(tenant), `{ users(first: 1) { pageInfo { endCursor } } }`, nil)
+		real := path(d, "users", "pageInfo", "endCursor").(string)
+		flipped := []byte(real)
+		flipped[len(flipped)/2] ^= 1
+		forged := base64.RawURLEncoding.EncodeToString([]byte(`{"l":"users:EMAIL:ASC","k":"u03@acme.com","i":"` + uuid.NewString() + `"}`))
+		for name, cursor := range map[string]string{"Forged": forged, "Altered": string(flipped), "Truncated": real[:len(real)-4]} {
+			r := e.query(admin(tenant), q, map[string]any{"first": 2, "after": cursor})
+			if r.code(t) != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "after" {
+				t.Fatalf("%s: errors %+v", name, r.Errors)
+			}
+		}
+	})
+
+	t.Run("CursorOfAnotherCallerOrTenantIsBadUserInput", func(t *testing.T) {
+		other := e.tenant("Other")
+		d := e.ok(admin(tenant), `{ users(first: 1, orderBy: {field: FULL_NAME}) { pageInfo { endCursor } } }`, nil)
+		cursor := path(d, "users", "pageInfo", "endCursor")
+		provider := &access.Scope{Role: access.RoleProvider, TenantID: tenant, UserID: e.user(tenant, "dev", "cursor-provider@acme.com", "Cursor Provider")}
+		for name, scope := range map[string]*access.Scope{"OtherTenant": admin(other), "OtherCaller": provider, "Internal": internal()} {
+			r := e.query(scope, `query($after: String) { users(first: 2, after: $after, orderBy: {field: FULL_NAME}) { edges { cursor } } }`, map[string]any{"after": cursor})
+			if r.code(t) != "BAD_USER_INPUT" {
+				t.Fatalf("%s: errors %+v", name, r.Errors)
+			}
 		}
 	})
 

@@ -19,18 +19,18 @@ import (
 // arguments with the operation's variables, so a page of invoices is keyed
 // exactly as its resolver keys it.
 type lookahead struct {
-	op      *graphql.OperationContext
-	maxPage int
+	op    *graphql.OperationContext
+	pages pages
 }
 
 // lookaheadOf returns the lookahead of the operation and the selections of
 // the field whose resolver ctx is; ok is false outside a resolver.
-func lookaheadOf(ctx context.Context, maxPage int) (la lookahead, sels ast.SelectionSet, ok bool) {
+func lookaheadOf(ctx context.Context, pg pages) (la lookahead, sels ast.SelectionSet, ok bool) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || !graphql.HasOperationContext(ctx) {
 		return lookahead{}, nil, false
 	}
-	return lookahead{op: graphql.GetOperationContext(ctx), maxPage: maxPage}, fc.Field.Selections, true
+	return lookahead{op: graphql.GetOperationContext(ctx), pages: pg}, fc.Field.Selections, true
 }
 
 // nodes returns the fields selected under edges.node of a connection of typ.
@@ -116,7 +116,7 @@ func (la lookahead) user(u *loader.UserSel, fields []graphql.CollectedField) *lo
 			u.Contact = orNew(la.contact(u.Contact, la.collect(f.Selections, "Contact")))
 		case "invoices":
 			first, after := pageArgs(f.ArgumentMap(la.op.Variables))
-			p, err := page.Parse(first, after, bookkeeping.InvoiceList, la.maxPage)
+			p, err := la.pages.parse(first, after, bookkeeping.InvoiceList)
 			if err != nil {
 				continue // the resolver reports it
 			}
@@ -180,32 +180,32 @@ func orNew[T any](p *T) *T {
 
 // The selections below the items of the connection whose resolver ctx is.
 
-func buildingsSelected(ctx context.Context, maxPage int) *loader.BuildingSel {
-	la, sels, ok := lookaheadOf(ctx, maxPage)
+func buildingsSelected(ctx context.Context, pg pages) *loader.BuildingSel {
+	la, sels, ok := lookaheadOf(ctx, pg)
 	if !ok {
 		return nil
 	}
 	return la.building(nil, la.nodes(sels, "Building"))
 }
 
-func contactsSelected(ctx context.Context, maxPage int) *loader.ContactSel {
-	la, sels, ok := lookaheadOf(ctx, maxPage)
+func contactsSelected(ctx context.Context, pg pages) *loader.ContactSel {
+	la, sels, ok := lookaheadOf(ctx, pg)
 	if !ok {
 		return nil
 	}
 	return la.contact(nil, la.nodes(sels, "Contact"))
 }
 
-func usersSelected(ctx context.Context, maxPage int) *loader.UserSel {
-	la, sels, ok := lookaheadOf(ctx, maxPage)
+func usersSelected(ctx context.Context, pg pages) *loader.UserSel {
+	la, sels, ok := lookaheadOf(ctx, pg)
 	if !ok {
 		return nil
 	}
 	return la.user(nil, la.nodes(sels, "User"))
 }
 
-func invoicesSelected(ctx context.Context, maxPage int) *loader.InvoiceSel {
-	la, sels, ok := lookaheadOf(ctx, maxPage)
+func invoicesSelected(ctx context.Context, pg pages) *loader.InvoiceSel {
+	la, sels, ok := lookaheadOf(ctx, pg)
 	if !ok {
 		return nil
 	}
@@ -214,8 +214,8 @@ func invoicesSelected(ctx context.Context, maxPage int) *loader.InvoiceSel {
 
 // prefetchedLinks prefetches what the operation reads below the links that
 // the resolver ctx is of returns, and passes them on.
-func prefetchedLinks(ctx context.Context, maxPage int, links []*comms.BuildingLink, err error) ([]*comms.BuildingLink, error) {
-	if la, sels, ok := lookaheadOf(ctx, maxPage); ok && err == nil {
+func prefetchedLinks(ctx context.Context, pg pages, links []*comms.BuildingLink, err error) ([]*comms.BuildingLink, error) {
+	if la, sels, ok := lookaheadOf(ctx, pg); ok && err == nil {
 		contact, building := la.links(nil, nil, la.collect(sels, "BuildingContact"))
 		loader.For(ctx).PrefetchLinks(ctx, links, contact, building)
 	}

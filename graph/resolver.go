@@ -10,6 +10,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -21,6 +22,7 @@ type Resolver struct {
 	Property    *property.Store
 	Bookkeeping *bookkeeping.Store
 	MaxPage     int               // the cap on `first`
+	Cursors     *page.Sealer      // seals and opens the cursors of every connection
 	Identity    *identity.Service // identity updates; nil: the mutations answer INTERNAL
 
 	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them

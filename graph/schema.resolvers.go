@@ -22,7 +22,7 @@ import (
 // Contacts is the resolver for the contacts field.
 func (r *buildingResolver) Contacts(ctx context.Context, obj *property.Building) ([]*comms.BuildingLink, error) {
 	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByBuilding }, obj.ID)
-	return prefetchedLinks(ctx, r.MaxPage, links, err)
+	return prefetchedLinks(ctx, r.pagesIn(ctx), links, err)
 }
 
 // PrimaryContact is the resolver for the primaryContact field.
@@ -52,7 +52,7 @@ func (r *contactResolver) User(ctx context.Context, obj *comms.Contact) (*direct
 // Buildings is the resolver for the buildings field.
 func (r *contactResolver) Buildings(ctx context.Context, obj *comms.Contact) ([]*comms.BuildingLink, error) {
 	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByContact }, obj.ID)
-	return prefetchedLinks(ctx, r.MaxPage, withContact(links, obj), err)
+	return prefetchedLinks(ctx, r.pagesIn(ctx), withContact(links, obj), err)
 }
 
 // CreatedBy is the resolver for the createdBy field.

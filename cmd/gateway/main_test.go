@@ -217,7 +217,8 @@ func TestServeVerifiesTokensOfConfiguredIdPsOnly(t *testing.T) {
     role_map: {internal: internal}
     internal_clients: [gateway-ops]
 `)
-	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "LISTEN_ADDR": "127.0.0.1:0", "IDP_CONFIG": cfg, "KC_ISSUER": trusted.URL()}
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "LISTEN_ADDR": "127.0.0.1:0", "IDP_CONFIG": cfg, "KC_ISSUER": trusted.URL(),
+		"CURSOR_SECRETS": testCursorSecret}
 	_, base := start(t, env, regexp.MustCompile(`^GraphQL: (http://\S+)/graphql$`), "serve", "-migrate")
 	mint := func(iss *dev.Issuer, client string) string {
 		tok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal, Client: client}, time.Minute)
@@ -259,6 +260,9 @@ func TestServeVerifiesTokensOfConfiguredIdPsOnly(t *testing.T) {
 	})
 }
 
+// testCursorSecret is the CURSOR_SECRETS that serve is started with.
+const testCursorSecret = "a-test-secret-of-at-least-32-bytes-for-cursors"
+
 func TestServeRefusesToStartWithoutTrustworthyIdPs(t *testing.T) {
 	url := pgtest.URL(t)
 	for name, tc := range map[string]struct{ doc, want string }{
@@ -270,9 +274,19 @@ func TestServeRefusesToStartWithoutTrustworthyIdPs(t *testing.T) {
 		"UnsetSecret": {`idps: [{id: a, kind: oidc, issuer: "${NOPE}", audiences: [x], tenant_claim: t}]`, "${NOPE}"},
 		"HMACAlgorithm": {`idps: [{id: k, kind: keycloak, issuer: "https://kc/realms/r", audiences: [x], tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10, algorithms: [HS256]}]`,
 			`idp "k": algorithms`},
+		"NoCursorSecret": {`idps: [{id: k, kind: keycloak, issuer: "https://kc/realms/r", audiences: [x], tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10}]`,
+			"serve needs CURSOR_SECRETS"},
+		"ShortCursorSecret": {`idps: [{id: k, kind: keycloak, issuer: "https://kc/realms/r", audiences: [x], tenant: 6f1c1f2e-8a57-4d43-a0a7-5b1c3a9e2d10}]`,
+			"CURSOR_SECRETS must be"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			env := map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": "127.0.0.1:0"}
+			env := map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": "127.0.0.1:0", "CURSOR_SECRETS": testCursorSecret}
+			switch name {
+			case "NoCursorSecret":
+				delete(env, "CURSOR_SECRETS")
+			case "ShortCursorSecret":
+				env["CURSOR_SECRETS"] = "too-short"
+			}
 			if tc.doc != "" {
 				env["IDP_CONFIG"] = idpFile(t, tc.doc)
 			}

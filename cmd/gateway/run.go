@@ -29,6 +29,7 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/metrics"
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
@@ -172,8 +173,25 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	}
 	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token\n", issuer.URL())
 	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
-	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(),
+	cursors, err := cursorSealer(cfg)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(), cursors: cursors,
 		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"}})
+}
+
+// cursorSealer seals cursors with CURSOR_SECRETS, or with a random key of
+// this process when none are set (gateway dev; serve refuses to start).
+func cursorSealer(cfg config.Config) (*page.Sealer, error) {
+	if len(cfg.CursorSecrets) == 0 {
+		return page.NewEphemeralSealer(), nil
+	}
+	s, err := page.NewSealer(cfg.CursorSecrets...)
+	if err != nil {
+		return nil, fmt.Errorf("config: CURSOR_SECRETS: %w", err)
+	}
+	return s, nil
 }
 
 type devCredential struct{ name, token string }
@@ -235,6 +253,13 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 			return fmt.Errorf("idp %q: kind: dev is for gateway dev only; serve never trusts the dev IdP", a.ID)
 		}
 	}
+	if len(cfg.CursorSecrets) == 0 {
+		return errors.New("serve needs CURSOR_SECRETS: a secret of at least 32 bytes (e.g. openssl rand -base64 32), the same on every replica, that pagination cursors are sealed with")
+	}
+	cursors, err := cursorSealer(cfg)
+	if err != nil {
+		return err
+	}
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		return err
@@ -261,7 +286,7 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 		return err
 	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
-	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier,
+	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier, cursors: cursors,
 		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"},
 		reconcileShare: cfg.ReconcileShare})
 }
@@ -276,6 +301,7 @@ type app struct {
 	adapters []idp.Config // the trusted IdPs: their webhooks are served
 	getenv   func(string) string
 	gi       graphiql.Options
+	cursors  *page.Sealer
 	// reconcileShare is the share of each admin quota reconciliation uses.
 	reconcileShare float64
 }
@@ -304,7 +330,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
-			MaxPageSize: cfg.MaxPageSize, LoaderWait: cfg.LoaderWait, GraphiQL: a.gi, DevIdP: a.devIdP,
+			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, LoaderWait: cfg.LoaderWait, GraphiQL: a.gi, DevIdP: a.devIdP,
 			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,

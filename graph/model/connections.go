@@ -8,16 +8,29 @@ import (
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
-	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/property"
 )
 
-// PageInfo says where a connection stands.
+// PageInfo says where a connection stands. Its cursors are sealed only
+// when a client reads them.
 type PageInfo struct {
 	HasNextPage     bool
 	HasPreviousPage bool
-	StartCursor     *string
-	EndCursor       *string
+	first, last     func() string // nil without edges
+}
+
+// StartCursor is the cursor of the first edge; nil without edges.
+func (p *PageInfo) StartCursor() *string { return call(p.first) }
+
+// EndCursor is the cursor of the last edge; nil without edges.
+func (p *PageInfo) EndCursor() *string { return call(p.last) }
+
+func call(f func() string) *string {
+	if f == nil {
+		return nil
+	}
+	s := f()
+	return &s
 }
 
 // Counter counts every row that matches a connection's filter; it runs only
@@ -26,9 +39,12 @@ type Counter func(ctx context.Context) (int, error)
 
 // Edge is a node and its cursor.
 type Edge[T any] struct {
-	Cursor string
 	Node   T
+	cursor func(T) string
 }
+
+// Cursor is the edge's sealed cursor, sealed when a client reads it.
+func (e *Edge[T]) Cursor() string { return e.cursor(e.Node) }
 
 // Connection is a page of nodes.
 type Connection[T any] struct {
@@ -40,15 +56,17 @@ type Connection[T any] struct {
 // TotalCount counts every matching row.
 func (c *Connection[T]) TotalCount(ctx context.Context) (int, error) { return c.count(ctx) }
 
-// NewConnection builds a connection from one trimmed page of nodes.
-func NewConnection[T any](nodes []T, more bool, cursor func(T) page.Cursor, count Counter) *Connection[T] {
+// NewConnection builds a connection from one trimmed page of nodes; cursor
+// gives a node's sealed cursor.
+func NewConnection[T any](nodes []T, more bool, cursor func(T) string, count Counter) *Connection[T] {
 	c := &Connection[T]{Edges: make([]*Edge[T], len(nodes)), PageInfo: &PageInfo{HasNextPage: more}, count: count}
+	edges := make([]Edge[T], len(nodes))
 	for i, n := range nodes {
-		c.Edges[i] = &Edge[T]{Cursor: cursor(n).Encode(), Node: n}
+		edges[i] = Edge[T]{Node: n, cursor: cursor}
+		c.Edges[i] = &edges[i]
 	}
 	if len(c.Edges) > 0 {
-		c.PageInfo.StartCursor = &c.Edges[0].Cursor
-		c.PageInfo.EndCursor = &c.Edges[len(c.Edges)-1].Cursor
+		c.PageInfo.first, c.PageInfo.last = c.Edges[0].Cursor, c.Edges[len(c.Edges)-1].Cursor
 	}
 	return c
 }

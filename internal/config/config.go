@@ -42,6 +42,11 @@ type Config struct {
 	Introspection           bool     // INTROSPECTION: schema introspection; off unless set, on in dev
 	FieldSuggestions        bool     // FIELD_SUGGESTIONS: "did you mean" hints; off unless set, on in dev
 	CORSAllowedOrigins      []string // CORS_ALLOWED_ORIGINS: comma-separated origins that may call the API from a browser
+	// CursorSecrets (CURSOR_SECRETS) are comma-separated secrets of at least
+	// 32 bytes that pagination cursors are sealed with: the first seals, every
+	// one opens (list a new secret first and keep the old one while its
+	// cursors matter). Required by serve; gateway dev makes a random one.
+	CursorSecrets []string
 
 	// Observability.
 	MetricsAddr  string // METRICS_ADDR: a separate listener for /metrics; empty serves it on the main listener
@@ -160,6 +165,14 @@ func Load(getenv func(string) string) (Config, error) {
 				return c, fmt.Errorf("config: CORS_ALLOWED_ORIGINS must be comma-separated origins such as https://portal.example.com")
 			}
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
+	if v := getenv("CURSOR_SECRETS"); v != "" {
+		for _, secret := range strings.Split(v, ",") {
+			if secret = strings.TrimSpace(secret); len(secret) < 32 {
+				return c, fmt.Errorf("config: CURSOR_SECRETS must be comma-separated secrets of at least 32 bytes each, e.g. from openssl rand -base64 32")
+			}
+			c.CursorSecrets = append(c.CursorSecrets, secret)
 		}
 	}
 	if c.OTLPEndpoint != "" {

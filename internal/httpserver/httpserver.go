@@ -25,6 +25,7 @@ import (
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/metrics"
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
 )
@@ -36,8 +37,11 @@ type Deps struct {
 	Stores        loader.Stores
 	Authenticator auth.Authenticator
 	MaxPageSize   int
-	LoaderWait    time.Duration
-	GraphiQL      graphiql.Options
+	// Cursors seals the connections' cursors; nil: a random key of this
+	// process alone (tests; every replica of a deployment needs the same).
+	Cursors    *page.Sealer
+	LoaderWait time.Duration
+	GraphiQL   graphiql.Options
 	// DevIdP, when set, is the dev issuer's handler, served under /dev-idp/
 	// (gateway dev only).
 	DevIdP http.Handler
@@ -58,9 +62,12 @@ type Deps struct {
 
 // New returns the gateway's HTTP handler.
 func New(d Deps) http.Handler {
+	if d.Cursors == nil {
+		d.Cursors = page.NewEphemeralSealer()
+	}
 	res := &graph.Resolver{
 		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
-		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Identity: d.Identity,
+		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Cursors: d.Cursors, Identity: d.Identity,
 		Erasure: d.Erasure, PhoneRegion: d.PhoneRegion,
 	}
 	gql := newGraphQL(graph.NewSchema(res), d)

@@ -1,10 +1,23 @@
 // Package page is keyset pagination: the request a store receives (how many,
-// after which row) and the opaque cursors clients hold. It never builds SQL.
+// after which row) and the sealed cursors clients hold. It never builds SQL.
+//
+// A cursor holds a row's sort key, which may be PII (an email, a name), so a
+// client never sees it: cursors are sealed with AES-256-GCM (the standard
+// library's) under a key the gateway holds, and bound to the list, order and
+// caller they were made for. A client can neither read a cursor nor forge or
+// move one.
 package page
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -16,15 +29,9 @@ const DefaultMax = 100
 
 // Cursor is a position in one ordered list: the row's sort key and id.
 type Cursor struct {
-	List string    `json:"l"` // the list and order it belongs to, e.g. "users:EMAIL:ASC"
+	List string    `json:"-"` // the list and order it belongs to, e.g. "users:EMAIL:ASC"; sealed in as associated data
 	Key  string    `json:"k"` // the sort key of the row, as text
 	ID   uuid.UUID `json:"i"` // the row's id, the tie-breaker
-}
-
-// Encode returns the opaque form of c.
-func (c Cursor) Encode() string {
-	b, _ := json.Marshal(c) // a struct of strings and a UUID always marshals
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Request is one page: at most First rows after After (nil: from the start).
@@ -37,9 +44,119 @@ type Request struct {
 // extra row tells whether a next page exists.
 func (r Request) Limit() int { return r.First + 1 }
 
-// Parse checks a client's first/after for a list. A first outside 1..max and
-// a cursor that is not of this list (or not ours at all) are Invalid.
-func Parse(first *int, after *string, list string, max int) (Request, error) {
+// Trim cuts rows fetched with r.Limit() to r.First and reports whether more follow.
+func Trim[T any](rows []T, r Request) ([]T, bool) {
+	if len(rows) > r.First {
+		return rows[:r.First], true
+	}
+	return rows, false
+}
+
+// MinSecret is the shortest secret a cursor key may be derived from.
+const MinSecret = 32
+
+// Sealer seals and opens cursors. The first key seals; every key opens, so
+// a rotated-out key keeps its cursors valid while it stays configured.
+type Sealer struct{ keys []sealKey }
+
+type sealKey struct {
+	id   [keyIDSize]byte // tells which key sealed a cursor
+	aead cipher.AEAD
+}
+
+const keyIDSize = 4
+
+// NewSealer derives one key from each secret (HKDF-SHA256); the first seals.
+// A secret shorter than MinSecret bytes is an error.
+func NewSealer(secrets ...string) (*Sealer, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("no cursor secret")
+	}
+	s := &Sealer{}
+	for i, secret := range secrets {
+		if len(secret) < MinSecret {
+			return nil, fmt.Errorf("cursor secret %d is %d bytes, shorter than %d", i+1, len(secret), MinSecret)
+		}
+		key, err := hkdf.Key(sha256.New, []byte(secret), nil, "gateway cursor key", 32)
+		if err != nil {
+			return nil, err
+		}
+		id, err := hkdf.Key(sha256.New, []byte(secret), nil, "gateway cursor key id", keyIDSize)
+		if err != nil {
+			return nil, err
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		k := sealKey{aead: aead}
+		copy(k.id[:], id)
+		s.keys = append(s.keys, k)
+	}
+	return s, nil
+}
+
+// NewEphemeralSealer seals with a random key of this process alone: cursors
+// die with it and no other replica opens them. For `gateway dev` and tests.
+func NewEphemeralSealer() *Sealer {
+	s, err := NewSealer(rand.Text() + rand.Text())
+	if err != nil {
+		panic(err) // a 52-character secret always derives a key
+	}
+	return s
+}
+
+// Seal returns the opaque form of c for owner (the caller it is made for).
+func (s *Sealer) Seal(c Cursor, owner string) string {
+	k := s.keys[0]
+	plain, _ := json.Marshal(c) // a string and a UUID always marshal
+	out := make([]byte, keyIDSize+k.aead.NonceSize(), keyIDSize+k.aead.NonceSize()+len(plain)+k.aead.Overhead())
+	copy(out, k.id[:])
+	_, _ = rand.Read(out[keyIDSize:]) // crypto/rand never fails
+	out = k.aead.Seal(out, out[keyIDSize:], plain, associated(c.List, owner))
+	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+// errNotOurs is what any cursor that does not open answers.
+var errNotOurs = errors.New("not a cursor of this list")
+
+// Open returns the cursor that text seals for list and owner.
+func (s *Sealer) Open(text, list, owner string) (Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(text)
+	if err != nil || len(b) < keyIDSize {
+		return Cursor{}, errNotOurs
+	}
+	for _, k := range s.keys {
+		if [keyIDSize]byte(b[:keyIDSize]) != k.id || len(b) < keyIDSize+k.aead.NonceSize() {
+			continue
+		}
+		nonce, sealed := b[keyIDSize:keyIDSize+k.aead.NonceSize()], b[keyIDSize+k.aead.NonceSize():]
+		plain, err := k.aead.Open(nil, nonce, sealed, associated(list, owner))
+		if err != nil {
+			return Cursor{}, errNotOurs
+		}
+		c := Cursor{List: list}
+		if json.Unmarshal(plain, &c) != nil || c.ID == uuid.Nil {
+			return Cursor{}, errNotOurs
+		}
+		return c, nil
+	}
+	return Cursor{}, errNotOurs
+}
+
+// associated binds a cursor to its list and owner.
+func associated(list, owner string) []byte {
+	return []byte(list + "\x00" + owner)
+}
+
+// Parse checks a client's first/after for a list, the after cursor opened
+// for owner. A first outside 1..max and a cursor that is not of this list
+// and owner (or not ours at all) are Invalid.
+func (s *Sealer) Parse(first *int, after *string, list, owner string, max int) (Request, error) {
 	n := 20
 	if first != nil {
 		n = *first
@@ -54,33 +171,10 @@ func Parse(first *int, after *string, list string, max int) (Request, error) {
 	if after == nil || *after == "" {
 		return r, nil
 	}
-	c, err := decode(*after)
-	if err != nil || c.List != list {
+	c, err := s.Open(*after, list, owner)
+	if err != nil {
 		return Request{}, apperr.InvalidField("after", "after is not a cursor of this list")
 	}
 	r.After = &c
 	return r, nil
-}
-
-func decode(s string) (Cursor, error) {
-	var c Cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, err
-	}
-	if c.ID == uuid.Nil {
-		return c, apperr.E(apperr.Invalid, "cursor without id")
-	}
-	return c, nil
-}
-
-// Trim cuts rows fetched with r.Limit() to r.First and reports whether more follow.
-func Trim[T any](rows []T, r Request) ([]T, bool) {
-	if len(rows) > r.First {
-		return rows[:r.First], true
-	}
-	return rows, false
 }
