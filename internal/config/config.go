@@ -42,61 +42,96 @@ type Config struct {
 	Introspection           bool     // INTROSPECTION: schema introspection; off unless set, on in dev
 	FieldSuggestions        bool     // FIELD_SUGGESTIONS: "did you mean" hints; off unless set, on in dev
 	CORSAllowedOrigins      []string // CORS_ALLOWED_ORIGINS: comma-separated origins that may call the API from a browser
+	GraphQLGet              GetMode  // GRAPHQL_GET: which queries /graphql takes over GET; off unless set, on in dev
+	GraphiQL                bool     // GRAPHIQL: the GraphiQL page at /; off unless set, on in dev
 	// CursorSecrets (CURSOR_SECRETS) are comma-separated secrets of at least
 	// 32 bytes that pagination cursors are sealed with: the first seals, every
 	// one opens (list a new secret first and keep the old one while its
 	// cursors matter). Required by serve; gateway dev makes a random one.
 	CursorSecrets []string
 
-	// Observability.
-	MetricsAddr  string // METRICS_ADDR: a separate listener for /metrics; empty serves it on the main listener
-	OTLPEndpoint string // OTEL_EXPORTER_OTLP_ENDPOINT: where traces go; empty turns tracing off
-	ServiceName  string // OTEL_SERVICE_NAME: the service name on traces
+	// What the HTTP server gives a client to send its request; past it the
+	// connection is closed, so a request sent byte by byte holds nothing for long.
+	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT: to send the request line and headers
+	ReadTimeout       time.Duration // READ_TIMEOUT: to send the whole request, headers and body
 
-	introspectionSet, suggestionsSet bool
+	// Observability.
+	MetricsAddr   string // METRICS_ADDR: a listener of its own for /metrics
+	MetricsOnMain bool   // METRICS_ON_MAIN: /metrics on the main listener too; off unless set, on in dev
+	OTLPEndpoint  string // OTEL_EXPORTER_OTLP_ENDPOINT: where traces go; empty turns tracing off
+	ServiceName   string // OTEL_SERVICE_NAME: the service name on traces
+
+	set map[string]bool // the variables the environment set
 }
+
+// GetMode says which GraphQL requests /graphql takes over GET.
+type GetMode string
+
+// The values of GRAPHQL_GET.
+const (
+	GetOff GetMode = "off" // none: GET is 405, queries come by POST
+	// GetPersisted takes a persisted query named by its hash without its
+	// text (extensions.persistedQuery), the request a CDN can cache.
+	GetPersisted GetMode = "persisted"
+	GetOn        GetMode = "on" // any query, as text or by hash
+)
 
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		ListenAddr:      ":8080",
-		MaxPageSize:     100,
-		LoaderWait:      2 * time.Millisecond,
-		DBMaxConns:      20,
-		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		PhoneRegion:     "DE",
-		IdentityWorkers: 4,
-		IdentityWait:    2 * time.Second,
-		ReconcileShare:  0.1,
-		MaxDepth:        12,
-		MaxAliases:      30,
-		MaxComplexity:   50000,
-		MaxTokens:       2000,
-		MaxBodyBytes:    1 << 20,
-		MaxBatch:        0,
-		RequestTimeout:  15 * time.Second,
-		APQCacheSize:    1000,
-		ServiceName:     "gateway",
+		ListenAddr:        ":8080",
+		MaxPageSize:       100,
+		LoaderWait:        2 * time.Millisecond,
+		DBMaxConns:        20,
+		ShutdownTimeout:   15 * time.Second,
+		LogLevel:          "info",
+		PhoneRegion:       "DE",
+		IdentityWorkers:   4,
+		IdentityWait:      2 * time.Second,
+		ReconcileShare:    0.1,
+		MaxDepth:          12,
+		MaxAliases:        30,
+		MaxComplexity:     50000,
+		MaxTokens:         2000,
+		MaxBodyBytes:      1 << 20,
+		MaxBatch:          0,
+		RequestTimeout:    15 * time.Second,
+		APQCacheSize:      1000,
+		GraphQLGet:        GetOff,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		ServiceName:       "gateway",
 	}
 }
 
-// ForDev turns on what `gateway dev` wants for exploring (introspection and
-// field suggestions) unless the environment set them explicitly.
+// ForDev turns on what `gateway dev` wants for exploring (introspection,
+// field suggestions, GraphiQL, queries over GET, /metrics on the main
+// listener) unless the environment set them explicitly.
 func (c Config) ForDev() Config {
-	if !c.introspectionSet {
-		c.Introspection = true
+	for name, dst := range map[string]*bool{"INTROSPECTION": &c.Introspection, "FIELD_SUGGESTIONS": &c.FieldSuggestions,
+		"GRAPHIQL": &c.GraphiQL, "METRICS_ON_MAIN": &c.MetricsOnMain} {
+		if !c.set[name] {
+			*dst = true
+		}
 	}
-	if !c.suggestionsSet {
-		c.FieldSuggestions = true
+	if !c.set["GRAPHQL_GET"] {
+		c.GraphQLGet = GetOn
 	}
 	return c
 }
 
-// Load reads the environment through getenv over the defaults. A bad value
+// Load reads the environment through environ over the defaults. A bad value
 // is an error naming the variable.
-func Load(getenv func(string) string) (Config, error) {
+func Load(environ func(string) string) (Config, error) {
 	c := Default()
+	c.set = map[string]bool{}
+	getenv := func(name string) string {
+		v := environ(name)
+		if v != "" {
+			c.set[name] = true
+		}
+		return v
+	}
 	str := func(name string, dst *string) {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -140,18 +175,22 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.MaxBodyBytes = n
 	}
-	for name, dst := range map[string]*bool{"INTROSPECTION": &c.Introspection, "FIELD_SUGGESTIONS": &c.FieldSuggestions} {
+	for name, dst := range map[string]*bool{"INTROSPECTION": &c.Introspection, "FIELD_SUGGESTIONS": &c.FieldSuggestions,
+		"GRAPHIQL": &c.GraphiQL, "METRICS_ON_MAIN": &c.MetricsOnMain} {
 		if v := getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return c, fmt.Errorf("config: %s must be true or false", name)
 			}
 			*dst = b
-			if name == "INTROSPECTION" {
-				c.introspectionSet = true
-			} else {
-				c.suggestionsSet = true
-			}
+		}
+	}
+	if v := getenv("GRAPHQL_GET"); v != "" {
+		switch m := GetMode(v); m {
+		case GetOff, GetPersisted, GetOn:
+			c.GraphQLGet = m
+		default:
+			return c, fmt.Errorf("config: GRAPHQL_GET must be off, persisted or on")
 		}
 	}
 	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
@@ -180,7 +219,8 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://collector:4318")
 		}
 	}
-	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout, "IDENTITY_WAIT": &c.IdentityWait} {
+	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout,
+		"IDENTITY_WAIT": &c.IdentityWait, "READ_HEADER_TIMEOUT": &c.ReadHeaderTimeout, "READ_TIMEOUT": &c.ReadTimeout} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -189,8 +229,13 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = d
 		}
 	}
-	if c.RequestTimeout == 0 {
-		return c, fmt.Errorf("config: REQUEST_TIMEOUT must be more than zero")
+	for name, d := range map[string]time.Duration{"REQUEST_TIMEOUT": c.RequestTimeout, "READ_HEADER_TIMEOUT": c.ReadHeaderTimeout, "READ_TIMEOUT": c.ReadTimeout} {
+		if d == 0 {
+			return c, fmt.Errorf("config: %s must be more than zero", name)
+		}
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout {
+		return c, fmt.Errorf("config: READ_HEADER_TIMEOUT must not be longer than READ_TIMEOUT, which includes the headers")
 	}
 	if v := getenv("RECONCILE_SHARE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

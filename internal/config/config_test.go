@@ -14,23 +14,37 @@ func TestDefaultsAreSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Introspection || c.FieldSuggestions || c.MaxBatch != 0 || c.MaxDepth == 0 || c.MaxComplexity == 0 ||
-		c.MaxTokens == 0 || c.MaxBodyBytes == 0 || c.RequestTimeout == 0 || len(c.CORSAllowedOrigins) != 0 {
+		c.MaxTokens == 0 || c.MaxBodyBytes == 0 || c.RequestTimeout == 0 || len(c.CORSAllowedOrigins) != 0 ||
+		c.GraphiQL || c.GraphQLGet != GetOff || c.MetricsOnMain || c.ReadHeaderTimeout == 0 || c.ReadTimeout == 0 {
 		t.Fatalf("unsafe defaults: %+v", c)
 	}
 	dev := c.ForDev()
-	if !dev.Introspection || !dev.FieldSuggestions {
+	if !dev.Introspection || !dev.FieldSuggestions || !dev.GraphiQL || dev.GraphQLGet != GetOn || !dev.MetricsOnMain {
 		t.Fatalf("dev: %+v", dev)
+	}
+}
+
+func TestServeTurnsOnWhatIsAskedFor(t *testing.T) {
+	c, err := Load(env(map[string]string{"GRAPHIQL": "true", "GRAPHQL_GET": "persisted", "METRICS_ON_MAIN": "true",
+		"READ_HEADER_TIMEOUT": "2s", "READ_TIMEOUT": "20s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.GraphiQL || c.GraphQLGet != GetPersisted || !c.MetricsOnMain || c.ReadHeaderTimeout != 2*time.Second || c.ReadTimeout != 20*time.Second {
+		t.Fatalf("%+v", c)
 	}
 }
 
 func TestExplicitSettingsWinInDev(t *testing.T) {
 	c, err := Load(env(map[string]string{"INTROSPECTION": "false", "MAX_BATCH": "5", "REQUEST_TIMEOUT": "3s",
-		"CORS_ALLOWED_ORIGINS": "https://portal.example.com, http://localhost:3000"}))
+		"CORS_ALLOWED_ORIGINS": "https://portal.example.com, http://localhost:3000",
+		"GRAPHIQL":             "false", "GRAPHQL_GET": "persisted", "METRICS_ON_MAIN": "false"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = c.ForDev()
 	if c.Introspection || !c.FieldSuggestions || c.MaxBatch != 5 || c.RequestTimeout != 3*time.Second ||
+		c.GraphiQL || c.GraphQLGet != GetPersisted || c.MetricsOnMain ||
 		strings.Join(c.CORSAllowedOrigins, " ") != "https://portal.example.com http://localhost:3000" {
 		t.Fatalf("%+v", c)
 	}
@@ -41,9 +55,18 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"MAX_DEPTH": "0", "MAX_ALIASES": "x", "MAX_COMPLEXITY": "-1", "MAX_TOKENS": "many", "MAX_BODY_BYTES": "10",
 		"MAX_BATCH": "-1", "APQ_CACHE_SIZE": "x", "REQUEST_TIMEOUT": "0s", "INTROSPECTION": "maybe",
 		"FIELD_SUGGESTIONS": "2", "CORS_ALLOWED_ORIGINS": "portal.example.com/path", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector",
+		"GRAPHIQL": "yes please", "GRAPHQL_GET": "sometimes", "METRICS_ON_MAIN": "public", "READ_HEADER_TIMEOUT": "0s",
+		"READ_TIMEOUT": "-1s",
 	} {
 		if _, err := Load(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: err = %v", name, v, err)
 		}
+	}
+}
+
+func TestReadHeaderTimeoutFitsInReadTimeout(t *testing.T) {
+	_, err := Load(env(map[string]string{"READ_HEADER_TIMEOUT": "10s", "READ_TIMEOUT": "5s"}))
+	if err == nil || !strings.Contains(err.Error(), "READ_HEADER_TIMEOUT") || !strings.Contains(err.Error(), "READ_TIMEOUT") {
+		t.Fatalf("err = %v", err)
 	}
 }
