@@ -152,7 +152,7 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	})
 
 	t.Run("GraphiQLAndHealth", func(t *testing.T) {
-		for path, want := range map[string]string{"/": "graphiql", "/healthz": "ok", "/readyz": "ready"} {
+		for path, want := range map[string]string{"/": "graphiql", "/healthz": "ok", "/readyz": "ready", "/metrics": "# help gateway_"} {
 			res, err := http.Get(base + path)
 			if err != nil {
 				t.Fatal(err)

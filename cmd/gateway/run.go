@@ -334,7 +334,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
-			MetricsOnMain: cfg.MetricsAddr == "",
+			MetricsOnMain: cfg.MetricsOnMain,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

@@ -39,6 +39,22 @@ func startServe(t *testing.T, env map[string]string) (base, authorization string
 	return base, "Bearer " + tok
 }
 
+// fetch sends a request without a body and returns status, header and body.
+func fetch(t *testing.T, method, u, authorization string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
+}
+
 // trickle opens a connection to addr, writes head at once and then rest
 // one byte every interval, and fails the test when the server has not
 // closed the connection after limit (whatever it answered first is read
@@ -93,4 +109,43 @@ func TestServeCutsOffSlowRequests(t *testing.T) {
 			t.Fatalf("%d %s", status, b)
 		}
 	})
+}
+
+func TestServeServesMetricsOnlyWhereAsked(t *testing.T) {
+	own := freeAddr(t)
+	for name, tc := range map[string]struct {
+		env       map[string]string
+		main, own bool
+	}{
+		"Default":           {nil, false, false},
+		"OnMain":            {map[string]string{"METRICS_ON_MAIN": "true"}, true, false},
+		"OnTheirOwnAddress": {map[string]string{"METRICS_ADDR": own}, false, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			base, _ := startServe(t, tc.env)
+			want := http.StatusNotFound
+			if tc.main {
+				want = http.StatusOK
+			}
+			if status, _, b := fetch(t, http.MethodGet, base+"/metrics", ""); status != want || tc.main && !strings.Contains(b, "# HELP gateway_") {
+				t.Errorf("main listener: GET /metrics: %d %.100s, want %d", status, b, want)
+			}
+			if tc.own {
+				if status, _, b := fetch(t, http.MethodGet, "http://"+own+"/metrics", ""); status != http.StatusOK || !strings.Contains(b, "# HELP gateway_") {
+					t.Errorf("METRICS_ADDR: GET /metrics: %d %.100s", status, b)
+				}
+			}
+		})
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -13,10 +13,8 @@ import (
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/propertyportal/gateway/graph"
-	"github.com/propertyportal/gateway/internal/metrics"
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error
@@ -28,7 +26,7 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 		l.MaxBodyBytes = 1 << 20
 	}
 	gql := handler.New(schema)
-	gql.Use(newObserver(metrics.NewOperations(operationNames(l.Allowed), maxOperationLabels)))
+	gql.Use(newObserver(l.Allowed))
 	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if l.Introspection {
@@ -69,24 +67,6 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 	})
 	gql.SetRecoverFunc(graph.Recover(d.Log))
 	return gql
-}
-
-// maxOperationLabels bounds the operation-name label without an allow-list.
-const maxOperationLabels = 100
-
-// operationNames are the names of the operations in an allow-list.
-func operationNames(ops map[string]string) []string {
-	var names []string
-	for _, doc := range ops {
-		if d, err := parser.ParseQuery(&ast.Source{Input: doc}); err == nil {
-			for _, op := range d.Operations {
-				if op.Name != "" {
-					names = append(names, op.Name)
-				}
-			}
-		}
-	}
-	return names
 }
 
 // withTimeout bounds each request's work, from sign-in and parsing to the

@@ -373,10 +373,16 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 	}
 }
 
-func TestPersistedOperationAllowList(t *testing.T) {
-	listed := `query Buildings { buildings(first: 1) { totalCount } }`
+// allowListed are the default limits with a persisted-operations file
+// listing docs, as PERSISTED_OPERATIONS_FILE configures it.
+func allowListed(t testing.TB, docs ...string) httpserver.Limits {
+	t.Helper()
+	ops := map[string]string{}
+	for _, d := range docs {
+		ops[sha(d)] = d
+	}
 	file := filepath.Join(t.TempDir(), "ops.json")
-	b, _ := json.Marshal(map[string]string{sha(listed): listed})
+	b, _ := json.Marshal(ops)
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +392,12 @@ func TestPersistedOperationAllowList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := newServer(t, func(d *httpserver.Deps) { d.Limits = limits })
+	return limits
+}
+
+func TestPersistedOperationAllowList(t *testing.T) {
+	listed := `query Buildings { buildings(first: 1) { totalCount } }`
+	srv, _ := newServer(t, func(d *httpserver.Deps) { d.Limits = allowListed(t, listed) })
 	if a := query(t, srv, listed); a.code() != "" || a.statements == 0 {
 		t.Fatalf("listed text: %s", a.raw)
 	}
@@ -398,7 +409,9 @@ func TestPersistedOperationAllowList(t *testing.T) {
 	}
 
 	t.Run("BadFileNamesTheVariable", func(t *testing.T) {
-		if err := os.WriteFile(file, []byte(`{"abc":"{ __typename }"}`), 0o600); err != nil {
+		cfg := config.Default()
+		cfg.PersistedOperationsFile = filepath.Join(t.TempDir(), "ops.json")
+		if err := os.WriteFile(cfg.PersistedOperationsFile, []byte(`{"abc":"{ __typename }"}`), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := httpserver.LimitsFrom(cfg); err == nil || !strings.Contains(err.Error(), "PERSISTED_OPERATIONS_FILE") {

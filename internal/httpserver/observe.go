@@ -47,16 +47,23 @@ func observeHTTP(next http.Handler) http.Handler {
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r) }))
 }
 
-// observer is a gqlgen extension: it counts operations by name (a bounded
-// set), their latency and their errors by code, and traces the operation
-// and every resolver field (by field path, never arguments or variables).
+// observer is a gqlgen extension: it counts operations by name (only names
+// of the allow-list's operations), their latency and their errors by code,
+// and traces the operation and every resolver field (by field path, never
+// arguments or variables).
 type observer struct {
 	ops    *metrics.Operations
 	tracer trace.Tracer
 }
 
-func newObserver(ops *metrics.Operations) observer {
-	return observer{ops: ops, tracer: otel.Tracer("github.com/propertyportal/gateway/internal/httpserver")}
+// newObserver labels operations by the allow-list (hash to text; nil when
+// there is none).
+func newObserver(allowed map[string]string) observer {
+	docs := make([]string, 0, len(allowed))
+	for _, d := range allowed {
+		docs = append(docs, d)
+	}
+	return observer{ops: metrics.NewOperations(docs), tracer: otel.Tracer("github.com/propertyportal/gateway/internal/httpserver")}
 }
 
 func (observer) ExtensionName() string                   { return "Observer" }
@@ -65,18 +72,17 @@ func (observer) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptResponse sees every response, executed or refused before
 // execution.
 func (o observer) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	name, start := "", time.Now()
+	doc, name, start := "", "", time.Now()
 	if graphql.HasOperationContext(ctx) {
 		oc := graphql.GetOperationContext(ctx)
-		name = oc.OperationName
-		if name == "" && oc.Operation != nil {
-			name = oc.Operation.Name
+		if oc.Operation != nil { // the name the document gives, not the request's operationName
+			doc, name = oc.RawQuery, oc.Operation.Name
 		}
 		if !oc.Stats.OperationStart.IsZero() {
 			start = oc.Stats.OperationStart
 		}
 	}
-	label := o.ops.Label(name)
+	label := o.ops.Label(doc, name)
 	ctx, span := o.tracer.Start(ctx, "graphql.operation "+label, trace.WithAttributes(attribute.String("graphql.operation.name", label)))
 	defer span.End()
 	resp := next(ctx)

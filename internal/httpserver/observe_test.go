@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,7 +51,11 @@ func value(text, series string) float64 {
 }
 
 func TestMetrics(t *testing.T) {
-	srv, db := newServer(t, func(d *httpserver.Deps) { d.MetricsOnMain = true })
+	const deep = `{ a: buildings { edges { node { contacts { contact { buildings { building { contacts { contact { buildings { building { contacts { contact { id } } } } } } } } } } } } } }`
+	srv, db := newServer(t, func(d *httpserver.Deps) {
+		d.MetricsOnMain = true
+		d.Limits = allowListed(t, demoQuery, cheap, deep)
+	})
 	if _, err := seed.Demo(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +63,8 @@ func TestMetrics(t *testing.T) {
 	if a := query(t, srv, demoQuery); a.code() != "" || a.statements != 3 {
 		t.Fatalf("%d statements: %s", a.statements, a.raw)
 	}
-	query(t, srv, `{ buildings(first: 1) { totalCount } }`)
-	query(t, srv, `{ `+strings.Repeat("a: ", 1)+`buildings { edges { node { contacts { contact { buildings { building { contacts { contact { buildings { building { contacts { contact { id } } } } } } } } } } } } } }`)
+	query(t, srv, cheap)
+	query(t, srv, deep)
 	after := scrape(t, srv.URL)
 
 	for series, want := range map[string]float64{
@@ -86,6 +91,53 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestOperationLabelsOnlyFromTheAllowList sends a burst of operations named
+// by the client: none of their names becomes a label, with or without an
+// allow-list, and a listed operation keeps its own.
+func TestOperationLabelsOnlyFromTheAllowList(t *testing.T) {
+	const listed = `query ListedBuildings { buildings(first: 1) { totalCount } }`
+	burst := func(t *testing.T, srv *httptest.Server) {
+		t.Helper()
+		for i := range 150 {
+			query(t, srv, `query Jane_Doe_`+strconv.Itoa(i)+`_example_com { __typename }`)
+		}
+		query(t, srv, `query ListedBuildings { __typename }`) // the listed name on a document of the client's
+	}
+	t.Run("NoAllowList", func(t *testing.T) {
+		srv, _ := newServer(t, func(d *httpserver.Deps) { d.MetricsOnMain = true })
+		burst(t, srv)
+		if text := scrape(t, srv.URL); strings.Contains(text, "Jane_Doe") || strings.Contains(text, "ListedBuildings") {
+			t.Fatalf("client-chosen names became labels:\n%s", grepLines(text, "operation="))
+		}
+	})
+	t.Run("AllowList", func(t *testing.T) {
+		srv, _ := newServer(t, func(d *httpserver.Deps) {
+			d.MetricsOnMain = true
+			d.Limits = allowListed(t, listed)
+		})
+		burst(t, srv)
+		if a := query(t, srv, listed); a.code() != "" {
+			t.Fatal(a.raw)
+		}
+		text := scrape(t, srv.URL)
+		if strings.Contains(text, "Jane_Doe") || value(text, `gateway_graphql_requests_total{operation="ListedBuildings",outcome="ok"}`) != 1 ||
+			value(text, `gateway_graphql_requests_total{operation="ListedBuildings",outcome="refused"}`) != 0 {
+			t.Fatalf("labels:\n%s", grepLines(text, "operation="))
+		}
+	})
+}
+
+// grepLines are the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -93,7 +145,7 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 
-	srv, db := newServer(t, nil)
+	srv, db := newServer(t, func(d *httpserver.Deps) { d.Limits = allowListed(t, demoQuery) }) // it names the operation's span
 	if _, err := seed.Demo(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}

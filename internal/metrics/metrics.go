@@ -1,16 +1,15 @@
 // Package metrics owns the gateway's Prometheus collectors and the one
 // registry they live in, served at /metrics. Every label has a bounded set
-// of values: operation names come from a bounded set (see Operations), error
-// codes from the API's fixed list, adapters from the configured IdPs. It
-// never takes a label value that could carry PII (an email, a name, a
-// token, a raw query).
+// of values: operation names only from the operator's allow-list (see
+// Operations), error codes from the API's fixed list, adapters from the
+// configured IdPs. It never takes a label value a client chose, which could
+// carry PII (an email, a name, a token, a raw query).
 package metrics
 
 import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +29,7 @@ var (
 
 	graphqlRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gateway_graphql_requests_total",
-		Help: "GraphQL operations by operation name (a bounded set; others are \"other\", unnamed ones \"anonymous\") and outcome (ok, error, refused).",
+		Help: "GraphQL operations by operation name (of the persisted-operations allow-list; an unnamed listed one is \"anonymous\", any other \"other\") and outcome (ok, error, refused).",
 	}, []string{"operation", "outcome"})
 
 	graphqlDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -163,46 +162,33 @@ func ObserveQuotaWait(adapter string, d time.Duration) {
 	quotaWaits.WithLabelValues(adapter).Observe(d.Seconds())
 }
 
-// Operations bounds the operation-name label: names in the allow-list
-// given to NewOperations, and, up to a cap, the first distinct names seen;
-// every other name is "other", and an unnamed operation "anonymous".
+// Operations is the operation label's set of values: the names of the
+// operations in documents the operator listed (the persisted-operations
+// allow-list), "anonymous" for a listed operation without a name, and
+// "other" for everything else. No name a client sends becomes a label, so
+// none can take the place of another.
 type Operations struct {
-	mu    sync.Mutex
-	known map[string]bool
-	fixed bool // only the given names; learn none
-	cap   int
+	listed map[string]bool // document texts
 }
 
-// NewOperations returns a bounded name set. With names (e.g. the operations
-// of the persisted-operations allow-list) only those are labels; without,
-// the first max distinct names become labels.
-func NewOperations(names []string, max int) *Operations {
-	o := &Operations{known: map[string]bool{}, fixed: len(names) > 0, cap: max}
-	for _, n := range names {
-		o.known[n] = true
+// NewOperations returns the label set of the listed documents; with none,
+// every operation is "other".
+func NewOperations(docs []string) *Operations {
+	o := &Operations{listed: make(map[string]bool, len(docs))}
+	for _, d := range docs {
+		o.listed[d] = true
 	}
 	return o
 }
 
-// namePattern is a GraphQL name of reasonable length.
-var namePattern = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
-
-// Label returns the label for an operation name.
-func (o *Operations) Label(name string) string {
-	if name == "" {
+// Label returns the label of an operation: doc is the text of its
+// document, name the operation's name as that document spells it.
+func (o *Operations) Label(doc, name string) string {
+	switch {
+	case !o.listed[doc]:
+		return "other"
+	case name == "":
 		return "anonymous"
 	}
-	if !namePattern.MatchString(name) {
-		return "other"
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.known[name] {
-		return name
-	}
-	if o.fixed || len(o.known) >= o.cap {
-		return "other"
-	}
-	o.known[name] = true
 	return name
 }

@@ -2,37 +2,29 @@ package metrics
 
 import (
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestOperationLabelsAreBounded(t *testing.T) {
-	o := NewOperations(nil, 3)
-	for i := range 3 {
-		if got := o.Label("Op" + strconv.Itoa(i)); got != "Op"+strconv.Itoa(i) {
-			t.Fatalf("label %d = %q", i, got)
+func TestOnlyListedDocumentsNameTheirLabel(t *testing.T) {
+	const listed, unnamed = `query Buildings { buildings { totalCount } } query Users { users { totalCount } }`, `{ me { id } }`
+	o := NewOperations([]string{listed, unnamed})
+	for _, c := range []struct{ doc, name, want string }{
+		{listed, "Buildings", "Buildings"},
+		{listed, "Users", "Users"},
+		{unnamed, "", "anonymous"},
+		{`query Buildings { me { id } }`, "Buildings", "other"}, // a listed name on a document of the client's
+		{`query Jane_Doe_example_com { me { id } }`, "Jane_Doe_example_com", "other"},
+		{`{ __typename }`, "", "other"},
+		{"", "", "other"},
+	} {
+		if got := o.Label(c.doc, c.name); got != c.want {
+			t.Errorf("Label(%.30q, %q) = %q, want %q", c.doc, c.name, got, c.want)
 		}
 	}
-	if got := o.Label("Op9"); got != "other" {
-		t.Fatalf("fourth name = %q, want other", got)
-	}
-	if got := o.Label("Op1"); got != "Op1" {
-		t.Fatalf("known name = %q", got)
-	}
-	if got := o.Label(""); got != "anonymous" {
-		t.Fatalf("unnamed = %q", got)
-	}
-	if got := o.Label("not a name@example.com"); got != "other" {
-		t.Fatalf("odd name = %q", got)
-	}
-}
-
-func TestAllowListFixesTheLabels(t *testing.T) {
-	o := NewOperations([]string{"Buildings"}, 100)
-	if o.Label("Buildings") != "Buildings" || o.Label("Users") != "other" {
-		t.Fatal("allow-listed names only")
+	if got := NewOperations(nil).Label(listed, "Buildings"); got != "other" {
+		t.Errorf("without a list: %q, want other", got)
 	}
 }
 
