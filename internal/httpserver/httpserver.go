@@ -1,7 +1,8 @@
 // Package httpserver is the gateway's HTTP surface: the GraphQL endpoint, the
 // GraphiQL page, health checks, and the middleware chain every request passes
 // (recover, request id, access log, authentication, per-request loaders). It
-// logs no credential and no PII: only method, path, status, duration and ids.
+// logs no credential and no PII: only method, route (the pattern a request
+// matched, never its path), status, duration and ids.
 package httpserver
 
 import (
@@ -72,22 +73,57 @@ func New(d Deps) http.Handler {
 	}
 	gql := newGraphQL(graph.NewSchema(res), d)
 
-	mux := http.NewServeMux()
-	mux.Handle("/graphql", withCORS(d.CORSAllowedOrigins,
+	mux := routes{http.NewServeMux(), map[string]bool{}}
+	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins,
 		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
-		mux.Handle("POST /webhooks/{idp_id}", d.Webhooks)
+		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", ready(d.DBs))
-	mux.Handle("/", graphiql.Handler(d.GraphiQL))
+	mux.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
+	mux.handle("GET /readyz", ready(d.DBs))
+	gi := graphiql.Handler(d.GraphiQL) // its page and assets only: other paths stay unmatched
+	mux.handle("/{$}", gi)
+	mux.handle(graphiql.AssetPrefix, gi)
 	if d.DevIdP != nil {
-		mux.Handle("/dev-idp/", http.StripPrefix("/dev-idp", d.DevIdP))
+		mux.handle("/dev-idp/", http.StripPrefix("/dev-idp", d.DevIdP))
 	}
 	if d.MetricsOnMain {
-		mux.Handle("GET /metrics", metrics.Handler())
+		mux.handle("GET /metrics", metrics.Handler())
 	}
-	return recoverer(d.Log, withRequestID(accessLog(d.Log, observeHTTP(mux))))
+	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux.of, observeHTTP(mux.of, mux))))
+}
+
+// routes is the mux and the patterns registered on it.
+type routes struct {
+	*http.ServeMux
+	patterns map[string]bool
+}
+
+func (rt routes) handle(pattern string, h http.Handler) {
+	rt.Handle(pattern, h)
+	rt.patterns[pattern] = true
+}
+
+// of is the route of a request, what logs, metrics and spans name it by:
+// the pattern it matches, or "unmatched". Never its path, which may hold
+// anything a client writes (ServeMux.Handler returns the cleaned path
+// itself for a path it would redirect, hence the check).
+func (rt routes) of(r *http.Request) string {
+	if _, p := rt.Handler(r); rt.patterns[p] {
+		return p
+	}
+	return "unmatched"
+}
+
+// methodOf is the request's method when HTTP defines it, "_OTHER" (as
+// OpenTelemetry spells it) for any other token a client sends.
+func methodOf(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return r.Method
+	}
+	return "_OTHER"
 }
 
 func ready(dbs []*sqlx.DB) http.HandlerFunc {
@@ -179,14 +215,18 @@ func (h *headerHook) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 type requestIDKey struct{}
 
-var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// generatedID is the shape of an id that a proxy, a tracer or this gateway
+// generates: a UUID, or 16 to 64 hex digits. A name, an email address or a
+// phone number never has it.
+var generatedID = regexp.MustCompile(`^(?:[0-9A-Fa-f]{16,64}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$`)
 
 // withRequestID gives every request an id: the caller's X-Request-ID when it
-// is a safe token, a new random one otherwise. It is echoed in the response.
+// has the shape of a generated id, a new random one otherwise. It is echoed
+// in the response.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
-		if !safeRequestID.MatchString(id) {
+		if !generatedID.MatchString(id) {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
 			id = hex.EncodeToString(b)
@@ -223,13 +263,14 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+// accessLog logs one line per request: its route, never its path.
+func accessLog(log *slog.Logger, route func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		log.InfoContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", r.Method,
-			"path", r.URL.Path, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		log.InfoContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", methodOf(r),
+			"route", route(r), "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 	"github.com/propertyportal/gateway/internal/property"
+	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -433,7 +435,8 @@ func TestLogLinesOfARequestCarryItsID(t *testing.T) {
 	h := httpserver.New(httpserver.Deps{Log: log, Authenticator: refuser{log}, Limits: defaultLimits(t), RequestTimeout: time.Second})
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Request-ID", "req-42")
+	const id = "3f2b8c1e-9d4a-4c6b-8e2f-1a7d5c9b0e43"
+	req.Header.Set("X-Request-ID", id)
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	var refused map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -442,9 +445,107 @@ func TestLogLinesOfARequestCarryItsID(t *testing.T) {
 			refused = m
 		}
 	}
-	if refused == nil || refused["request_id"] != "req-42" {
+	if refused == nil || refused["request_id"] != id {
 		t.Fatalf("the authenticator's line lacks the request id:\n%s", buf.String())
 	}
+}
+
+// TestLogsNameTheRouteNotWhatTheClientSent sends names in paths, methods and
+// X-Request-ID: the log lines carry the route the request matched (or a
+// fixed word) and a request id of the gateway's own unless the client's
+// has the shape of a generated one.
+func TestLogsNameTheRouteNotWhatTheClientSent(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(httpserver.LogRequestID(slog.NewJSONHandler(&buf, nil)))
+	srv, db := newServer(t, func(d *httpserver.Deps) { d.Log = log })
+	hooks, err := webhook.New(nil, func(string) string { return "" }, directory.NewStore(db), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = httpserver.New(httpserver.Deps{Log: log, DBs: []*sqlx.DB{db}, Authenticator: authtest.Authenticator{},
+		Limits: defaultLimits(t), RequestTimeout: time.Second, Webhooks: hooks})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, path, id string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"query":"{ __typename }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", internal)
+		req.Header.Set("X-Request-ID", id)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	for _, c := range []struct{ method, path, id, route string }{
+		{"GET", "/users/jane.doe@example.com/profile", "jane.doe", "unmatched"},
+		{"POST", "/webhooks/jane.doe@example.com", "Jane-Doe-1985", "POST /webhooks/{idp_id}"},
+		{"PUT", "/webhooks/jane.doe", "jane_doe_example_com", "unmatched"},
+		{"POST", "/graphql", "JaneDoe", "/graphql"},
+		{"POST", "/graphql/jane.doe", "jane.doe", "unmatched"},
+		{"GET", "/graphql/../users/jane.doe", "jane.doe", "unmatched"}, // the mux redirects to the clean path
+		{"JANEDOE", "/graphql", "jane.doe", "/graphql"},
+	} {
+		id := send(c.method, c.path, c.id).Header.Get("X-Request-ID")
+		if id == c.id || len(id) != 16 {
+			t.Errorf("%s %s: X-Request-ID %q kept, want one of the gateway's", c.method, c.path, id)
+		}
+		if line := accessLine(t, &buf, id); line["route"] != c.route {
+			t.Errorf("%s %s: access log line %v, want route %q", c.method, c.path, line, c.route)
+		}
+	}
+	const generated = "3f2b8c1e-9d4a-4c6b-8e2f-1a7d5c9b0e43"
+	for _, id := range []string{generated, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"} {
+		if got := send("POST", "/graphql", id).Header.Get("X-Request-ID"); got != id {
+			t.Errorf("X-Request-ID %q replaced by %q", id, got)
+		}
+	}
+	logs := strings.ToLower(buf.String())
+	for _, leak := range []string{"jane", "doe", "example.com", "/users", "profile"} {
+		if strings.Contains(logs, leak) {
+			t.Errorf("a log line holds %q:\n%s", leak, buf.String())
+		}
+	}
+	if !strings.Contains(logs, `"request_id":"`+generated+`"`) {
+		t.Errorf("the caller's generated request id is not logged:\n%s", buf.String())
+	}
+}
+
+// accessLine is the access log line of the request with id, waiting a
+// moment for it.
+func accessLine(t *testing.T, buf *syncBuffer, id string) map[string]any {
+	t.Helper()
+	for range 100 {
+		for _, line := range strings.Split(buf.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" && m["request_id"] == id {
+				return m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no access log line of request %s:\n%s", id, buf.String())
+	return nil
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // refuser logs with the request's context, as the token verifier does, and refuses.

@@ -7,45 +7,46 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
-// route is the metric and span name of a request: one of a fixed set, never
-// the raw path.
-func route(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/graphql", p == "/healthz", p == "/readyz", p == "/metrics", p == "/":
-		return p
-	case strings.HasPrefix(p, "/graphiql/"):
-		return "/graphiql/"
-	case strings.HasPrefix(p, "/webhooks/"):
-		return "/webhooks/"
-	}
-	return "other"
-}
-
 // observeHTTP counts requests by route and status and, when tracing is
-// configured, gives each request a server span (otelhttp) that continues a
-// caller's W3C trace context.
-func observeHTTP(next http.Handler) http.Handler {
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// configured, gives each request a server span named by method and route
+// that continues a caller's W3C trace context. The span holds the method,
+// route and status only: no path, query, client address or user agent.
+func observeHTTP(route func(*http.Request) string, next http.Handler) http.Handler {
+	tracer := otel.Tracer(tracerName)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, method := route(r), methodOf(r)
+		name := rt
+		if _, path, ok := strings.Cut(rt, " "); ok { // the pattern names the method too
+			name = path
+		}
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, method+" "+name, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(rt)))
+		defer span.End()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		metrics.ObserveHTTP(route(r), rec.status)
+		span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
+		if rec.status >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, http.StatusText(rec.status))
+		}
+		metrics.ObserveHTTP(rt, rec.status)
 	})
-	return otelhttp.NewHandler(counted, "http",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r) }))
 }
+
+const tracerName = "github.com/propertyportal/gateway/internal/httpserver"
 
 // observer is a gqlgen extension: it counts operations by name (only names
 // of the allow-list's operations), their latency and their errors by code,
@@ -63,7 +64,7 @@ func newObserver(allowed map[string]string) observer {
 	for _, d := range allowed {
 		docs = append(docs, d)
 	}
-	return observer{ops: metrics.NewOperations(docs), tracer: otel.Tracer("github.com/propertyportal/gateway/internal/httpserver")}
+	return observer{ops: metrics.NewOperations(docs), tracer: otel.Tracer(tracerName)}
 }
 
 func (observer) ExtensionName() string                   { return "Observer" }

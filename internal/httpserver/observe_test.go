@@ -138,12 +138,19 @@ func grepLines(text, s string) string {
 	return strings.Join(out, "\n")
 }
 
-func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
+// recordSpans installs a tracer provider that records every span.
+func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvider) {
+	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return rec, tp
+}
+
+func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
+	rec, tp := recordSpans(t)
 
 	srv, db := newServer(t, func(d *httpserver.Deps) { d.Limits = allowListed(t, demoQuery) }) // it names the operation's span
 	if _, err := seed.Demo(context.Background(), db); err != nil {
@@ -183,5 +190,38 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	}
 	if sql == 0 {
 		t.Errorf("no SQL span in the caller's trace; got %v", found)
+	}
+}
+
+// TestSpansNameTheRouteNotWhatTheClientSent sends a name in the path and as
+// the method: no span's name or attribute carries it.
+func TestSpansNameTheRouteNotWhatTheClientSent(t *testing.T) {
+	rec, tp := recordSpans(t)
+	srv, _ := newServer(t, nil)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/users/jane.doe@example.com"}, {"JANEDOE", "/graphql"}, {"POST", "/graphql/jane.doe"},
+	} {
+		req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(`{"query":"{ __typename }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", internal)
+		do(t, req)
+	}
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := rec.Ended()
+	if len(spans) < 3 {
+		t.Fatalf("%d spans, want one per request at least", len(spans))
+	}
+	for _, s := range spans {
+		texts := []string{s.Name()}
+		for _, kv := range s.Attributes() {
+			texts = append(texts, kv.Value.Emit())
+		}
+		for _, v := range texts {
+			if l := strings.ToLower(v); strings.Contains(l, "jane") || strings.Contains(l, "example.com") {
+				t.Errorf("span %q holds %q", s.Name(), v)
+			}
+		}
 	}
 }

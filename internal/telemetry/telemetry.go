@@ -1,9 +1,9 @@
 // Package telemetry sets up OpenTelemetry tracing: an OTLP/HTTP exporter
 // and the global tracer provider, only when an endpoint is configured.
 // Without one the global provider stays OpenTelemetry's no-op, so
-// instrumented code (otelhttp, the GraphQL extension, otelsql) costs next to
-// nothing. Spans carry no PII: no variables, no header values, SQL text only
-// with placeholders.
+// instrumented code (the HTTP server span, the GraphQL extension, otelsql)
+// costs next to nothing. Spans carry no PII: no paths, no variables, no
+// header values, SQL text only with placeholders.
 package telemetry
 
 import (

@@ -22,8 +22,8 @@ import (
 	"time"
 )
 
-// assetPrefix is the path under which Handler serves the bundled files.
-const assetPrefix = "/graphiql/assets/"
+// AssetPrefix is the path under which Handler serves the bundled files.
+const AssetPrefix = "/graphiql/assets/"
 
 //go:embed assets
 var embedded embed.FS
@@ -59,7 +59,7 @@ type asset struct {
 	gz     []byte // gzip of data, made on first demand; nil if not smaller
 }
 
-// assets maps a file name under assetPrefix to the file; version changes
+// assets maps a file name under AssetPrefix to the file; version changes
 // whenever any of them does and keys their long-lived cache entries.
 var assets, version = loadAssets()
 
@@ -153,7 +153,7 @@ func Handler(opts Options) http.Handler {
 	cfg := pageConfig{
 		Endpoint:  opts.Endpoint,
 		Tokens:    []tokenConfig{},
-		AssetBase: assetPrefix,
+		AssetBase: AssetPrefix,
 		Version:   version,
 	}
 	for _, t := range opts.Tokens {
@@ -165,7 +165,7 @@ func Handler(opts Options) http.Handler {
 	err := page.Execute(&buf, struct {
 		Title, Prefix, Version string
 		Config                 pageConfig
-	}{opts.Title, assetPrefix, version, cfg})
+	}{opts.Title, AssetPrefix, version, cfg})
 	if err != nil {
 		// Only strings go in, so this is a bug in the template itself.
 		panic("graphiql: render page: " + err.Error())
@@ -221,8 +221,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(h.page)
 		}
-	case strings.HasPrefix(r.URL.Path, assetPrefix):
-		a, ok := assets[strings.TrimPrefix(r.URL.Path, assetPrefix)]
+	case strings.HasPrefix(r.URL.Path, AssetPrefix):
+		a, ok := assets[strings.TrimPrefix(r.URL.Path, AssetPrefix)]
 		if !ok {
 			http.NotFound(w, r)
 			return

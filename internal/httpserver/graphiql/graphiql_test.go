@@ -65,7 +65,7 @@ func TestPageListsEndpointAndTokens(t *testing.T) {
 		}
 	}
 	cfg := pageConfigOf(t, body)
-	if cfg.Endpoint != "/api/graphql" || cfg.AssetBase != assetPrefix || cfg.Version != version {
+	if cfg.Endpoint != "/api/graphql" || cfg.AssetBase != AssetPrefix || cfg.Version != version {
 		t.Errorf("config = %+v", cfg)
 	}
 	want := []tokenConfig{{"provider (tenant Acme)", "tok-1"}, {"tenant user", "tok-2"}}
@@ -148,7 +148,7 @@ func TestAssetsServedWithTypes(t *testing.T) {
 
 		"THIRD_PARTY_LICENSES.txt": "text/plain; charset=utf-8",
 	} {
-		rr := get(t, h, assetPrefix+name+"?v="+version)
+		rr := get(t, h, AssetPrefix+name+"?v="+version)
 		if rr.Code != http.StatusOK {
 			t.Errorf("%s: status %d", name, rr.Code)
 			continue
@@ -173,7 +173,7 @@ func TestAssetsServedWithTypes(t *testing.T) {
 
 func TestAssetCaching(t *testing.T) {
 	h := Handler(Options{})
-	rr := get(t, h, assetPrefix+"graphiql.css")
+	rr := get(t, h, AssetPrefix+"graphiql.css")
 	if got := rr.Header().Get("Cache-Control"); got != "no-cache" {
 		t.Errorf("unversioned asset Cache-Control = %q, want no-cache", got)
 	}
@@ -181,11 +181,11 @@ func TestAssetCaching(t *testing.T) {
 	if etag == "" {
 		t.Fatal("no ETag")
 	}
-	rr = get(t, h, assetPrefix+"graphiql.css", "If-None-Match", etag)
+	rr = get(t, h, AssetPrefix+"graphiql.css", "If-None-Match", etag)
 	if rr.Code != http.StatusNotModified {
 		t.Errorf("revalidation with matching ETag = %d, want 304", rr.Code)
 	}
-	rr = get(t, h, assetPrefix+"graphiql.css?v=stale")
+	rr = get(t, h, AssetPrefix+"graphiql.css?v=stale")
 	if got := rr.Header().Get("Cache-Control"); got != "no-cache" {
 		t.Errorf("stale-version asset Cache-Control = %q, want no-cache", got)
 	}
@@ -194,7 +194,7 @@ func TestAssetCaching(t *testing.T) {
 func TestAssetGzip(t *testing.T) {
 	h := Handler(Options{})
 	name := "editor.worker.js"
-	rr := get(t, h, assetPrefix+name, "Accept-Encoding", "br, gzip;q=0.8")
+	rr := get(t, h, AssetPrefix+name, "Accept-Encoding", "br, gzip;q=0.8")
 	if rr.Header().Get("Content-Encoding") != "gzip" {
 		t.Fatalf("Content-Encoding = %q, want gzip", rr.Header().Get("Content-Encoding"))
 	}
@@ -212,7 +212,7 @@ func TestAssetGzip(t *testing.T) {
 	if !bytes.Equal(plain, assets[name].data) {
 		t.Error("gunzipped body differs from the embedded file")
 	}
-	rr = get(t, h, assetPrefix+name, "Accept-Encoding", "gzip;q=0")
+	rr = get(t, h, AssetPrefix+name, "Accept-Encoding", "gzip;q=0")
 	if rr.Header().Get("Content-Encoding") != "" || !bytes.Equal(rr.Body.Bytes(), assets[name].data) {
 		t.Error("gzip;q=0 should get the plain file")
 	}
@@ -260,7 +260,7 @@ func TestUnknownPaths404(t *testing.T) {
 
 func TestMethods(t *testing.T) {
 	h := Handler(Options{})
-	for _, p := range []string{"/", assetPrefix + "graphiql.js"} {
+	for _, p := range []string{"/", AssetPrefix + "graphiql.js"} {
 		rr := httptest.NewRecorder()
 		h.ServeHTTP(rr, httptest.NewRequest(http.MethodPost, p, strings.NewReader("{}")))
 		if rr.Code != http.StatusMethodNotAllowed {
@@ -290,8 +290,8 @@ func TestNothingLoadedFromOutside(t *testing.T) {
 	}
 	for _, ref := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		u := ref[1]
-		if u != "data:," && !strings.HasPrefix(u, assetPrefix) {
-			t.Errorf("page loads %q, not from %s", u, assetPrefix)
+		if u != "data:," && !strings.HasPrefix(u, AssetPrefix) {
+			t.Errorf("page loads %q, not from %s", u, AssetPrefix)
 		}
 	}
 
