@@ -151,9 +151,13 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 	})
 
-	t.Run("GraphiQLAndHealth", func(t *testing.T) {
-		for path, want := range map[string]string{"/": "graphiql", "/healthz": "ok", "/readyz": "ready", "/metrics": "# help gateway_"} {
-			res, err := http.Get(base + path)
+	t.Run("GraphiQLGetQueriesMetricsAndHealth", func(t *testing.T) {
+		getQuery := "/graphql?query=" + url.QueryEscape(`{ __typename }`)
+		for path, want := range map[string]string{"/": "graphiql", "/healthz": "ok", "/readyz": "ready", "/metrics": "# help gateway_",
+			getQuery: `"__typename":"query"`} {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+token[1])
+			res, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -165,7 +165,11 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nGraphiQL: %s/\nGraphQL:  %s/graphql\n\nDev tokens from the dev IdP at %s (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, url, issuer.URL())
+	fmt.Fprintln(stdout)
+	if cfg.GraphiQL {
+		fmt.Fprintf(stdout, "GraphiQL: %s/\n", url)
+	}
+	fmt.Fprintf(stdout, "GraphQL:  %s/graphql\n\nDev tokens from the dev IdP at %s (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, issuer.URL())
 	var tokens []graphiql.Token
 	for _, c := range creds {
 		fmt.Fprintf(stdout, "  %-34s %s\n", c.name+":", c.token)
@@ -300,7 +304,7 @@ type app struct {
 	devIdP   http.Handler // gateway dev only
 	adapters []idp.Config // the trusted IdPs: their webhooks are served
 	getenv   func(string) string
-	gi       graphiql.Options
+	gi       graphiql.Options // the GraphiQL page, when GRAPHIQL serves it
 	cursors  *page.Sealer
 	// reconcileShare is the share of each admin quota reconciliation uses.
 	reconcileShare float64
@@ -327,10 +331,14 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	var gi *graphiql.Options
+	if cfg.GraphiQL {
+		gi = &a.gi
+	}
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
-			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, LoaderWait: cfg.LoaderWait, GraphiQL: a.gi, DevIdP: a.devIdP,
+			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, LoaderWait: cfg.LoaderWait, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
 			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,

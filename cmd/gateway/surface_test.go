@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -148,4 +149,31 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func TestServeServesGraphiQLAndGetQueriesOnlyWhenAsked(t *testing.T) {
+	getQuery := "/graphql?query=" + url.QueryEscape(`{ __typename }`)
+	t.Run("Default", func(t *testing.T) {
+		base, authz := startServe(t, nil)
+		for _, path := range []string{"/", "/graphiql/assets/graphiql.js"} {
+			if status, _, b := fetch(t, http.MethodGet, base+path, ""); status != http.StatusNotFound {
+				t.Errorf("GET %s: %d %.100s, want 404", path, status, b)
+			}
+		}
+		status, hdr, b := fetch(t, http.MethodGet, base+getQuery, authz)
+		if status != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" || !strings.Contains(b, `"code":"METHOD_NOT_ALLOWED"`) {
+			t.Errorf("GET query: %d allow=%q %s", status, hdr.Get("Allow"), b)
+		}
+		if status, b := post(t, base, authz, `{ __typename }`); status != http.StatusOK || strings.Contains(b, `"errors"`) {
+			t.Errorf("POST: %d %s", status, b)
+		}
+	})
+	t.Run("TurnedOn", func(t *testing.T) {
+		base, authz := startServe(t, map[string]string{"GRAPHIQL": "true", "GRAPHQL_GET": "on"})
+		for path, want := range map[string]string{"/": "<title>Portal gateway</title>", getQuery: `{"data":{"__typename":"Query"}}`} {
+			if status, _, b := fetch(t, http.MethodGet, base+path, authz); status != http.StatusOK || !strings.Contains(b, want) {
+				t.Errorf("GET %s: %d %.200s", path, status, b)
+			}
+		}
+	})
 }

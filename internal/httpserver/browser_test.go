@@ -66,7 +66,7 @@ func TestGraphiQLRunsAQueryOffline(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Authenticator = v
-		d.GraphiQL = graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (browser test)"}
+		d.GraphiQL = &graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (browser test)"}
 		d.Limits.Introspection = true
 	})
 	if _, err := seed.Demo(context.Background(), db); err != nil {

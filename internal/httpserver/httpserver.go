@@ -1,5 +1,5 @@
 // Package httpserver is the gateway's HTTP surface: the GraphQL endpoint, the
-// GraphiQL page, health checks, and the middleware chain every request passes
+// GraphiQL page (when configured), health checks, and the middleware chain every request passes
 // (recover, request id, access log, authentication, per-request loaders). It
 // logs no credential and no PII: only method, route (the pattern a request
 // matched, never its path), status, duration and ids.
@@ -22,6 +22,7 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/auth"
+	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/loader"
@@ -42,7 +43,12 @@ type Deps struct {
 	// process alone (tests; every replica of a deployment needs the same).
 	Cursors    *page.Sealer
 	LoaderWait time.Duration
-	GraphiQL   graphiql.Options
+	// GraphiQL, when set, configures the GraphiQL page served at "/" (and
+	// its assets); nil serves no page.
+	GraphiQL *graphiql.Options
+	// GraphQLGet says which queries /graphql takes over GET; none when
+	// empty.
+	GraphQLGet config.GetMode
 	// DevIdP, when set, is the dev issuer's handler, served under /dev-idp/
 	// (gateway dev only).
 	DevIdP http.Handler
@@ -56,8 +62,8 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
 	CORSAllowedOrigins []string
-	// MetricsOnMain serves /metrics on this handler (when METRICS_ADDR
-	// does not give it a listener of its own).
+	// MetricsOnMain serves /metrics on this handler, to everyone who
+	// reaches it.
 	MetricsOnMain bool
 }
 
@@ -74,16 +80,18 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(graph.NewSchema(res), d)
 
 	mux := routes{http.NewServeMux(), map[string]bool{}}
-	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins,
-		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql))))))
+	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet,
+		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql)))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}
 	mux.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	mux.handle("GET /readyz", ready(d.DBs))
-	gi := graphiql.Handler(d.GraphiQL) // its page and assets only: other paths stay unmatched
-	mux.handle("/{$}", gi)
-	mux.handle(graphiql.AssetPrefix, gi)
+	if d.GraphiQL != nil {
+		gi := graphiql.Handler(*d.GraphiQL) // its page and assets only: other paths stay unmatched
+		mux.handle("/{$}", gi)
+		mux.handle(graphiql.AssetPrefix, gi)
+	}
 	if d.DevIdP != nil {
 		mux.handle("/dev-idp/", http.StripPrefix("/dev-idp", d.DevIdP))
 	}

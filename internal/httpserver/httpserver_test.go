@@ -29,6 +29,7 @@ import (
 	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 	"github.com/propertyportal/gateway/internal/property"
@@ -145,7 +146,7 @@ func get(t testing.TB, srv *httptest.Server, q string, hdr ...string) answer {
 const cheap = `{ buildings(first: 1) { totalCount } }`
 
 func TestGraphQLOverHTTP(t *testing.T) {
-	srv, _ := newServer(t, nil)
+	srv, _ := newServer(t, func(d *httpserver.Deps) { d.GraphQLGet = config.GetOn })
 
 	t.Run("PostJSON", func(t *testing.T) {
 		a := query(t, srv, cheap)
@@ -199,6 +200,92 @@ func TestGraphQLOverHTTP(t *testing.T) {
 			}
 		}
 	})
+}
+
+// getByHash sends a persisted query over GET, by its hash only.
+func getByHash(t testing.TB, srv *httptest.Server, doc string) answer {
+	t.Helper()
+	ext := `{"persistedQuery":{"version":1,"sha256Hash":"` + sha(doc) + `"}}`
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/graphql?extensions="+url.QueryEscape(ext), nil)
+	req.Header.Set("Authorization", internal)
+	return do(t, req)
+}
+
+func TestGetQueriesOnlyAsConfigured(t *testing.T) {
+	refusedGet := func(t *testing.T, a answer) {
+		t.Helper()
+		if a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != "POST" || a.code() != "METHOD_NOT_ALLOWED" || a.statements > 0 {
+			t.Fatalf("%d allow=%q %s", a.status, a.header.Get("Allow"), a.raw)
+		}
+	}
+	t.Run("OffUnlessSet", func(t *testing.T) {
+		srv, _ := newServer(t, nil)
+		refusedGet(t, get(t, srv, cheap))
+		refusedGet(t, get(t, srv, cheap, "Accept", "application/graphql-response+json"))
+		refusedGet(t, getByHash(t, srv, cheap))
+		noCredentials, _ := http.NewRequest(http.MethodGet, srv.URL+"/graphql?query="+url.QueryEscape(cheap), nil)
+		refusedGet(t, do(t, noCredentials))
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/graphql", strings.NewReader(`{"query":"{__typename}"}`))
+		if a := do(t, req); a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != "POST" {
+			t.Fatalf("PUT: %d allow=%q", a.status, a.header.Get("Allow"))
+		}
+		if a := query(t, srv, cheap); a.status != 200 || a.code() != "" {
+			t.Fatalf("POST: %d %s", a.status, a.raw)
+		}
+	})
+	t.Run("PersistedOnly", func(t *testing.T) {
+		srv, _ := newServer(t, func(d *httpserver.Deps) { d.GraphQLGet = config.GetPersisted })
+		refusedGet(t, get(t, srv, cheap))
+		if a := getByHash(t, srv, cheap); a.code() != "PERSISTED_QUERY_NOT_FOUND" {
+			t.Fatalf("unknown hash: %d %s", a.status, a.raw)
+		}
+		full, _ := json.Marshal(map[string]any{"query": cheap, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(cheap)}}})
+		if a := post(t, srv, string(full)); a.code() != "" {
+			t.Fatalf("register: %s", a.raw)
+		}
+		if a := getByHash(t, srv, cheap); a.status != 200 || a.code() != "" || a.statements == 0 {
+			t.Fatalf("GET by hash: %d %s", a.status, a.raw)
+		}
+	})
+	t.Run("PersistedFromTheAllowList", func(t *testing.T) {
+		listed := `query Buildings { buildings(first: 1) { totalCount } }`
+		srv, _ := newServer(t, func(d *httpserver.Deps) {
+			d.GraphQLGet = config.GetPersisted
+			d.Limits = allowListed(t, listed)
+		})
+		refusedGet(t, get(t, srv, listed))
+		if a := getByHash(t, srv, listed); a.status != 200 || a.code() != "" || a.statements == 0 {
+			t.Fatalf("GET by hash: %d %s", a.status, a.raw)
+		}
+	})
+	t.Run("On", func(t *testing.T) {
+		srv, _ := newServer(t, func(d *httpserver.Deps) { d.GraphQLGet = config.GetOn })
+		if a := get(t, srv, cheap); a.status != 200 || a.code() != "" {
+			t.Fatalf("%d %s", a.status, a.raw)
+		}
+	})
+}
+
+func TestGraphiQLOnlyWhenGiven(t *testing.T) {
+	for name, opts := range map[string]*graphiql.Options{"Off": nil, "On": {Title: "Portal gateway"}} {
+		t.Run(name, func(t *testing.T) {
+			srv, _ := newServer(t, func(d *httpserver.Deps) { d.GraphiQL = opts })
+			want := http.StatusNotFound
+			if opts != nil {
+				want = http.StatusOK
+			}
+			for _, path := range []string{"/", graphiql.AssetPrefix + "graphiql.js"} {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+				if a := do(t, req); a.status != want {
+					t.Errorf("GET %s: %d, want %d", path, a.status, want)
+				}
+			}
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/index.html", nil)
+			if a := do(t, req); a.status != http.StatusNotFound {
+				t.Errorf("GET /index.html: %d, want 404", a.status)
+			}
+		})
+	}
 }
 
 func TestNoMutationWithoutPreflight(t *testing.T) {
@@ -353,7 +440,7 @@ func sha(s string) string {
 }
 
 func TestAutomaticPersistedQueries(t *testing.T) {
-	srv, _ := newServer(t, nil)
+	srv, _ := newServer(t, func(d *httpserver.Deps) { d.GraphQLGet = config.GetOn })
 	ext := func(q string) string {
 		return `{"version":1,"sha256Hash":"` + sha(q) + `"}`
 	}

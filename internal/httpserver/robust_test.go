@@ -21,6 +21,7 @@ import (
 	"github.com/propertyportal/gateway/internal/auth/authtest"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/loader"
@@ -60,7 +61,10 @@ func FuzzGraphQLEndpoint(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.get, s.doc, s.vars, s.ext, s.ctype, s.accept, s.auth)
 	}
-	srv, db := newServer(f, func(d *httpserver.Deps) { d.Limits.MaxBatch = 3 })
+	srv, db := newServer(f, func(d *httpserver.Deps) {
+		d.Limits.MaxBatch = 3
+		d.GraphQLGet = config.GetOn
+	})
 	if _, err := seed.Demo(context.Background(), db); err != nil {
 		f.Fatal(err)
 	}
