@@ -38,7 +38,7 @@ var bigTables = map[string]bool{
 // EXPLAIN ANALYZE on the full data set show.)
 func TestQueriesUseIndexes(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testWait)
+	f := newFixture(t)
 	for _, q := range f.queries(t) {
 		stmts := f.statementsOf(t, q)
 		if len(stmts) != q.levels {
@@ -56,7 +56,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 // index serves is reported, the same filter on an indexed column is not.
 func TestSeqScanDetectorFlagsUnindexedFilter(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testWait)
+	f := newFixture(t)
 	unindexed := postgres.Statement{Query: `SELECT contact_id FROM comms.building_contacts WHERE role = $1`, Args: []any{"manager"}}
 	if got := seqScans(t, f.db, unindexed); len(got) != 1 || got[0] != "comms.building_contacts" {
 		t.Fatalf("unindexed filter: seq scans %v, want [comms.building_contacts]", got)

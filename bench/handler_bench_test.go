@@ -3,19 +3,16 @@ package bench
 import (
 	"encoding/json"
 	"testing"
-
-	"github.com/propertyportal/gateway/internal/loader"
 )
 
 // BenchmarkHandler is the cost of one request through the whole handler
 // (request id, access log, authentication, loaders, statement counting,
-// gqlgen, resolvers, stores, PostgreSQL) on the small seeded database, one
-// request at a time, with the default batch wait (loader.DefaultWait per
-// nesting level below the first, which is most of Q1's time at this size).
+// gqlgen, resolvers, planner, stores, PostgreSQL) on the small seeded
+// database, one request at a time; no level waits for a timer.
 // "typename" asks for nothing but __typename: the middleware and gqlgen
 // floor, no SQL. stmts/op is the statements a request sent.
 func BenchmarkHandler(b *testing.B) {
-	f := newFixture(b, loader.DefaultWait)
+	f := newFixture(b)
 	typename, _ := json.Marshal(map[string]any{"query": "{ __typename }"})
 	qs := append([]query{{name: "typename", scope: f.admin, body: typename}}, f.queries(b)...)
 	for _, q := range qs {
@@ -34,7 +31,7 @@ func BenchmarkHandler(b *testing.B) {
 // BenchmarkHandlerParallel is BenchmarkHandler for Q2 and Q4 with
 // concurrent requests (GOMAXPROCS goroutines): the throughput side.
 func BenchmarkHandlerParallel(b *testing.B) {
-	f := newFixture(b, loader.DefaultWait)
+	f := newFixture(b)
 	for _, q := range f.queries(b) {
 		if q.name != "Q2" && q.name != "Q4" {
 			continue

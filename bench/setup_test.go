@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -43,11 +42,6 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // in a few seconds.
 var smallBulk = seed.BulkOptions{Tenants: 2, Users: 4000, Buildings: 400, Contacts: 2000, Invoices: 40000}
 
-// testWait is the dataloader batch wait of these tests: well above the
-// default, because the race detector can slow the goroutines of one level
-// enough to split a 2 ms batch, and the tests count statements.
-const testWait = 100 * time.Millisecond
-
 // fixture is a seeded database behind the gateway's handler, and one
 // caller per query.
 type fixture struct {
@@ -58,7 +52,7 @@ type fixture struct {
 	me       access.Scope // Q4: a dev-IdP provider of tenant 1 who has a contact
 }
 
-func newFixture(tb testing.TB, wait time.Duration) *fixture {
+func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	ctx := context.Background()
 	db := pgtest.DB(tb)
@@ -85,7 +79,6 @@ func newFixture(tb testing.TB, wait time.Duration) *fixture {
 		},
 		Authenticator: authtest.Authenticator{},
 		MaxPageSize:   100,
-		LoaderWait:    wait,
 	})
 	return &fixture{
 		db: db, h: h,

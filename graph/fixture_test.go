@@ -39,16 +39,13 @@ type env struct {
 	seq int
 }
 
-func newEnv(t testing.TB) *env { return newEnvWait(t, 0) }
-
-// newEnvWait is newEnv with a dataloader batch wait (0: the default).
-func newEnvWait(t testing.TB, loaderWait time.Duration) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
-	return newEnvAuth(t, loaderWait, func(*sqlx.DB) auth.Authenticator { return authtest.Authenticator{} })
+	return newEnvAuth(t, func(*sqlx.DB) auth.Authenticator { return authtest.Authenticator{} })
 }
 
 // newEnvAuth is newEnv with the authenticator authn makes over the test's database.
-func newEnvAuth(t testing.TB, loaderWait time.Duration, authn func(*sqlx.DB) auth.Authenticator) *env {
+func newEnvAuth(t testing.TB, authn func(*sqlx.DB) auth.Authenticator) *env {
 	t.Helper()
 	db := pgtest.DB(t)
 	h := httpserver.New(httpserver.Deps{
@@ -60,7 +57,6 @@ func newEnvAuth(t testing.TB, loaderWait time.Duration, authn func(*sqlx.DB) aut
 		},
 		Authenticator: authn(db),
 		MaxPageSize:   100,
-		LoaderWait:    loaderWait,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -38,13 +38,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	Building() BuildingResolver
-	BuildingContact() BuildingContactResolver
-	Contact() ContactResolver
-	Invoice() InvoiceResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
-	User() UserResolver
 }
 
 type DirectiveRoot struct {
@@ -218,49 +213,30 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type BuildingResolver interface {
-	Contacts(ctx context.Context, obj *property.Building) ([]*comms.BuildingLink, error)
-	PrimaryContact(ctx context.Context, obj *property.Building) (*comms.Contact, error)
-}
-type BuildingContactResolver interface {
-	Building(ctx context.Context, obj *comms.BuildingLink) (*property.Building, error)
-	Contact(ctx context.Context, obj *comms.BuildingLink) (*comms.Contact, error)
-}
-type ContactResolver interface {
-	User(ctx context.Context, obj *comms.Contact) (*directory.User, error)
-	Buildings(ctx context.Context, obj *comms.Contact) ([]*comms.BuildingLink, error)
-}
-type InvoiceResolver interface {
-	CreatedBy(ctx context.Context, obj *bookkeeping.Invoice) (*directory.User, error)
-}
 type MutationResolver interface {
-	CreateContact(ctx context.Context, input comms.ContactInput) (*comms.Contact, error)
-	UpdateContact(ctx context.Context, id uuid.UUID, input comms.ContactInput) (*comms.Contact, error)
-	LinkContactToBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID, role string, isPrimary *bool) (*comms.BuildingLink, error)
-	SetPrimaryContact(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (*comms.BuildingLink, error)
+	CreateContact(ctx context.Context, input comms.ContactInput) (*model.Contact, error)
+	UpdateContact(ctx context.Context, id uuid.UUID, input comms.ContactInput) (*model.Contact, error)
+	LinkContactToBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID, role string, isPrimary *bool) (*model.BuildingContact, error)
+	SetPrimaryContact(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (*model.BuildingContact, error)
 	UnlinkContactFromBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (bool, error)
-	LinkContactToUser(ctx context.Context, contactID uuid.UUID, userID uuid.UUID) (*comms.Contact, error)
-	UnlinkContactFromUser(ctx context.Context, contactID uuid.UUID) (*comms.Contact, error)
+	LinkContactToUser(ctx context.Context, contactID uuid.UUID, userID uuid.UUID) (*model.Contact, error)
+	UnlinkContactFromUser(ctx context.Context, contactID uuid.UUID) (*model.Contact, error)
 	EraseContact(ctx context.Context, id uuid.UUID) (*privacy.Erasure, error)
 	EraseUser(ctx context.Context, id uuid.UUID) (*privacy.Erasure, error)
-	UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*identity.Result, error)
-	UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*identity.Result, error)
+	UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*model.IdentityUpdatePayload, error)
+	UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*model.IdentityUpdatePayload, error)
 }
 type QueryResolver interface {
-	Me(ctx context.Context) (*directory.User, error)
-	User(ctx context.Context, id uuid.UUID) (*directory.User, error)
-	Users(ctx context.Context, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*directory.User], error)
-	Building(ctx context.Context, id uuid.UUID) (*property.Building, error)
-	Buildings(ctx context.Context, first *int, after *string, filter *property.BuildingFilter) (*model.Connection[*property.Building], error)
-	Contact(ctx context.Context, id uuid.UUID) (*comms.Contact, error)
-	Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*comms.Contact], error)
-	Invoice(ctx context.Context, id uuid.UUID) (*bookkeeping.Invoice, error)
-	Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*bookkeeping.Invoice], error)
+	Me(ctx context.Context) (*model.User, error)
+	User(ctx context.Context, id uuid.UUID) (*model.User, error)
+	Users(ctx context.Context, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*model.User], error)
+	Building(ctx context.Context, id uuid.UUID) (*model.Building, error)
+	Buildings(ctx context.Context, first *int, after *string, filter *property.BuildingFilter) (*model.Connection[*model.Building], error)
+	Contact(ctx context.Context, id uuid.UUID) (*model.Contact, error)
+	Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*model.Contact], error)
+	Invoice(ctx context.Context, id uuid.UUID) (*model.Invoice, error)
+	Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error)
 	IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error)
-}
-type UserResolver interface {
-	Contact(ctx context.Context, obj *directory.User) (*comms.Contact, error)
-	Invoices(ctx context.Context, obj *directory.User, first *int, after *string) (*model.Connection[*bookkeeping.Invoice], error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2672,7 +2648,7 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
-func (ec *executionContext) _Building_id(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_id(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2695,7 +2671,7 @@ func (ec *executionContext) fieldContext_Building_id(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Building", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Building_tenantId(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_tenantId(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2718,7 +2694,7 @@ func (ec *executionContext) fieldContext_Building_tenantId(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Building", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Building_providerId(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_providerId(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2741,7 +2717,7 @@ func (ec *executionContext) fieldContext_Building_providerId(_ context.Context, 
 	return graphql.NewScalarFieldContext("Building", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Building_name(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_name(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2764,7 +2740,7 @@ func (ec *executionContext) fieldContext_Building_name(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Building", field, false, false, "String")
 }
 
-func (ec *executionContext) _Building_address(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_address(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2787,7 +2763,7 @@ func (ec *executionContext) fieldContext_Building_address(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Building", field, false, false, "String")
 }
 
-func (ec *executionContext) _Building_createdAt(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2810,7 +2786,7 @@ func (ec *executionContext) fieldContext_Building_createdAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Building", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Building_contacts(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_contacts(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2819,11 +2795,11 @@ func (ec *executionContext) _Building_contacts(ctx context.Context, field graphq
 			return ec.fieldContext_Building_contacts(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Building().Contacts(ctx, obj)
+			return obj.Contacts, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*comms.BuildingLink) graphql.Marshaler {
-			return ec.marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLinkᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.BuildingContact) graphql.Marshaler {
+			return ec.marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContactᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2833,8 +2809,8 @@ func (ec *executionContext) fieldContext_Building_contacts(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Building",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BuildingContact(ctx, field)
 		},
@@ -2842,7 +2818,7 @@ func (ec *executionContext) fieldContext_Building_contacts(_ context.Context, fi
 	return fc, nil
 }
 
-func (ec *executionContext) _Building_primaryContact(ctx context.Context, field graphql.CollectedField, obj *property.Building) (ret graphql.Marshaler) {
+func (ec *executionContext) _Building_primaryContact(ctx context.Context, field graphql.CollectedField, obj *model.Building) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2851,11 +2827,11 @@ func (ec *executionContext) _Building_primaryContact(ctx context.Context, field 
 			return ec.fieldContext_Building_primaryContact(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Building().PrimaryContact(ctx, obj)
+			return obj.PrimaryContact, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		false,
@@ -2865,8 +2841,8 @@ func (ec *executionContext) fieldContext_Building_primaryContact(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "Building",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Contact(ctx, field)
 		},
@@ -2874,7 +2850,7 @@ func (ec *executionContext) fieldContext_Building_primaryContact(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _BuildingConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*property.Building]) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Building]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2886,7 +2862,7 @@ func (ec *executionContext) _BuildingConnection_edges(ctx context.Context, field
 			return obj.Edges, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*property.Building]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.Building]) graphql.Marshaler {
 			return ec.marshalNBuildingEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
 		},
 		true,
@@ -2906,7 +2882,7 @@ func (ec *executionContext) fieldContext_BuildingConnection_edges(_ context.Cont
 	return fc, nil
 }
 
-func (ec *executionContext) _BuildingConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*property.Building]) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Building]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2938,7 +2914,7 @@ func (ec *executionContext) fieldContext_BuildingConnection_pageInfo(_ context.C
 	return fc, nil
 }
 
-func (ec *executionContext) _BuildingConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*property.Building]) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Building]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2961,7 +2937,7 @@ func (ec *executionContext) fieldContext_BuildingConnection_totalCount(_ context
 	return graphql.NewScalarFieldContext("BuildingConnection", field, true, false, "Int")
 }
 
-func (ec *executionContext) _BuildingContact_building(ctx context.Context, field graphql.CollectedField, obj *comms.BuildingLink) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingContact_building(ctx context.Context, field graphql.CollectedField, obj *model.BuildingContact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2970,11 +2946,11 @@ func (ec *executionContext) _BuildingContact_building(ctx context.Context, field
 			return ec.fieldContext_BuildingContact_building(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.BuildingContact().Building(ctx, obj)
+			return obj.Building, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *property.Building) graphql.Marshaler {
-			return ec.marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpropertyᚐBuilding(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Building) graphql.Marshaler {
+			return ec.marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuilding(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2984,8 +2960,8 @@ func (ec *executionContext) fieldContext_BuildingContact_building(_ context.Cont
 	fc = &graphql.FieldContext{
 		Object:     "BuildingContact",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Building(ctx, field)
 		},
@@ -2993,7 +2969,7 @@ func (ec *executionContext) fieldContext_BuildingContact_building(_ context.Cont
 	return fc, nil
 }
 
-func (ec *executionContext) _BuildingContact_contact(ctx context.Context, field graphql.CollectedField, obj *comms.BuildingLink) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingContact_contact(ctx context.Context, field graphql.CollectedField, obj *model.BuildingContact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3002,11 +2978,11 @@ func (ec *executionContext) _BuildingContact_contact(ctx context.Context, field 
 			return ec.fieldContext_BuildingContact_contact(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.BuildingContact().Contact(ctx, obj)
+			return obj.Contact, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3016,8 +2992,8 @@ func (ec *executionContext) fieldContext_BuildingContact_contact(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "BuildingContact",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Contact(ctx, field)
 		},
@@ -3025,7 +3001,7 @@ func (ec *executionContext) fieldContext_BuildingContact_contact(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _BuildingContact_role(ctx context.Context, field graphql.CollectedField, obj *comms.BuildingLink) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingContact_role(ctx context.Context, field graphql.CollectedField, obj *model.BuildingContact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3048,7 +3024,7 @@ func (ec *executionContext) fieldContext_BuildingContact_role(_ context.Context,
 	return graphql.NewScalarFieldContext("BuildingContact", field, false, false, "String")
 }
 
-func (ec *executionContext) _BuildingContact_isPrimary(ctx context.Context, field graphql.CollectedField, obj *comms.BuildingLink) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingContact_isPrimary(ctx context.Context, field graphql.CollectedField, obj *model.BuildingContact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3071,7 +3047,7 @@ func (ec *executionContext) fieldContext_BuildingContact_isPrimary(_ context.Con
 	return graphql.NewScalarFieldContext("BuildingContact", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _BuildingEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*property.Building]) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Building]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3094,7 +3070,7 @@ func (ec *executionContext) fieldContext_BuildingEdge_cursor(_ context.Context, 
 	return graphql.NewScalarFieldContext("BuildingEdge", field, true, false, "String")
 }
 
-func (ec *executionContext) _BuildingEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*property.Building]) (ret graphql.Marshaler) {
+func (ec *executionContext) _BuildingEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Building]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3106,8 +3082,8 @@ func (ec *executionContext) _BuildingEdge_node(ctx context.Context, field graphq
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *property.Building) graphql.Marshaler {
-			return ec.marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpropertyᚐBuilding(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Building) graphql.Marshaler {
+			return ec.marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuilding(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3126,7 +3102,7 @@ func (ec *executionContext) fieldContext_BuildingEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
-func (ec *executionContext) _Contact_id(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_id(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3149,7 +3125,7 @@ func (ec *executionContext) fieldContext_Contact_id(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Contact_tenantId(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_tenantId(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3172,7 +3148,7 @@ func (ec *executionContext) fieldContext_Contact_tenantId(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Contact_fullName(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_fullName(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3213,7 +3189,7 @@ func (ec *executionContext) fieldContext_Contact_fullName(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "String")
 }
 
-func (ec *executionContext) _Contact_email(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_email(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3254,7 +3230,7 @@ func (ec *executionContext) fieldContext_Contact_email(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "String")
 }
 
-func (ec *executionContext) _Contact_phone(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_phone(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3295,7 +3271,7 @@ func (ec *executionContext) fieldContext_Contact_phone(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "String")
 }
 
-func (ec *executionContext) _Contact_createdAt(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3318,7 +3294,7 @@ func (ec *executionContext) fieldContext_Contact_createdAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Contact_erasedAt(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_erasedAt(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3341,7 +3317,7 @@ func (ec *executionContext) fieldContext_Contact_erasedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Contact", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Contact_user(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_user(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3350,11 +3326,11 @@ func (ec *executionContext) _Contact_user(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Contact_user(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Contact().User(ctx, obj)
+			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		false,
@@ -3364,8 +3340,8 @@ func (ec *executionContext) fieldContext_Contact_user(_ context.Context, field g
 	fc = &graphql.FieldContext{
 		Object:     "Contact",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
@@ -3373,7 +3349,7 @@ func (ec *executionContext) fieldContext_Contact_user(_ context.Context, field g
 	return fc, nil
 }
 
-func (ec *executionContext) _Contact_buildings(ctx context.Context, field graphql.CollectedField, obj *comms.Contact) (ret graphql.Marshaler) {
+func (ec *executionContext) _Contact_buildings(ctx context.Context, field graphql.CollectedField, obj *model.Contact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3382,11 +3358,11 @@ func (ec *executionContext) _Contact_buildings(ctx context.Context, field graphq
 			return ec.fieldContext_Contact_buildings(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Contact().Buildings(ctx, obj)
+			return obj.Buildings, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*comms.BuildingLink) graphql.Marshaler {
-			return ec.marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLinkᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.BuildingContact) graphql.Marshaler {
+			return ec.marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContactᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3396,8 +3372,8 @@ func (ec *executionContext) fieldContext_Contact_buildings(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Contact",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BuildingContact(ctx, field)
 		},
@@ -3405,7 +3381,7 @@ func (ec *executionContext) fieldContext_Contact_buildings(_ context.Context, fi
 	return fc, nil
 }
 
-func (ec *executionContext) _ContactConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*comms.Contact]) (ret graphql.Marshaler) {
+func (ec *executionContext) _ContactConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Contact]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3417,7 +3393,7 @@ func (ec *executionContext) _ContactConnection_edges(ctx context.Context, field 
 			return obj.Edges, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*comms.Contact]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.Contact]) graphql.Marshaler {
 			return ec.marshalNContactEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
 		},
 		true,
@@ -3437,7 +3413,7 @@ func (ec *executionContext) fieldContext_ContactConnection_edges(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ContactConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*comms.Contact]) (ret graphql.Marshaler) {
+func (ec *executionContext) _ContactConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Contact]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3469,7 +3445,7 @@ func (ec *executionContext) fieldContext_ContactConnection_pageInfo(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _ContactConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*comms.Contact]) (ret graphql.Marshaler) {
+func (ec *executionContext) _ContactConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Contact]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3492,7 +3468,7 @@ func (ec *executionContext) fieldContext_ContactConnection_totalCount(_ context.
 	return graphql.NewScalarFieldContext("ContactConnection", field, true, false, "Int")
 }
 
-func (ec *executionContext) _ContactEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*comms.Contact]) (ret graphql.Marshaler) {
+func (ec *executionContext) _ContactEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Contact]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3515,7 +3491,7 @@ func (ec *executionContext) fieldContext_ContactEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("ContactEdge", field, true, false, "String")
 }
 
-func (ec *executionContext) _ContactEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*comms.Contact]) (ret graphql.Marshaler) {
+func (ec *executionContext) _ContactEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Contact]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3527,8 +3503,8 @@ func (ec *executionContext) _ContactEdge_node(ctx context.Context, field graphql
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3846,7 +3822,7 @@ func (ec *executionContext) fieldContext_IdentitySyncLag_seconds(_ context.Conte
 	return graphql.NewScalarFieldContext("IdentitySyncLag", field, false, false, "Float")
 }
 
-func (ec *executionContext) _IdentityUpdatePayload_user(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+func (ec *executionContext) _IdentityUpdatePayload_user(ctx context.Context, field graphql.CollectedField, obj *model.IdentityUpdatePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3858,8 +3834,8 @@ func (ec *executionContext) _IdentityUpdatePayload_user(ctx context.Context, fie
 			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3878,7 +3854,7 @@ func (ec *executionContext) fieldContext_IdentityUpdatePayload_user(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _IdentityUpdatePayload_contact(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+func (ec *executionContext) _IdentityUpdatePayload_contact(ctx context.Context, field graphql.CollectedField, obj *model.IdentityUpdatePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3890,8 +3866,8 @@ func (ec *executionContext) _IdentityUpdatePayload_contact(ctx context.Context, 
 			return obj.Contact, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		false,
@@ -3910,7 +3886,7 @@ func (ec *executionContext) fieldContext_IdentityUpdatePayload_contact(_ context
 	return fc, nil
 }
 
-func (ec *executionContext) _IdentityUpdatePayload_identitySync(ctx context.Context, field graphql.CollectedField, obj *identity.Result) (ret graphql.Marshaler) {
+func (ec *executionContext) _IdentityUpdatePayload_identitySync(ctx context.Context, field graphql.CollectedField, obj *model.IdentityUpdatePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3942,7 +3918,7 @@ func (ec *executionContext) fieldContext_IdentityUpdatePayload_identitySync(_ co
 	return fc, nil
 }
 
-func (ec *executionContext) _Invoice_id(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_id(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3965,7 +3941,7 @@ func (ec *executionContext) fieldContext_Invoice_id(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Invoice_tenantId(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_tenantId(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3988,7 +3964,7 @@ func (ec *executionContext) fieldContext_Invoice_tenantId(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Invoice_number(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_number(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4011,7 +3987,7 @@ func (ec *executionContext) fieldContext_Invoice_number(_ context.Context, field
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "String")
 }
 
-func (ec *executionContext) _Invoice_amountMinor(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_amountMinor(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4034,7 +4010,7 @@ func (ec *executionContext) fieldContext_Invoice_amountMinor(_ context.Context, 
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Invoice_currency(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_currency(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4057,7 +4033,7 @@ func (ec *executionContext) fieldContext_Invoice_currency(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "String")
 }
 
-func (ec *executionContext) _Invoice_issuedAt(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_issuedAt(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4080,7 +4056,7 @@ func (ec *executionContext) fieldContext_Invoice_issuedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Invoice_createdByUserId(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_createdByUserId(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4103,7 +4079,7 @@ func (ec *executionContext) fieldContext_Invoice_createdByUserId(_ context.Conte
 	return graphql.NewScalarFieldContext("Invoice", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Invoice_createdBy(ctx context.Context, field graphql.CollectedField, obj *bookkeeping.Invoice) (ret graphql.Marshaler) {
+func (ec *executionContext) _Invoice_createdBy(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4112,11 +4088,11 @@ func (ec *executionContext) _Invoice_createdBy(ctx context.Context, field graphq
 			return ec.fieldContext_Invoice_createdBy(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invoice().CreatedBy(ctx, obj)
+			return obj.CreatedBy, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4126,8 +4102,8 @@ func (ec *executionContext) fieldContext_Invoice_createdBy(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Invoice",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
@@ -4135,7 +4111,7 @@ func (ec *executionContext) fieldContext_Invoice_createdBy(_ context.Context, fi
 	return fc, nil
 }
 
-func (ec *executionContext) _InvoiceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*bookkeeping.Invoice]) (ret graphql.Marshaler) {
+func (ec *executionContext) _InvoiceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Invoice]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4147,7 +4123,7 @@ func (ec *executionContext) _InvoiceConnection_edges(ctx context.Context, field 
 			return obj.Edges, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*bookkeeping.Invoice]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.Invoice]) graphql.Marshaler {
 			return ec.marshalNInvoiceEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
 		},
 		true,
@@ -4167,7 +4143,7 @@ func (ec *executionContext) fieldContext_InvoiceConnection_edges(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _InvoiceConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*bookkeeping.Invoice]) (ret graphql.Marshaler) {
+func (ec *executionContext) _InvoiceConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Invoice]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4199,7 +4175,7 @@ func (ec *executionContext) fieldContext_InvoiceConnection_pageInfo(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _InvoiceConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*bookkeeping.Invoice]) (ret graphql.Marshaler) {
+func (ec *executionContext) _InvoiceConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Invoice]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4222,7 +4198,7 @@ func (ec *executionContext) fieldContext_InvoiceConnection_totalCount(_ context.
 	return graphql.NewScalarFieldContext("InvoiceConnection", field, true, false, "Int")
 }
 
-func (ec *executionContext) _InvoiceEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*bookkeeping.Invoice]) (ret graphql.Marshaler) {
+func (ec *executionContext) _InvoiceEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Invoice]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4245,7 +4221,7 @@ func (ec *executionContext) fieldContext_InvoiceEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("InvoiceEdge", field, true, false, "String")
 }
 
-func (ec *executionContext) _InvoiceEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*bookkeeping.Invoice]) (ret graphql.Marshaler) {
+func (ec *executionContext) _InvoiceEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Invoice]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4257,8 +4233,8 @@ func (ec *executionContext) _InvoiceEdge_node(ctx context.Context, field graphql
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *bookkeeping.Invoice) graphql.Marshaler {
-			return ec.marshalNInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋbookkeepingᚐInvoice(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐInvoice(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4290,8 +4266,8 @@ func (ec *executionContext) _Mutation_createContact(ctx context.Context, field g
 			return ec.Resolvers.Mutation().CreateContact(ctx, fc.Args["input"].(comms.ContactInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4334,8 +4310,8 @@ func (ec *executionContext) _Mutation_updateContact(ctx context.Context, field g
 			return ec.Resolvers.Mutation().UpdateContact(ctx, fc.Args["id"].(uuid.UUID), fc.Args["input"].(comms.ContactInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4378,8 +4354,8 @@ func (ec *executionContext) _Mutation_linkContactToBuilding(ctx context.Context,
 			return ec.Resolvers.Mutation().LinkContactToBuilding(ctx, fc.Args["buildingId"].(uuid.UUID), fc.Args["contactId"].(uuid.UUID), fc.Args["role"].(string), fc.Args["isPrimary"].(*bool))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.BuildingLink) graphql.Marshaler {
-			return ec.marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLink(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BuildingContact) graphql.Marshaler {
+			return ec.marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4422,8 +4398,8 @@ func (ec *executionContext) _Mutation_setPrimaryContact(ctx context.Context, fie
 			return ec.Resolvers.Mutation().SetPrimaryContact(ctx, fc.Args["buildingId"].(uuid.UUID), fc.Args["contactId"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.BuildingLink) graphql.Marshaler {
-			return ec.marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLink(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BuildingContact) graphql.Marshaler {
+			return ec.marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4510,8 +4486,8 @@ func (ec *executionContext) _Mutation_linkContactToUser(ctx context.Context, fie
 			return ec.Resolvers.Mutation().LinkContactToUser(ctx, fc.Args["contactId"].(uuid.UUID), fc.Args["userId"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4554,8 +4530,8 @@ func (ec *executionContext) _Mutation_unlinkContactFromUser(ctx context.Context,
 			return ec.Resolvers.Mutation().UnlinkContactFromUser(ctx, fc.Args["contactId"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4686,8 +4662,8 @@ func (ec *executionContext) _Mutation_updateMyProfile(ctx context.Context, field
 			return ec.Resolvers.Mutation().UpdateMyProfile(ctx, fc.Args["input"].(identity.ProfileInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *identity.Result) graphql.Marshaler {
-			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityUpdatePayload) graphql.Marshaler {
+			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐIdentityUpdatePayload(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4730,8 +4706,8 @@ func (ec *executionContext) _Mutation_updateUserIdentity(ctx context.Context, fi
 			return ec.Resolvers.Mutation().UpdateUserIdentity(ctx, fc.Args["userId"].(uuid.UUID), fc.Args["input"].(identity.IdentityInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *identity.Result) graphql.Marshaler {
-			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityUpdatePayload) graphql.Marshaler {
+			return ec.marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐIdentityUpdatePayload(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4865,8 +4841,8 @@ func (ec *executionContext) _Query_me(ctx context.Context, field graphql.Collect
 			return ec.Resolvers.Query().Me(ctx)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4898,8 +4874,8 @@ func (ec *executionContext) _Query_user(ctx context.Context, field graphql.Colle
 			return ec.Resolvers.Query().User(ctx, fc.Args["id"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		false,
@@ -4942,7 +4918,7 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 			return ec.Resolvers.Query().Users(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*directory.UserFilter), fc.Args["orderBy"].(*model.UserOrder))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*directory.User]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.User]) graphql.Marshaler {
 			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
@@ -4986,8 +4962,8 @@ func (ec *executionContext) _Query_building(ctx context.Context, field graphql.C
 			return ec.Resolvers.Query().Building(ctx, fc.Args["id"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *property.Building) graphql.Marshaler {
-			return ec.marshalOBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpropertyᚐBuilding(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Building) graphql.Marshaler {
+			return ec.marshalOBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuilding(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5030,7 +5006,7 @@ func (ec *executionContext) _Query_buildings(ctx context.Context, field graphql.
 			return ec.Resolvers.Query().Buildings(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*property.BuildingFilter))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*property.Building]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Building]) graphql.Marshaler {
 			return ec.marshalNBuildingConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
@@ -5074,8 +5050,8 @@ func (ec *executionContext) _Query_contact(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Query().Contact(ctx, fc.Args["id"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5118,7 +5094,7 @@ func (ec *executionContext) _Query_contacts(ctx context.Context, field graphql.C
 			return ec.Resolvers.Query().Contacts(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*comms.ContactFilter))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*comms.Contact]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Contact]) graphql.Marshaler {
 			return ec.marshalNContactConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
@@ -5162,8 +5138,8 @@ func (ec *executionContext) _Query_invoice(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Query().Invoice(ctx, fc.Args["id"].(uuid.UUID))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *bookkeeping.Invoice) graphql.Marshaler {
-			return ec.marshalOInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋbookkeepingᚐInvoice(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Invoice) graphql.Marshaler {
+			return ec.marshalOInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐInvoice(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5206,7 +5182,7 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 			return ec.Resolvers.Query().Invoices(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*bookkeeping.InvoiceFilter))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*bookkeeping.Invoice]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Invoice]) graphql.Marshaler {
 			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
@@ -5345,7 +5321,7 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
-func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5368,7 +5344,7 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
 }
 
-func (ec *executionContext) _User_tenantId(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_tenantId(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5391,7 +5367,7 @@ func (ec *executionContext) fieldContext_User_tenantId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
 }
 
-func (ec *executionContext) _User_idpId(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_idpId(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5414,7 +5390,7 @@ func (ec *executionContext) fieldContext_User_idpId(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
-func (ec *executionContext) _User_externalId(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_externalId(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5437,7 +5413,7 @@ func (ec *executionContext) fieldContext_User_externalId(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
-func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5478,7 +5454,7 @@ func (ec *executionContext) fieldContext_User_email(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
-func (ec *executionContext) _User_fullName(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_fullName(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5519,7 +5495,7 @@ func (ec *executionContext) fieldContext_User_fullName(_ context.Context, field 
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
-func (ec *executionContext) _User_syncedAt(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_syncedAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5542,7 +5518,7 @@ func (ec *executionContext) fieldContext_User_syncedAt(_ context.Context, field 
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
-func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5565,7 +5541,7 @@ func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
-func (ec *executionContext) _User_erasedAt(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_erasedAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5588,7 +5564,7 @@ func (ec *executionContext) fieldContext_User_erasedAt(_ context.Context, field 
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
-func (ec *executionContext) _User_contact(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_contact(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5597,11 +5573,11 @@ func (ec *executionContext) _User_contact(ctx context.Context, field graphql.Col
 			return ec.fieldContext_User_contact(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Contact(ctx, obj)
+			return obj.Contact, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
-			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5611,8 +5587,8 @@ func (ec *executionContext) fieldContext_User_contact(_ context.Context, field g
 	fc = &graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Contact(ctx, field)
 		},
@@ -5620,7 +5596,7 @@ func (ec *executionContext) fieldContext_User_contact(_ context.Context, field g
 	return fc, nil
 }
 
-func (ec *executionContext) _User_invoices(ctx context.Context, field graphql.CollectedField, obj *directory.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_invoices(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5630,10 +5606,10 @@ func (ec *executionContext) _User_invoices(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Invoices(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return obj.Invoices(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*bookkeeping.Invoice]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Invoice]) graphql.Marshaler {
 			return ec.marshalNInvoiceConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
@@ -5645,7 +5621,7 @@ func (ec *executionContext) fieldContext_User_invoices(ctx context.Context, fiel
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_InvoiceConnection(ctx, field)
 		},
@@ -5664,7 +5640,7 @@ func (ec *executionContext) fieldContext_User_invoices(ctx context.Context, fiel
 	return fc, nil
 }
 
-func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*directory.User]) (ret graphql.Marshaler) {
+func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.User]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5676,7 +5652,7 @@ func (ec *executionContext) _UserConnection_edges(ctx context.Context, field gra
 			return obj.Edges, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*directory.User]) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.User]) graphql.Marshaler {
 			return ec.marshalNUserEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
 		},
 		true,
@@ -5696,7 +5672,7 @@ func (ec *executionContext) fieldContext_UserConnection_edges(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _UserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*directory.User]) (ret graphql.Marshaler) {
+func (ec *executionContext) _UserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.User]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5728,7 +5704,7 @@ func (ec *executionContext) fieldContext_UserConnection_pageInfo(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _UserConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*directory.User]) (ret graphql.Marshaler) {
+func (ec *executionContext) _UserConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.User]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5751,7 +5727,7 @@ func (ec *executionContext) fieldContext_UserConnection_totalCount(_ context.Con
 	return graphql.NewScalarFieldContext("UserConnection", field, true, false, "Int")
 }
 
-func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*directory.User]) (ret graphql.Marshaler) {
+func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.User]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5774,7 +5750,7 @@ func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("UserEdge", field, true, false, "String")
 }
 
-func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*directory.User]) (ret graphql.Marshaler) {
+func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.User]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5786,8 +5762,8 @@ func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.Co
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *directory.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7327,7 +7303,7 @@ func UnmarshalUserOrder(ctx context.Context, raw any) (model.UserOrder, error) {
 
 var buildingImplementors = []string{"Building"}
 
-func (ec *executionContext) _Building(ctx context.Context, sel ast.SelectionSet, obj *property.Building) graphql.Marshaler {
+func (ec *executionContext) _Building(ctx context.Context, sel ast.SelectionSet, obj *model.Building) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, buildingImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7339,45 +7315,43 @@ func (ec *executionContext) _Building(ctx context.Context, sel ast.SelectionSet,
 		case "id":
 			out.Values[i] = ec._Building_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "tenantId":
 			out.Values[i] = ec._Building_tenantId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "providerId":
 			out.Values[i] = ec._Building_providerId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Building_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "address":
 			out.Values[i] = ec._Building_address(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._Building_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "contacts":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Building_contacts(ctx, field, obj)
-				})
+			out.Values[i] = ec._Building_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "primaryContact":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Building_primaryContact(ctx, field, obj)
-				})
+			out.Values[i] = ec._Building_primaryContact(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7397,7 +7371,7 @@ func (ec *executionContext) _Building(ctx context.Context, sel ast.SelectionSet,
 
 var buildingConnectionImplementors = []string{"BuildingConnection"}
 
-func (ec *executionContext) _BuildingConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*property.Building]) graphql.Marshaler {
+func (ec *executionContext) _BuildingConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.Building]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, buildingConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7441,7 +7415,7 @@ func (ec *executionContext) _BuildingConnection(ctx context.Context, sel ast.Sel
 
 var buildingContactImplementors = []string{"BuildingContact"}
 
-func (ec *executionContext) _BuildingContact(ctx context.Context, sel ast.SelectionSet, obj *comms.BuildingLink) graphql.Marshaler {
+func (ec *executionContext) _BuildingContact(ctx context.Context, sel ast.SelectionSet, obj *model.BuildingContact) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, buildingContactImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7451,26 +7425,24 @@ func (ec *executionContext) _BuildingContact(ctx context.Context, sel ast.Select
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("BuildingContact")
 		case "building":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._BuildingContact_building(ctx, field, obj)
-				})
+			out.Values[i] = ec._BuildingContact_building(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "contact":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._BuildingContact_contact(ctx, field, obj)
-				})
+			out.Values[i] = ec._BuildingContact_contact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "role":
 			out.Values[i] = ec._BuildingContact_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "isPrimary":
 			out.Values[i] = ec._BuildingContact_isPrimary(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7491,7 +7463,7 @@ func (ec *executionContext) _BuildingContact(ctx context.Context, sel ast.Select
 
 var buildingEdgeImplementors = []string{"BuildingEdge"}
 
-func (ec *executionContext) _BuildingEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*property.Building]) graphql.Marshaler {
+func (ec *executionContext) _BuildingEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.Building]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, buildingEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7529,7 +7501,7 @@ func (ec *executionContext) _BuildingEdge(ctx context.Context, sel ast.Selection
 
 var contactImplementors = []string{"Contact"}
 
-func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, obj *comms.Contact) graphql.Marshaler {
+func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, obj *model.Contact) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, contactImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7541,50 +7513,48 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Contact_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "tenantId":
 			out.Values[i] = ec._Contact_tenantId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "fullName":
 			out.Values[i] = ec._Contact_fullName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "email":
 			out.Values[i] = ec._Contact_email(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "phone":
 			out.Values[i] = ec._Contact_phone(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._Contact_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "erasedAt":
 			out.Values[i] = ec._Contact_erasedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "user":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Contact_user(ctx, field, obj)
-				})
+			out.Values[i] = ec._Contact_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "buildings":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Contact_buildings(ctx, field, obj)
-				})
+			out.Values[i] = ec._Contact_buildings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7604,7 +7574,7 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 
 var contactConnectionImplementors = []string{"ContactConnection"}
 
-func (ec *executionContext) _ContactConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*comms.Contact]) graphql.Marshaler {
+func (ec *executionContext) _ContactConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.Contact]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, contactConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7648,7 +7618,7 @@ func (ec *executionContext) _ContactConnection(ctx context.Context, sel ast.Sele
 
 var contactEdgeImplementors = []string{"ContactEdge"}
 
-func (ec *executionContext) _ContactEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*comms.Contact]) graphql.Marshaler {
+func (ec *executionContext) _ContactEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.Contact]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, contactEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7835,7 +7805,7 @@ func (ec *executionContext) _IdentitySyncLag(ctx context.Context, sel ast.Select
 
 var identityUpdatePayloadImplementors = []string{"IdentityUpdatePayload"}
 
-func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.SelectionSet, obj *identity.Result) graphql.Marshaler {
+func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.SelectionSet, obj *model.IdentityUpdatePayload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, identityUpdatePayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7878,7 +7848,7 @@ func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.
 
 var invoiceImplementors = []string{"Invoice"}
 
-func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, obj *bookkeeping.Invoice) graphql.Marshaler {
+func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, obj *model.Invoice) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7890,44 +7860,43 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Invoice_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "tenantId":
 			out.Values[i] = ec._Invoice_tenantId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "number":
 			out.Values[i] = ec._Invoice_number(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "amountMinor":
 			out.Values[i] = ec._Invoice_amountMinor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "currency":
 			out.Values[i] = ec._Invoice_currency(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "issuedAt":
 			out.Values[i] = ec._Invoice_issuedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdByUserId":
 			out.Values[i] = ec._Invoice_createdByUserId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdBy":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invoice_createdBy(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invoice_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7947,7 +7916,7 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 
 var invoiceConnectionImplementors = []string{"InvoiceConnection"}
 
-func (ec *executionContext) _InvoiceConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*bookkeeping.Invoice]) graphql.Marshaler {
+func (ec *executionContext) _InvoiceConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.Invoice]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -7991,7 +7960,7 @@ func (ec *executionContext) _InvoiceConnection(ctx context.Context, sel ast.Sele
 
 var invoiceEdgeImplementors = []string{"InvoiceEdge"}
 
-func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*bookkeeping.Invoice]) graphql.Marshaler {
+func (ec *executionContext) _InvoiceEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.Invoice]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -8300,7 +8269,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 
 var userImplementors = []string{"User"}
 
-func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *directory.User) graphql.Marshaler {
+func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -8312,60 +8281,58 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		case "id":
 			out.Values[i] = ec._User_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "tenantId":
 			out.Values[i] = ec._User_tenantId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "idpId":
 			out.Values[i] = ec._User_idpId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "externalId":
 			out.Values[i] = ec._User_externalId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "email":
 			out.Values[i] = ec._User_email(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "fullName":
 			out.Values[i] = ec._User_fullName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "syncedAt":
 			out.Values[i] = ec._User_syncedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._User_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "erasedAt":
 			out.Values[i] = ec._User_erasedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "contact":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_contact(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_contact(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "invoices":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_invoices(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_invoices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8385,7 +8352,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 
 var userConnectionImplementors = []string{"UserConnection"}
 
-func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*directory.User]) graphql.Marshaler {
+func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.User]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -8429,7 +8396,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 
 var userEdgeImplementors = []string{"UserEdge"}
 
-func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*directory.User]) graphql.Marshaler {
+func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.User]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -8841,7 +8808,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpropertyᚐBuilding(ctx context.Context, sel ast.SelectionSet, v *property.Building) graphql.Marshaler {
+func (ec *executionContext) marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuilding(ctx context.Context, sel ast.SelectionSet, v *model.Building) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Building!")
 		return graphql.Null
@@ -8849,7 +8816,7 @@ func (ec *executionContext) marshalNBuilding2ᚖgithubᚗcomᚋpropertyportalᚋ
 	return ec._Building(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNBuildingConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*property.Building]) graphql.Marshaler {
+func (ec *executionContext) marshalNBuildingConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.Building]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "BuildingConnection!")
 		return graphql.Null
@@ -8857,11 +8824,11 @@ func (ec *executionContext) marshalNBuildingConnection2ᚖgithubᚗcomᚋpropert
 	return ec._BuildingConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLinkᚄ(ctx context.Context, sel ast.SelectionSet, v []*comms.BuildingLink) graphql.Marshaler {
+func (ec *executionContext) marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContactᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.BuildingContact) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLink(ctx, sel, v[i])
+		return ec.marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContact(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -8873,7 +8840,7 @@ func (ec *executionContext) marshalNBuildingContact2ᚕᚖgithubᚗcomᚋpropert
 	return ret
 }
 
-func (ec *executionContext) marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐBuildingLink(ctx context.Context, sel ast.SelectionSet, v *comms.BuildingLink) graphql.Marshaler {
+func (ec *executionContext) marshalNBuildingContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuildingContact(ctx context.Context, sel ast.SelectionSet, v *model.BuildingContact) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "BuildingContact!")
 		return graphql.Null
@@ -8881,7 +8848,7 @@ func (ec *executionContext) marshalNBuildingContact2ᚖgithubᚗcomᚋpropertypo
 	return ec._BuildingContact(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNBuildingEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*property.Building]) graphql.Marshaler {
+func (ec *executionContext) marshalNBuildingEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.Building]) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -8897,7 +8864,7 @@ func (ec *executionContext) marshalNBuildingEdge2ᚕᚖgithubᚗcomᚋpropertypo
 	return ret
 }
 
-func (ec *executionContext) marshalNBuildingEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*property.Building]) graphql.Marshaler {
+func (ec *executionContext) marshalNBuildingEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.Building]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "BuildingEdge!")
 		return graphql.Null
@@ -8905,7 +8872,7 @@ func (ec *executionContext) marshalNBuildingEdge2ᚖgithubᚗcomᚋpropertyporta
 	return ec._BuildingEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx context.Context, sel ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
+func (ec *executionContext) marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx context.Context, sel ast.SelectionSet, v *model.Contact) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Contact!")
 		return graphql.Null
@@ -8913,7 +8880,7 @@ func (ec *executionContext) marshalNContact2ᚖgithubᚗcomᚋpropertyportalᚋg
 	return ec._Contact(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNContactConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*comms.Contact]) graphql.Marshaler {
+func (ec *executionContext) marshalNContactConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.Contact]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ContactConnection!")
 		return graphql.Null
@@ -8921,7 +8888,7 @@ func (ec *executionContext) marshalNContactConnection2ᚖgithubᚗcomᚋproperty
 	return ec._ContactConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNContactEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*comms.Contact]) graphql.Marshaler {
+func (ec *executionContext) marshalNContactEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.Contact]) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -8937,7 +8904,7 @@ func (ec *executionContext) marshalNContactEdge2ᚕᚖgithubᚗcomᚋpropertypor
 	return ret
 }
 
-func (ec *executionContext) marshalNContactEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*comms.Contact]) graphql.Marshaler {
+func (ec *executionContext) marshalNContactEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.Contact]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ContactEdge!")
 		return graphql.Null
@@ -9073,7 +9040,7 @@ func (ec *executionContext) marshalNIdentitySyncStatus2githubᚗcomᚋpropertypo
 	return res
 }
 
-func (ec *executionContext) marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐResult(ctx context.Context, sel ast.SelectionSet, v *identity.Result) graphql.Marshaler {
+func (ec *executionContext) marshalNIdentityUpdatePayload2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐIdentityUpdatePayload(ctx context.Context, sel ast.SelectionSet, v *model.IdentityUpdatePayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "IdentityUpdatePayload!")
 		return graphql.Null
@@ -9109,7 +9076,7 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
-func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋbookkeepingᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *bookkeeping.Invoice) graphql.Marshaler {
+func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *model.Invoice) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Invoice!")
 		return graphql.Null
@@ -9117,7 +9084,7 @@ func (ec *executionContext) marshalNInvoice2ᚖgithubᚗcomᚋpropertyportalᚋg
 	return ec._Invoice(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*bookkeeping.Invoice]) graphql.Marshaler {
+func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.Invoice]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "InvoiceConnection!")
 		return graphql.Null
@@ -9125,7 +9092,7 @@ func (ec *executionContext) marshalNInvoiceConnection2ᚖgithubᚗcomᚋproperty
 	return ec._InvoiceConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNInvoiceEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*bookkeeping.Invoice]) graphql.Marshaler {
+func (ec *executionContext) marshalNInvoiceEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.Invoice]) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -9141,7 +9108,7 @@ func (ec *executionContext) marshalNInvoiceEdge2ᚕᚖgithubᚗcomᚋpropertypor
 	return ret
 }
 
-func (ec *executionContext) marshalNInvoiceEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*bookkeeping.Invoice]) graphql.Marshaler {
+func (ec *executionContext) marshalNInvoiceEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.Invoice]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "InvoiceEdge!")
 		return graphql.Null
@@ -9249,7 +9216,7 @@ func (ec *executionContext) unmarshalNUpdateUserIdentityInput2githubᚗcomᚋpro
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx context.Context, sel ast.SelectionSet, v *directory.User) graphql.Marshaler {
+func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "User!")
 		return graphql.Null
@@ -9257,7 +9224,7 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpropertyportalᚋgate
 	return ec._User(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*directory.User]) graphql.Marshaler {
+func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.User]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UserConnection!")
 		return graphql.Null
@@ -9265,7 +9232,7 @@ func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋpropertypor
 	return ec._UserConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNUserEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*directory.User]) graphql.Marshaler {
+func (ec *executionContext) marshalNUserEdge2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.User]) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -9281,7 +9248,7 @@ func (ec *executionContext) marshalNUserEdge2ᚕᚖgithubᚗcomᚋpropertyportal
 	return ret
 }
 
-func (ec *executionContext) marshalNUserEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*directory.User]) graphql.Marshaler {
+func (ec *executionContext) marshalNUserEdge2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.User]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UserEdge!")
 		return graphql.Null
@@ -9471,7 +9438,7 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
-func (ec *executionContext) marshalOBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpropertyᚐBuilding(ctx context.Context, sel ast.SelectionSet, v *property.Building) graphql.Marshaler {
+func (ec *executionContext) marshalOBuilding2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐBuilding(ctx context.Context, sel ast.SelectionSet, v *model.Building) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -9486,7 +9453,7 @@ func (ec *executionContext) unmarshalOBuildingFilter2ᚖgithubᚗcomᚋpropertyp
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContact(ctx context.Context, sel ast.SelectionSet, v *comms.Contact) graphql.Marshaler {
+func (ec *executionContext) marshalOContact2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐContact(ctx context.Context, sel ast.SelectionSet, v *model.Contact) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -9537,7 +9504,7 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
-func (ec *executionContext) marshalOInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋbookkeepingᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *bookkeeping.Invoice) graphql.Marshaler {
+func (ec *executionContext) marshalOInvoice2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *model.Invoice) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -9588,7 +9555,7 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	return res
 }
 
-func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUser(ctx context.Context, sel ast.SelectionSet, v *directory.User) graphql.Marshaler {
+func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -3,27 +3,14 @@ package graph
 import (
 	"context"
 
-	"github.com/google/uuid"
-	"github.com/graph-gophers/dataloader/v7"
 	"github.com/propertyportal/gateway/graph/model"
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
-	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/property"
-)
-
-// Loaders are the request's dataloaders.
-type Loaders = loader.Loaders
-
-type (
-	userLoader     = dataloader.Loader[uuid.UUID, *directory.User]
-	contactLoader  = dataloader.Loader[uuid.UUID, *comms.Contact]
-	linksLoader    = dataloader.Loader[uuid.UUID, []*comms.BuildingLink]
-	buildingLoader = dataloader.Loader[uuid.UUID, *property.Building]
 )
 
 // scopeOf returns the caller's scope; Unauthenticated without one.
@@ -35,24 +22,6 @@ func scopeOf(ctx context.Context) (access.Scope, error) {
 	return s, nil
 }
 
-// load loads key through the request's loader that pick chooses.
-func load[K comparable, V any](ctx context.Context, pick func(*Loaders) *dataloader.Loader[K, V], key K) (V, error) {
-	l := loader.For(ctx)
-	if l == nil {
-		var zero V
-		return zero, apperr.E(apperr.Unauthenticated, "sign-in required")
-	}
-	return pick(l).Load(ctx, key)()
-}
-
-// required turns a missing value of a non-null field into NotFound.
-func required[V any](v *V, err error) (*V, error) {
-	if err == nil && v == nil {
-		return nil, apperr.E(apperr.NotFound, "not found")
-	}
-	return v, err
-}
-
 // orNil turns NotFound into null, for nullable lookups by id.
 func orNil[V any](v *V, err error) (*V, error) {
 	if apperr.KindOf(err) == apperr.NotFound {
@@ -61,24 +30,46 @@ func orNil[V any](v *V, err error) (*V, error) {
 	return v, err
 }
 
-func primaryOf(links []*comms.BuildingLink) *comms.Contact {
-	for _, l := range links {
-		if l.IsPrimary {
-			return l.Contact
-		}
-	}
-	return nil
+// listOf is what one list field needs: the list (and order) its cursors
+// belong to, how to find a page and count every match, how a node is shown
+// and what its cursor is.
+type listOf[D any, N any] struct {
+	typ    string // the node type, e.g. "User"
+	list   string // the cursors' list, e.g. "users:EMAIL:ASC"
+	find   func(ctx context.Context, s access.Scope, p page.Request) ([]*D, bool, error)
+	count  func(ctx context.Context, s access.Scope) (int, error)
+	wrap   func(*planner, *D) N
+	cursor func(N) page.Cursor
 }
 
-// withContact fills in the links' contact: links found by contact are that contact's.
-func withContact(links []*comms.BuildingLink, c *comms.Contact) []*comms.BuildingLink {
-	out := make([]*comms.BuildingLink, len(links))
-	for i, l := range links {
-		cp := *l
-		cp.Contact = c
-		out[i] = &cp
+// list answers a connection field: it reads the page arguments, finds the
+// page, plans what the operation selects below its nodes and seals their
+// cursors when they are read.
+func list[D any, N any](ctx context.Context, r *Resolver, first *int, after *string, l listOf[D, N]) (*model.Connection[N], error) {
+	p, err := r.plannerFor(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	req, err := p.pages.parse(first, after, l.list)
+	if err != nil {
+		return nil, err
+	}
+	rows, more, err := l.find(ctx, p.scope, req)
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]N, len(rows))
+	items := make([]any, len(rows))
+	for i, row := range rows {
+		nodes[i] = l.wrap(p, row)
+		items[i] = nodes[i]
+	}
+	if err := p.plan(l.typ, items, p.selectedNodes(l.typ)); err != nil {
+		return nil, err
+	}
+	s := p.scope
+	return model.NewConnection(nodes, more, sealed(p.pages, l.cursor),
+		func(ctx context.Context) (int, error) { return l.count(ctx, s) }), nil
 }
 
 func userOrder(o *model.UserOrder) directory.UserOrder {
@@ -89,121 +80,71 @@ func userOrder(o *model.UserOrder) directory.UserOrder {
 }
 
 func (r *queryResolver) users(ctx context.Context, first *int, after *string, f *directory.UserFilter, o *model.UserOrder) (*model.UserConnection, error) {
-	s, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pg := r.pagesFor(s)
 	filter, order := deref(f), userOrder(o)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := pg.parse(first, after, order.List())
-	if err != nil {
-		return nil, err
-	}
-	users, more, err := r.Directory.FindUsers(ctx, s, filter, order, p)
-	if err != nil {
-		return nil, err
-	}
-	loader.For(ctx).PrefetchUsers(ctx, users, usersSelected(ctx, pg))
-	return model.NewConnection(users, more,
-		func(u *directory.User) string { return pg.seal(directory.UserCursor(u, order)) },
-		func(ctx context.Context) (int, error) { return r.Directory.CountUsers(ctx, s, filter) }), nil
+	return list(ctx, r.Resolver, first, after, listOf[directory.User, *model.User]{
+		typ: "User", list: order.List(),
+		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*directory.User, bool, error) {
+			return r.Directory.FindUsers(ctx, s, filter, order, p)
+		},
+		count:  func(ctx context.Context, s access.Scope) (int, error) { return r.Directory.CountUsers(ctx, s, filter) },
+		wrap:   (*planner).user,
+		cursor: userCursor(order),
+	})
 }
 
 func (r *queryResolver) buildings(ctx context.Context, first *int, after *string, f *property.BuildingFilter) (*model.BuildingConnection, error) {
-	s, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pg := r.pagesFor(s)
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := pg.parse(first, after, property.BuildingList)
-	if err != nil {
-		return nil, err
-	}
-	bs, more, err := r.Property.FindBuildings(ctx, s, filter, p)
-	if err != nil {
-		return nil, err
-	}
-	loader.For(ctx).PrefetchBuildings(ctx, bs, buildingsSelected(ctx, pg))
-	return model.NewConnection(bs, more, sealed(pg, property.BuildingCursor),
-		func(ctx context.Context) (int, error) { return r.Property.CountBuildings(ctx, s, filter) }), nil
+	return list(ctx, r.Resolver, first, after, listOf[property.Building, *model.Building]{
+		typ: "Building", list: property.BuildingList,
+		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*property.Building, bool, error) {
+			return r.Property.FindBuildings(ctx, s, filter, p)
+		},
+		count: func(ctx context.Context, s access.Scope) (int, error) {
+			return r.Property.CountBuildings(ctx, s, filter)
+		},
+		wrap:   (*planner).building,
+		cursor: buildingCursor,
+	})
 }
 
 func (r *queryResolver) contacts(ctx context.Context, first *int, after *string, f *comms.ContactFilter) (*model.ContactConnection, error) {
-	s, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pg := r.pagesFor(s)
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := pg.parse(first, after, comms.ContactList)
-	if err != nil {
-		return nil, err
-	}
-	cs, more, err := r.Comms.FindContacts(ctx, s, filter, p)
-	if err != nil {
-		return nil, err
-	}
-	loader.For(ctx).PrefetchContacts(ctx, cs, contactsSelected(ctx, pg))
-	return model.NewConnection(cs, more, sealed(pg, comms.ContactCursor),
-		func(ctx context.Context) (int, error) { return r.Comms.CountContacts(ctx, s, filter) }), nil
+	return list(ctx, r.Resolver, first, after, listOf[comms.Contact, *model.Contact]{
+		typ: "Contact", list: comms.ContactList,
+		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*comms.Contact, bool, error) {
+			return r.Comms.FindContacts(ctx, s, filter, p)
+		},
+		count:  func(ctx context.Context, s access.Scope) (int, error) { return r.Comms.CountContacts(ctx, s, filter) },
+		wrap:   (*planner).contact,
+		cursor: contactCursor,
+	})
 }
 
 func (r *queryResolver) invoices(ctx context.Context, first *int, after *string, f *bookkeeping.InvoiceFilter) (*model.InvoiceConnection, error) {
-	s, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pg := r.pagesFor(s)
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	p, err := pg.parse(first, after, bookkeeping.InvoiceList)
-	if err != nil {
-		return nil, err
-	}
-	invs, more, err := r.Bookkeeping.FindInvoices(ctx, s, filter, p)
-	if err != nil {
-		return nil, err
-	}
-	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, pg))
-	return model.NewConnection(invs, more, sealed(pg, bookkeeping.InvoiceCursor),
-		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
-}
-
-// invoicesOf pages one user's invoices through the loader that fetches the
-// pages of every user in the query in one statement.
-func (r *userResolver) invoicesOf(ctx context.Context, u *directory.User, first *int, after *string) (*model.InvoiceConnection, error) {
-	s, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pg := r.pagesFor(s)
-	p, err := pg.parse(first, after, bookkeeping.InvoiceList)
-	if err != nil {
-		return nil, err
-	}
-	invs, err := load(ctx, func(l *Loaders) *dataloader.Loader[loader.InvoicePageKey, []*bookkeeping.Invoice] {
-		return l.InvoicesByCreator
-	}, invoicePageKey(u.ID, p))
-	if err != nil {
-		return nil, err
-	}
-	invs, more := page.Trim(invs, p)
-	loader.For(ctx).PrefetchInvoices(ctx, invs, invoicesSelected(ctx, pg))
-	filter := bookkeeping.InvoiceFilter{CreatedByUserID: &u.ID}
-	return model.NewConnection(invs, more, sealed(pg, bookkeeping.InvoiceCursor),
-		func(ctx context.Context) (int, error) { return r.Bookkeeping.CountInvoices(ctx, s, filter) }), nil
+	return list(ctx, r.Resolver, first, after, listOf[bookkeeping.Invoice, *model.Invoice]{
+		typ: "Invoice", list: bookkeeping.InvoiceList,
+		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*bookkeeping.Invoice, bool, error) {
+			return r.Bookkeeping.FindInvoices(ctx, s, filter, p)
+		},
+		count: func(ctx context.Context, s access.Scope) (int, error) {
+			return r.Bookkeeping.CountInvoices(ctx, s, filter)
+		},
+		wrap:   (*planner).invoice,
+		cursor: invoiceCursor,
+	})
 }
 
 // pages reads one caller's page arguments and seals the cursors of the
@@ -217,12 +158,6 @@ type pages struct {
 // pagesFor returns the pages of the caller s.
 func (r *Resolver) pagesFor(s access.Scope) pages {
 	return pages{max: r.MaxPage, cursors: r.Cursors, owner: string(s.Role) + "/" + s.TenantID.String() + "/" + s.UserID.String()}
-}
-
-// pagesIn returns the pages of the caller of ctx.
-func (r *Resolver) pagesIn(ctx context.Context) pages {
-	s, _ := access.FromContext(ctx)
-	return r.pagesFor(s)
 }
 
 func (pg pages) parse(first *int, after *string, list string) (page.Request, error) {

@@ -19,90 +19,51 @@ import (
 	"github.com/propertyportal/gateway/internal/property"
 )
 
-// Contacts is the resolver for the contacts field.
-func (r *buildingResolver) Contacts(ctx context.Context, obj *property.Building) ([]*comms.BuildingLink, error) {
-	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByBuilding }, obj.ID)
-	return prefetchedLinks(ctx, r.pagesIn(ctx), links, err)
-}
-
-// PrimaryContact is the resolver for the primaryContact field.
-func (r *buildingResolver) PrimaryContact(ctx context.Context, obj *property.Building) (*comms.Contact, error) {
-	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByBuilding }, obj.ID)
-	return primaryOf(links), err
-}
-
-// Building is the resolver for the building field.
-func (r *buildingContactResolver) Building(ctx context.Context, obj *comms.BuildingLink) (*property.Building, error) {
-	return required(load(ctx, func(l *Loaders) *buildingLoader { return l.BuildingByID }, obj.BuildingID))
-}
-
-// Contact is the resolver for the contact field.
-func (r *buildingContactResolver) Contact(ctx context.Context, obj *comms.BuildingLink) (*comms.Contact, error) {
-	return required(obj.Contact, nil)
-}
-
-// User is the resolver for the user field.
-func (r *contactResolver) User(ctx context.Context, obj *comms.Contact) (*directory.User, error) {
-	if obj.UserID == nil {
-		return nil, nil
-	}
-	return load(ctx, func(l *Loaders) *userLoader { return l.UserByID }, *obj.UserID)
-}
-
-// Buildings is the resolver for the buildings field.
-func (r *contactResolver) Buildings(ctx context.Context, obj *comms.Contact) ([]*comms.BuildingLink, error) {
-	links, err := load(ctx, func(l *Loaders) *linksLoader { return l.LinksByContact }, obj.ID)
-	return prefetchedLinks(ctx, r.pagesIn(ctx), withContact(links, obj), err)
-}
-
-// CreatedBy is the resolver for the createdBy field.
-func (r *invoiceResolver) CreatedBy(ctx context.Context, obj *bookkeeping.Invoice) (*directory.User, error) {
-	return required(load(ctx, func(l *Loaders) *userLoader { return l.UserByID }, obj.CreatedByUserID))
-}
-
 // CreateContact is the resolver for the createContact field.
-func (r *mutationResolver) CreateContact(ctx context.Context, input comms.ContactInput) (*comms.Contact, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) { return e.CreateContact(ctx, s, input) })
+func (r *mutationResolver) CreateContact(ctx context.Context, input comms.ContactInput) (*model.Contact, error) {
+	return editContact(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) { return e.CreateContact(ctx, s, input) })
 }
 
 // UpdateContact is the resolver for the updateContact field.
-func (r *mutationResolver) UpdateContact(ctx context.Context, id uuid.UUID, input comms.ContactInput) (*comms.Contact, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
+func (r *mutationResolver) UpdateContact(ctx context.Context, id uuid.UUID, input comms.ContactInput) (*model.Contact, error) {
+	return editContact(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
 		return e.UpdateContact(ctx, s, id, input)
 	})
 }
 
 // LinkContactToBuilding is the resolver for the linkContactToBuilding field.
-func (r *mutationResolver) LinkContactToBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID, role string, isPrimary *bool) (*comms.BuildingLink, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.BuildingLink, error) {
+func (r *mutationResolver) LinkContactToBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID, role string, isPrimary *bool) (*model.BuildingContact, error) {
+	return editLink(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.BuildingLink, error) {
 		return e.LinkContactToBuilding(ctx, s, buildingID, contactID, role, isPrimary != nil && *isPrimary)
 	})
 }
 
 // SetPrimaryContact is the resolver for the setPrimaryContact field.
-func (r *mutationResolver) SetPrimaryContact(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (*comms.BuildingLink, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.BuildingLink, error) {
+func (r *mutationResolver) SetPrimaryContact(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (*model.BuildingContact, error) {
+	return editLink(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.BuildingLink, error) {
 		return e.SetPrimaryContact(ctx, s, buildingID, contactID)
 	})
 }
 
 // UnlinkContactFromBuilding is the resolver for the unlinkContactFromBuilding field.
 func (r *mutationResolver) UnlinkContactFromBuilding(ctx context.Context, buildingID uuid.UUID, contactID uuid.UUID) (bool, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (bool, error) {
-		return true, e.UnlinkContactFromBuilding(ctx, s, buildingID, contactID)
-	})
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return false, err
+	}
+	return true, r.editor().UnlinkContactFromBuilding(ctx, s, buildingID, contactID)
 }
 
 // LinkContactToUser is the resolver for the linkContactToUser field.
-func (r *mutationResolver) LinkContactToUser(ctx context.Context, contactID uuid.UUID, userID uuid.UUID) (*comms.Contact, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
+func (r *mutationResolver) LinkContactToUser(ctx context.Context, contactID uuid.UUID, userID uuid.UUID) (*model.Contact, error) {
+	return editContact(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
 		return e.LinkContactToUser(ctx, s, contactID, userID)
 	})
 }
 
 // UnlinkContactFromUser is the resolver for the unlinkContactFromUser field.
-func (r *mutationResolver) UnlinkContactFromUser(ctx context.Context, contactID uuid.UUID) (*comms.Contact, error) {
-	return edit(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
+func (r *mutationResolver) UnlinkContactFromUser(ctx context.Context, contactID uuid.UUID) (*model.Contact, error) {
+	return editContact(ctx, r.Resolver, func(e *comms.Editor, s access.Scope) (*comms.Contact, error) {
 		return e.UnlinkContactFromUser(ctx, s, contactID)
 	})
 }
@@ -118,77 +79,93 @@ func (r *mutationResolver) EraseUser(ctx context.Context, id uuid.UUID) (*privac
 }
 
 // UpdateMyProfile is the resolver for the updateMyProfile field.
-func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*identity.Result, error) {
+func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input identity.ProfileInput) (*model.IdentityUpdatePayload, error) {
 	svc, s, err := r.identityFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return svc.UpdateMyProfile(ctx, s, input)
+	return r.identityPayload(ctx, s)(svc.UpdateMyProfile(ctx, s, input))
 }
 
 // UpdateUserIdentity is the resolver for the updateUserIdentity field.
-func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*identity.Result, error) {
+func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*model.IdentityUpdatePayload, error) {
 	svc, s, err := r.identityFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return svc.UpdateUserIdentity(ctx, s, userID, input)
+	return r.identityPayload(ctx, s)(svc.UpdateUserIdentity(ctx, s, userID, input))
 }
 
 // Me is the resolver for the me field.
-func (r *queryResolver) Me(ctx context.Context) (*directory.User, error) {
+func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	s, err := scopeOf(ctx)
 	if err != nil || s.UserID == uuid.Nil {
 		return nil, err
 	}
-	return load(ctx, func(l *Loaders) *userLoader { return l.UserByID }, s.UserID)
+	return r.userByID(ctx, s.UserID)
 }
 
 // User is the resolver for the user field.
-func (r *queryResolver) User(ctx context.Context, id uuid.UUID) (*directory.User, error) {
-	return load(ctx, func(l *Loaders) *userLoader { return l.UserByID }, id)
+func (r *queryResolver) User(ctx context.Context, id uuid.UUID) (*model.User, error) {
+	return r.userByID(ctx, id)
 }
 
 // Users is the resolver for the users field.
-func (r *queryResolver) Users(ctx context.Context, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*directory.User], error) {
+func (r *queryResolver) Users(ctx context.Context, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*model.User], error) {
 	return r.users(ctx, first, after, filter, orderBy)
 }
 
 // Building is the resolver for the building field.
-func (r *queryResolver) Building(ctx context.Context, id uuid.UUID) (*property.Building, error) {
-	return load(ctx, func(l *Loaders) *buildingLoader { return l.BuildingByID }, id)
+func (r *queryResolver) Building(ctx context.Context, id uuid.UUID) (*model.Building, error) {
+	p, err := r.plannerFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	found, err := p.l.BuildingsByID(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	return planOne(p, "Building", found[id], (*planner).building)
 }
 
 // Buildings is the resolver for the buildings field.
-func (r *queryResolver) Buildings(ctx context.Context, first *int, after *string, filter *property.BuildingFilter) (*model.Connection[*property.Building], error) {
+func (r *queryResolver) Buildings(ctx context.Context, first *int, after *string, filter *property.BuildingFilter) (*model.Connection[*model.Building], error) {
 	return r.buildings(ctx, first, after, filter)
 }
 
 // Contact is the resolver for the contact field.
-func (r *queryResolver) Contact(ctx context.Context, id uuid.UUID) (*comms.Contact, error) {
-	s, err := scopeOf(ctx)
+func (r *queryResolver) Contact(ctx context.Context, id uuid.UUID) (*model.Contact, error) {
+	p, err := r.plannerFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return orNil(r.Comms.FindContactByID(ctx, s, id))
+	c, err := orNil(r.Comms.FindContactByID(ctx, p.scope, id))
+	if err != nil {
+		return nil, err
+	}
+	return planOne(p, "Contact", c, (*planner).contact)
 }
 
 // Contacts is the resolver for the contacts field.
-func (r *queryResolver) Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*comms.Contact], error) {
+func (r *queryResolver) Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*model.Contact], error) {
 	return r.contacts(ctx, first, after, filter)
 }
 
 // Invoice is the resolver for the invoice field.
-func (r *queryResolver) Invoice(ctx context.Context, id uuid.UUID) (*bookkeeping.Invoice, error) {
-	s, err := scopeOf(ctx)
+func (r *queryResolver) Invoice(ctx context.Context, id uuid.UUID) (*model.Invoice, error) {
+	p, err := r.plannerFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return orNil(r.Bookkeeping.FindInvoiceByID(ctx, s, id))
+	inv, err := orNil(r.Bookkeeping.FindInvoiceByID(ctx, p.scope, id))
+	if err != nil {
+		return nil, err
+	}
+	return planOne(p, "Invoice", inv, (*planner).invoice)
 }
 
 // Invoices is the resolver for the invoices field.
-func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*bookkeeping.Invoice], error) {
+func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error) {
 	return r.invoices(ctx, first, after, filter)
 }
 
@@ -201,43 +178,13 @@ func (r *queryResolver) IdentitySyncLag(ctx context.Context) ([]*identity.Lag, e
 	return svc.SyncLag(ctx, s)
 }
 
-// Contact is the resolver for the contact field.
-func (r *userResolver) Contact(ctx context.Context, obj *directory.User) (*comms.Contact, error) {
-	return load(ctx, func(l *Loaders) *contactLoader { return l.ContactByUser }, obj.ID)
-}
-
-// Invoices is the resolver for the invoices field.
-func (r *userResolver) Invoices(ctx context.Context, obj *directory.User, first *int, after *string) (*model.Connection[*bookkeeping.Invoice], error) {
-	return r.invoicesOf(ctx, obj, first, after)
-}
-
-// Building returns BuildingResolver implementation.
-func (r *Resolver) Building() BuildingResolver { return &buildingResolver{r} }
-
-// BuildingContact returns BuildingContactResolver implementation.
-func (r *Resolver) BuildingContact() BuildingContactResolver { return &buildingContactResolver{r} }
-
-// Contact returns ContactResolver implementation.
-func (r *Resolver) Contact() ContactResolver { return &contactResolver{r} }
-
-// Invoice returns InvoiceResolver implementation.
-func (r *Resolver) Invoice() InvoiceResolver { return &invoiceResolver{r} }
-
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-// User returns UserResolver implementation.
-func (r *Resolver) User() UserResolver { return &userResolver{r} }
-
 type (
-	buildingResolver        struct{ *Resolver }
-	buildingContactResolver struct{ *Resolver }
-	contactResolver         struct{ *Resolver }
-	invoiceResolver         struct{ *Resolver }
-	mutationResolver        struct{ *Resolver }
-	queryResolver           struct{ *Resolver }
-	userResolver            struct{ *Resolver }
+	mutationResolver struct{ *Resolver }
+	queryResolver    struct{ *Resolver }
 )

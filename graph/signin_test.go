@@ -73,7 +73,7 @@ func newTenantWorld(e *env, iss *dev.Issuer, name string) *tenantWorld {
 func newTokenEnv(t *testing.T) (*env, *dev.Issuer) {
 	t.Helper()
 	iss := devtest.Issuer(t, nil)
-	e := newEnvAuth(t, 0, func(db *sqlx.DB) auth.Authenticator {
+	e := newEnvAuth(t, func(db *sqlx.DB) auth.Authenticator {
 		v, err := auth.New([]idp.Config{iss.Adapter("dev")}, directory.NewStore(db), auth.Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -338,7 +338,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
-			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, LoaderWait: cfg.LoaderWait, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
+			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
 			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,

@@ -4,11 +4,6 @@ package model
 
 import (
 	"context"
-
-	"github.com/propertyportal/gateway/internal/bookkeeping"
-	"github.com/propertyportal/gateway/internal/comms"
-	"github.com/propertyportal/gateway/internal/directory"
-	"github.com/propertyportal/gateway/internal/property"
 )
 
 // PageInfo says where a connection stands. Its cursors are sealed only
@@ -74,19 +69,19 @@ func NewConnection[T any](nodes []T, more bool, cursor func(T) string, count Cou
 // The connections and edges of the schema.
 type (
 	// UserConnection is a page of users.
-	UserConnection = Connection[*directory.User]
+	UserConnection = Connection[*User]
 	// UserEdge is a user and its cursor.
-	UserEdge = Edge[*directory.User]
+	UserEdge = Edge[*User]
 	// BuildingConnection is a page of buildings.
-	BuildingConnection = Connection[*property.Building]
+	BuildingConnection = Connection[*Building]
 	// BuildingEdge is a building and its cursor.
-	BuildingEdge = Edge[*property.Building]
+	BuildingEdge = Edge[*Building]
 	// ContactConnection is a page of contacts.
-	ContactConnection = Connection[*comms.Contact]
+	ContactConnection = Connection[*Contact]
 	// ContactEdge is a contact and its cursor.
-	ContactEdge = Edge[*comms.Contact]
+	ContactEdge = Edge[*Contact]
 	// InvoiceConnection is a page of invoices.
-	InvoiceConnection = Connection[*bookkeeping.Invoice]
+	InvoiceConnection = Connection[*Invoice]
 	// InvoiceEdge is an invoice and its cursor.
-	InvoiceEdge = Edge[*bookkeeping.Invoice]
+	InvoiceEdge = Edge[*Invoice]
 )

@@ -17,7 +17,6 @@ type Config struct {
 	CommsDatabaseURL string        // COMMS_DATABASE_URL: comms' own database; DATABASE_URL when empty
 	ListenAddr       string        // LISTEN_ADDR
 	MaxPageSize      int           // MAX_PAGE_SIZE: the cap on `first`
-	LoaderWait       time.Duration // LOADER_WAIT: how long a dataloader collects keys
 	DBMaxConns       int           // DB_MAX_CONNS: the connection pool size per database
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
 	LogLevel         string        // LOG_LEVEL: debug, info, warn or error
@@ -81,7 +80,6 @@ func Default() Config {
 	return Config{
 		ListenAddr:        ":8080",
 		MaxPageSize:       100,
-		LoaderWait:        2 * time.Millisecond,
 		DBMaxConns:        20,
 		ShutdownTimeout:   15 * time.Second,
 		LogLevel:          "info",
@@ -219,7 +217,7 @@ func Load(environ func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL such as http://collector:4318")
 		}
 	}
-	for name, dst := range map[string]*time.Duration{"LOADER_WAIT": &c.LoaderWait, "SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout,
+	for name, dst := range map[string]*time.Duration{"SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout,
 		"IDENTITY_WAIT": &c.IdentityWait, "READ_HEADER_TIMEOUT": &c.ReadHeaderTimeout, "READ_TIMEOUT": &c.ReadTimeout} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)

@@ -41,8 +41,7 @@ type Deps struct {
 	MaxPageSize   int
 	// Cursors seals the connections' cursors; nil: a random key of this
 	// process alone (tests; every replica of a deployment needs the same).
-	Cursors    *page.Sealer
-	LoaderWait time.Duration
+	Cursors *page.Sealer
 	// GraphiQL, when set, configures the GraphiQL page served at "/" (and
 	// its assets); nil serves no page.
 	GraphiQL *graphiql.Options
@@ -81,7 +80,7 @@ func New(d Deps) http.Handler {
 
 	mux := routes{http.NewServeMux(), map[string]bool{}}
 	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet,
-		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores, d.LoaderWait)(countStatements(gql)))))))
+		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores)(countStatements(gql)))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}

@@ -1,15 +1,16 @@
-// Package loader batches the relation lookups of one request: every relation
-// of the API is loaded through a per-request dataloader, so a query costs one
-// SQL statement per level of nesting, not one per row. Loaders are made per
-// request in Middleware and never shared: a dataloader's cache never expires
-// and a batch runs with its first caller's context (and so its scope).
+// Package loader batches the relation lookups of one request: the planner
+// (package graph) asks for a whole level of keys at once, so a query costs
+// one SQL statement per level of nesting, not one per row. Each relation has
+// one batch function (dataloader's contract: exactly one result per key, in
+// key order) and a cache for the request. Loaders are made per request in
+// Middleware and never shared: their cache never expires and a batch runs
+// with its caller's context (and so its scope).
 package loader
 
 import (
 	"context"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/graph-gophers/dataloader/v7"
@@ -38,72 +39,132 @@ type InvoicePageKey struct {
 	After  page.Cursor // zero when from the start
 }
 
-// Loaders are one request's dataloaders, one per relation.
+// Loaders are one request's batch loaders, one per relation: each loads a
+// whole level of keys in one statement and keeps what it loaded for the
+// rest of the request.
 type Loaders struct {
-	UserByID          *dataloader.Loader[uuid.UUID, *directory.User]
-	ContactByUser     *dataloader.Loader[uuid.UUID, *comms.Contact]
-	LinksByBuilding   *dataloader.Loader[uuid.UUID, []*comms.BuildingLink]
-	LinksByContact    *dataloader.Loader[uuid.UUID, []*comms.BuildingLink]
-	BuildingByID      *dataloader.Loader[uuid.UUID, *property.Building]
-	InvoicesByCreator *dataloader.Loader[InvoicePageKey, []*bookkeeping.Invoice]
-
-	users            prefetcher[uuid.UUID, *directory.User]
-	contactsOfUsers  prefetcher[uuid.UUID, *comms.Contact]
-	linksOfBuildings prefetcher[uuid.UUID, []*comms.BuildingLink]
-	linksOfContacts  prefetcher[uuid.UUID, []*comms.BuildingLink]
-	buildings        prefetcher[uuid.UUID, *property.Building]
-	invoicePages     prefetcher[InvoicePageKey, []*bookkeeping.Invoice]
+	users            *level[uuid.UUID, *directory.User]
+	contactsOfUsers  *level[uuid.UUID, *comms.Contact]
+	linksOfBuildings *level[uuid.UUID, []*comms.BuildingLink]
+	linksOfContacts  *level[uuid.UUID, []*comms.BuildingLink]
+	buildings        *level[uuid.UUID, *property.Building]
+	invoicePages     *level[InvoicePageKey, []*bookkeeping.Invoice]
 
 	// BuildingsOfCaller is the set of buildings the signed-in user is a
 	// contact of, loaded once per request when first asked for.
 	BuildingsOfCaller func(ctx context.Context) (map[uuid.UUID]bool, error)
 }
 
-// DefaultWait is how long a loader collects keys before it sends a batch.
-// The relations below a list's items do not wait on it: the list prefetches
-// them a level at a time (see Prefetch*). The wait batches the other lookups
-// of a request, without adding dataloader v7's 16 ms default to each.
-const DefaultWait = 2 * time.Millisecond
-
 // New returns loaders for one request made by scope.
-func New(st Stores, scope access.Scope, wait time.Duration) *Loaders {
-	if wait <= 0 {
-		wait = DefaultWait
-	}
-	l := &Loaders{
+func New(st Stores, scope access.Scope) *Loaders {
+	return &Loaders{
 		BuildingsOfCaller: onceSet(func(ctx context.Context) ([]uuid.UUID, error) {
 			if scope.UserID == uuid.Nil {
 				return nil, nil
 			}
 			return st.Comms.FindBuildingIDsOfUser(ctx, scope, scope.UserID)
 		}),
+		users: newLevel("UserByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
+			return st.Directory.FindUsersByIDs(ctx, scope, ids)
+		}, func(u *directory.User) uuid.UUID { return u.ID })),
+		contactsOfUsers: newLevel("ContactByUser", one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
+			return st.Comms.FindContactsByUserIDs(ctx, scope, ids)
+		}, func(c *comms.Contact) uuid.UUID { return *c.UserID })),
+		linksOfBuildings: newLevel("LinksByBuilding", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
+			return st.Comms.FindLinksByBuildings(ctx, scope, ids)
+		}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID })),
+		linksOfContacts: newLevel("LinksByContact", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
+			return st.Comms.FindLinksByContacts(ctx, scope, ids)
+		}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID })),
+		buildings: newLevel("BuildingByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
+			return st.Property.FindBuildingsByIDs(ctx, scope, ids)
+		}, func(b *property.Building) uuid.UUID { return b.ID })),
+		invoicePages: newLevel("InvoicesByCreator", invoicePages(st.Bookkeeping, scope)),
 	}
-	l.UserByID, l.users = batched(wait, "UserByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
-		return st.Directory.FindUsersByIDs(ctx, scope, ids)
-	}, func(u *directory.User) uuid.UUID { return u.ID }))
-	l.ContactByUser, l.contactsOfUsers = batched(wait, "ContactByUser", one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
-		return st.Comms.FindContactsByUserIDs(ctx, scope, ids)
-	}, func(c *comms.Contact) uuid.UUID { return *c.UserID }))
-	l.LinksByBuilding, l.linksOfBuildings = batched(wait, "LinksByBuilding", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
-		return st.Comms.FindLinksByBuildings(ctx, scope, ids)
-	}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID }))
-	l.LinksByContact, l.linksOfContacts = batched(wait, "LinksByContact", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
-		return st.Comms.FindLinksByContacts(ctx, scope, ids)
-	}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID }))
-	l.BuildingByID, l.buildings = batched(wait, "BuildingByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
-		return st.Property.FindBuildingsByIDs(ctx, scope, ids)
-	}, func(b *property.Building) uuid.UUID { return b.ID }))
-	l.InvoicesByCreator, l.invoicePages = batched(wait, "InvoicesByCreator", invoicePages(st.Bookkeeping, scope))
-	return l
 }
 
-// batched makes one relation's loader, and the prefetcher that fills the
-// same loader's cache with whole levels at once.
-func batched[K comparable, V any](wait time.Duration, name string, f dataloader.BatchFunc[K, V]) (*dataloader.Loader[K, V], prefetcher[K, V]) {
-	f = observed(name, f)
-	cache := dataloader.NewCache[K, V]()
-	l := dataloader.NewBatchedLoader(f, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](1000), dataloader.WithCache[K, V](cache))
-	return l, prefetcher[K, V]{loader: l, cache: cache, batch: f}
+// UsersByID returns the users of ids that the request's scope sees.
+func (l *Loaders) UsersByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*directory.User, error) {
+	return l.users.fetch(ctx, ids)
+}
+
+// ContactsByUser returns the contact of each user of ids (nil for none).
+func (l *Loaders) ContactsByUser(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*comms.Contact, error) {
+	return l.contactsOfUsers.fetch(ctx, ids)
+}
+
+// LinksByBuilding returns the contact links of each building of ids, primary
+// first, each with its contact joined.
+func (l *Loaders) LinksByBuilding(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]*comms.BuildingLink, error) {
+	return l.linksOfBuildings.fetch(ctx, ids)
+}
+
+// LinksByContact returns the building links of each contact of ids, without
+// their contact (it is the key's).
+func (l *Loaders) LinksByContact(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]*comms.BuildingLink, error) {
+	return l.linksOfContacts.fetch(ctx, ids)
+}
+
+// BuildingsByID returns the buildings of ids that the request's scope sees.
+func (l *Loaders) BuildingsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*property.Building, error) {
+	return l.buildings.fetch(ctx, ids)
+}
+
+// InvoicesByCreator returns each key's page of its creator's invoices, one
+// row more than First when more follow.
+func (l *Loaders) InvoicesByCreator(ctx context.Context, keys []InvoicePageKey) (map[InvoicePageKey][]*bookkeeping.Invoice, error) {
+	return l.invoicePages.fetch(ctx, keys)
+}
+
+// level is one relation's loader: it loads the keys it has not loaded yet in
+// one batch, run with the caller's context, and keeps the results for the
+// request. No timer: a level is asked for whole.
+type level[K comparable, V any] struct {
+	batch dataloader.BatchFunc[K, V]
+	mu    sync.Mutex
+	done  map[K]V
+}
+
+func newLevel[K comparable, V any](name string, f dataloader.BatchFunc[K, V]) *level[K, V] {
+	return &level[K, V]{batch: observed(name, f)}
+}
+
+// fetch returns the values of keys (the zero value for a key without a
+// row). An error fails the level and keeps nothing of it.
+func (lv *level[K, V]) fetch(ctx context.Context, keys []K) (map[K]V, error) {
+	out := make(map[K]V, len(keys))
+	var missing []K
+	lv.mu.Lock()
+	for _, k := range keys {
+		if _, asked := out[k]; asked {
+			continue
+		}
+		v, ok := lv.done[k]
+		out[k] = v
+		if !ok {
+			missing = append(missing, k)
+		}
+	}
+	lv.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	results := lv.batch(ctx, missing)
+	for _, r := range results {
+		if r.Error != nil {
+			return nil, r.Error
+		}
+	}
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if lv.done == nil {
+		lv.done = make(map[K]V, len(missing))
+	}
+	for i, r := range results {
+		out[missing[i]] = r.Data
+		lv.done[missing[i]] = r.Data
+	}
+	return out, nil
 }
 
 // observed records each batch's size in the loader-batch histogram.
@@ -230,11 +291,11 @@ type loadersKey struct{}
 // Middleware gives each request its own loaders, made for the scope the
 // authentication middleware put in the context. A request without a scope
 // gets none; resolvers then refuse it.
-func Middleware(st Stores, wait time.Duration) func(http.Handler) http.Handler {
+func Middleware(st Stores) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if scope, ok := access.FromContext(r.Context()); ok {
-				r = r.WithContext(context.WithValue(r.Context(), loadersKey{}, New(st, scope, wait)))
+				r = r.WithContext(context.WithValue(r.Context(), loadersKey{}, New(st, scope)))
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -3,11 +3,9 @@ package loader
 import (
 	"context"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/propertyportal/gateway/internal/access"
 )
@@ -62,28 +60,18 @@ func BenchmarkMany(b *testing.B) {
 	}
 }
 
-// BenchmarkLoadLevel is one nesting level as a request runs it: 100
-// goroutines each Load one key from a fresh loader, which sends them as one
-// batch (capacity 100, so no wait) to a to-one batch function.
-func BenchmarkLoadLevel(b *testing.B) {
+// BenchmarkFetchLevel is one nesting level as the planner asks for it: 100
+// keys at once, from a fresh loader, through a to-one batch function.
+func BenchmarkFetchLevel(b *testing.B) {
 	keys, rows := benchKeys(100, 1)
 	fn := one(func(context.Context, []uuid.UUID) ([]*row, error) { return rows, nil }, func(r *row) uuid.UUID { return r.parent })
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		l := dataloader.NewBatchedLoader(fn, dataloader.WithBatchCapacity[uuid.UUID, *row](len(keys)),
-			dataloader.WithWait[uuid.UUID, *row](DefaultWait))
-		var wg sync.WaitGroup
-		for _, k := range keys {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if r, err := l.Load(ctx, k)(); err != nil || r.parent != k {
-					b.Error("wrong row")
-				}
-			}()
+		got, err := newLevel("bench", fn).fetch(ctx, keys)
+		if err != nil || len(got) != len(keys) || got[keys[0]].parent != keys[0] {
+			b.Fatal("wrong rows")
 		}
-		wg.Wait()
 	}
 }
 
@@ -92,7 +80,7 @@ func BenchmarkNew(b *testing.B) {
 	s := access.Scope{Role: access.RoleAdmin, TenantID: uuid.New()}
 	b.ReportAllocs()
 	for b.Loop() {
-		if New(Stores{}, s, 0) == nil {
+		if New(Stores{}, s) == nil {
 			b.Fatal("no loaders")
 		}
 	}

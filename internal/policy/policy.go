@@ -1,7 +1,9 @@
-// Package policy decides which PII a caller may see. It is the one place
-// those rules live: the schema marks PII fields with @pii and graph's
-// directive asks this package. It reads through the request's loaders, so a
-// check costs no statement per row, and it never returns the PII it guards.
+// Package policy decides which PII a caller may see, and so what it may
+// filter, search and order by. It is the one place those rules live: the
+// schema marks PII fields with @pii, the planner asks this package once per
+// level for the sight of each object, and graph's directive reads that
+// sight. It reads through the request's loaders, so a level costs at most
+// one statement, and it never returns the PII it guards.
 //
 // The rules (DESIGN.md, "Privacy"):
 //   - admin: all PII of its own tenant (stores already hide other tenants).
@@ -36,48 +38,107 @@ const (
 // ErrForbidden is what a denied field answers.
 var ErrForbidden = apperr.E(apperr.Forbidden, "not allowed to see this field")
 
-// broad reports whether the scope sees every PII field of what it can read.
-func broad(s access.Scope, k Kind) bool {
-	return s.Role == access.RoleAdmin || s.Role == access.RoleInternal || k == Name
+// Sight is what PII of one object the caller may read, decided once per
+// object for a whole level (see UserSights and ContactSights). Names are
+// always readable; the zero Sight reads names only.
+type Sight uint8
+
+// The kinds a Sight may add to names.
+const (
+	SeeEmail Sight = 1 << iota
+	SeePhone
+	SeeAll = SeeEmail | SeePhone
+)
+
+// Allows reports whether the sight reads PII of kind k.
+func (s Sight) Allows(k Kind) bool {
+	switch k {
+	case Name:
+		return true
+	case Email:
+		return s&SeeEmail != 0
+	case Phone:
+		return s&SeePhone != 0
+	}
+	return false
 }
 
-// CanSeeUser reports whether s may see PII of kind k on user u.
-func CanSeeUser(ctx context.Context, s access.Scope, u *directory.User, k Kind) (bool, error) {
-	if broad(s, k) || (s.UserID != uuid.Nil && u.ID == s.UserID) {
-		return true, nil
-	}
-	l := loader.For(ctx)
-	if l == nil {
-		return false, nil
-	}
-	c, err := l.ContactByUser.Load(ctx, u.ID)()
-	if err != nil || c == nil {
-		return false, err
-	}
-	return CanSeeContact(ctx, s, c, k)
+// Broad reports whether s reads every PII field of every row it can see:
+// admins and internal service accounts do; a provider reads names only,
+// beyond its own and its buildings' people.
+func Broad(s access.Scope) bool {
+	return s.Role == access.RoleAdmin || s.Role == access.RoleInternal
 }
 
-// CanSeeContact reports whether s may see PII of kind k on contact c.
-func CanSeeContact(ctx context.Context, s access.Scope, c *comms.Contact, k Kind) (bool, error) {
-	if broad(s, k) || (c.UserID != nil && s.UserID != uuid.Nil && *c.UserID == s.UserID) {
-		return true, nil
+// ContactSights returns the sight of s on each contact of cs: all of its
+// PII for broad scopes, for the caller's own contact and for the contacts of
+// the buildings the caller is a contact of; names only otherwise. It loads
+// the contacts' links (one statement for the level) only when it must.
+func ContactSights(ctx context.Context, s access.Scope, l *loader.Loaders, cs []*comms.Contact) (map[uuid.UUID]Sight, error) {
+	out := make(map[uuid.UUID]Sight, len(cs))
+	var undecided []uuid.UUID
+	for _, c := range cs {
+		switch {
+		case Broad(s), c.UserID != nil && s.UserID != uuid.Nil && *c.UserID == s.UserID:
+			out[c.ID] = SeeAll
+		default:
+			undecided = append(undecided, c.ID)
+		}
 	}
-	l := loader.For(ctx)
-	if l == nil {
-		return false, nil
+	if len(undecided) == 0 || s.UserID == uuid.Nil {
+		return out, nil
 	}
 	mine, err := l.BuildingsOfCaller(ctx)
 	if err != nil || len(mine) == 0 {
-		return false, err
+		return out, err
 	}
-	links, err := l.LinksByContact.Load(ctx, c.ID)()
+	links, err := l.LinksByContact(ctx, undecided)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	for _, link := range links {
-		if mine[link.BuildingID] {
-			return true, nil
+	for _, id := range undecided {
+		for _, link := range links[id] {
+			if mine[link.BuildingID] {
+				out[id] = SeeAll
+				break
+			}
 		}
 	}
-	return false, nil
+	return out, nil
+}
+
+// UserSights returns the sight of s on each user of us: all of its PII for
+// broad scopes and for the caller itself; otherwise the sight on the user's
+// contact, as ContactSights decides it.
+func UserSights(ctx context.Context, s access.Scope, l *loader.Loaders, us []*directory.User) (map[uuid.UUID]Sight, error) {
+	out := make(map[uuid.UUID]Sight, len(us))
+	var undecided []uuid.UUID
+	for _, u := range us {
+		if Broad(s) || (s.UserID != uuid.Nil && u.ID == s.UserID) {
+			out[u.ID] = SeeAll
+		} else {
+			undecided = append(undecided, u.ID)
+		}
+	}
+	if len(undecided) == 0 || s.UserID == uuid.Nil {
+		return out, nil
+	}
+	contacts, err := l.ContactsByUser(ctx, undecided)
+	if err != nil {
+		return nil, err
+	}
+	var cs []*comms.Contact
+	for _, id := range undecided {
+		if c := contacts[id]; c != nil {
+			cs = append(cs, c)
+		}
+	}
+	sights, err := ContactSights(ctx, s, l, cs)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		out[*c.UserID] = sights[c.ID]
+	}
+	return out, nil
 }
