@@ -1164,7 +1164,11 @@ type Query {
     after: String
     "Narrow the list; unset fields do not filter."
     filter: UserFilter
-    "The order; by email ascending when unset."
+    """
+    The order. When unset: by email ascending for callers who may read every
+    email (admins, internal service accounts), by full name ascending for
+    everyone else. Ordering by EMAIL is FORBIDDEN to other callers.
+    """
     orderBy: UserOrder
   ): UserConnection!
   """
@@ -1263,7 +1267,10 @@ type User {
 }
 
 """
-Narrows ` + "`" + `users` + "`" + `. Every set field must match.
+Narrows ` + "`" + `users` + "`" + `. Every set field must match. A filter that compares personal
+data is FORBIDDEN, before anything runs, to a caller who may not read that
+data on every row (see @pii): ` + "`" + `emailDomain` + "`" + ` and ` + "`" + `search` + "`" + ` are for admins and
+internal service accounts.
 """
 input UserFilter {
   "Only users whose cached email is at this domain, e.g. acme.com (case-insensitive)."
@@ -1288,7 +1295,7 @@ input UserOrder {
 What ` + "`" + `users` + "`" + ` can be ordered by; ties are broken by id.
 """
 enum UserOrderField {
-  "The cached email."
+  "The cached email; FORBIDDEN to callers who may not read every email."
   EMAIL
   "The cached full name."
   FULL_NAME
@@ -1422,7 +1429,9 @@ type Contact {
 }
 
 """
-Narrows ` + "`" + `contacts` + "`" + `. Every set field must match.
+Narrows ` + "`" + `contacts` + "`" + `. Every set field must match. ` + "`" + `search` + "`" + ` compares names, emails
+and phone numbers, so it is FORBIDDEN to a caller who may not read them on
+every row (see @pii): it is for admins and internal service accounts.
 """
 input ContactFilter {
   "Only contacts whose name, email or phone contains this text (case-insensitive, at least 3 characters)."
@@ -1478,7 +1487,8 @@ type Invoice {
 }
 
 """
-Narrows ` + "`" + `invoices` + "`" + `. Every set field must match.
+Narrows ` + "`" + `invoices` + "`" + `. Every set field must match. ` + "`" + `createdByEmailDomain` + "`" + ` compares
+emails, so it is FORBIDDEN to a caller who may not read every email (see @pii).
 """
 input InvoiceFilter {
   "Only invoices created by users whose cached email is at this domain, e.g. acme.com."

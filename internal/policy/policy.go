@@ -9,10 +9,15 @@
 //   - provider: names; emails and phone numbers only of itself and of the
 //     contacts of buildings it is a contact of (and of the users linked to
 //     those contacts).
+//
+// Filtering, searching and ordering on a kind of PII answer questions about
+// its values ("is there a user at acme.com?"), so they are allowed only to
+// the roles that see that kind on every row: CanFilter.
 package policy
 
 import (
 	"context"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -39,6 +44,27 @@ var ErrForbidden = apperr.E(apperr.Forbidden, "not allowed to see this field")
 // broad reports whether the scope sees every PII field of what it can read.
 func broad(s access.Scope, k Kind) bool {
 	return s.Role == access.RoleAdmin || s.Role == access.RoleInternal || k == Name
+}
+
+// words name the kinds in messages.
+var words = map[Kind]string{Email: "email", Name: "name", Phone: "phone"}
+
+// CanFilter returns nil when s may filter, search or order by field, which
+// compares values of the given kinds: only a scope that sees those kinds on
+// every row it can read may. Otherwise it is Forbidden naming field, before
+// anything runs.
+func CanFilter(s access.Scope, field string, kinds ...Kind) error {
+	var denied []string
+	for _, k := range kinds {
+		if !broad(s, k) {
+			denied = append(denied, words[k])
+		}
+	}
+	if len(denied) == 0 {
+		return nil
+	}
+	return &apperr.Error{Kind: apperr.Forbidden, Field: field,
+		Message: field + " compares " + strings.Join(denied, " and ") + " values, which this caller may not read on every row"}
 }
 
 // CanSeeUser reports whether s may see PII of kind k on user u.
