@@ -1118,7 +1118,9 @@ Marks a field that holds personal data (PII). Who may see it is decided in one
 place, the policy: admins and internal service accounts see all PII they can
 read; a provider sees names, and emails and phone numbers only of itself and of
 the contacts of buildings it is a contact of. A denied field is null with a
-FORBIDDEN error on its path; the rest of the query is still answered.
+FORBIDDEN error on its path; the rest of the query is still answered. A filter,
+search or order that compares such a field is allowed only to callers who see
+it on every row, and FORBIDDEN before anything runs otherwise.
 """
 directive @pii(
   "The kind of personal data the field holds."
