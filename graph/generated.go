@@ -1094,7 +1094,9 @@ Marks a field that holds personal data (PII). Who may see it is decided in one
 place, the policy: admins and internal service accounts see all PII they can
 read; a provider sees names, and emails and phone numbers only of itself and of
 the contacts of buildings it is a contact of. A denied field is null with a
-FORBIDDEN error on its path; the rest of the query is still answered.
+FORBIDDEN error on its path; the rest of the query is still answered. A filter,
+search or order that compares such a field is allowed only to callers who see
+it on every row, and FORBIDDEN before anything runs otherwise.
 """
 directive @pii(
   "The kind of personal data the field holds."
@@ -1140,7 +1142,11 @@ type Query {
     after: String
     "Narrow the list; unset fields do not filter."
     filter: UserFilter
-    "The order; by email ascending when unset."
+    """
+    The order. When unset: by email ascending for callers who may read every
+    email (admins, internal service accounts), by full name ascending for
+    everyone else. Ordering by EMAIL is FORBIDDEN to other callers.
+    """
     orderBy: UserOrder
   ): UserConnection!
   """
@@ -1239,7 +1245,10 @@ type User {
 }
 
 """
-Narrows ` + "`" + `users` + "`" + `. Every set field must match.
+Narrows ` + "`" + `users` + "`" + `. Every set field must match. A filter that compares personal
+data is FORBIDDEN, before anything runs, to a caller who may not read that
+data on every row (see @pii): ` + "`" + `emailDomain` + "`" + ` and ` + "`" + `search` + "`" + ` are for admins and
+internal service accounts.
 """
 input UserFilter {
   "Only users whose cached email is at this domain, e.g. acme.com (case-insensitive)."
@@ -1264,7 +1273,7 @@ input UserOrder {
 What ` + "`" + `users` + "`" + ` can be ordered by; ties are broken by id.
 """
 enum UserOrderField {
-  "The cached email."
+  "The cached email; FORBIDDEN to callers who may not read every email."
   EMAIL
   "The cached full name."
   FULL_NAME
@@ -1398,7 +1407,9 @@ type Contact {
 }
 
 """
-Narrows ` + "`" + `contacts` + "`" + `. Every set field must match.
+Narrows ` + "`" + `contacts` + "`" + `. Every set field must match. ` + "`" + `search` + "`" + ` compares names, emails
+and phone numbers, so it is FORBIDDEN to a caller who may not read them on
+every row (see @pii): it is for admins and internal service accounts.
 """
 input ContactFilter {
   "Only contacts whose name, email or phone contains this text (case-insensitive, at least 3 characters)."
@@ -1454,7 +1465,8 @@ type Invoice {
 }
 
 """
-Narrows ` + "`" + `invoices` + "`" + `. Every set field must match.
+Narrows ` + "`" + `invoices` + "`" + `. Every set field must match. ` + "`" + `createdByEmailDomain` + "`" + ` compares
+emails, so it is FORBIDDEN to a caller who may not read every email (see @pii).
 """
 input InvoiceFilter {
   "Only invoices created by users whose cached email is at this domain, e.g. acme.com."

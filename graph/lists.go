@@ -10,6 +10,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/page"
+	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/property"
 )
 
@@ -72,15 +73,53 @@ func list[D any, N any](ctx context.Context, r *Resolver, first *int, after *str
 		func(ctx context.Context) (int, error) { return l.count(ctx, s) }), nil
 }
 
-func userOrder(o *model.UserOrder) directory.UserOrder {
-	if o == nil {
+// piiArg is an argument that narrows or orders a list, whether it is set,
+// and the kinds of PII its SQL compares (see the stores' where clauses).
+type piiArg struct {
+	set   bool
+	field string
+	kinds []policy.Kind
+}
+
+// mayFilter refuses, before any SQL, a set argument that compares PII the
+// caller may not read on every row.
+func mayFilter(ctx context.Context, args ...piiArg) error {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range args {
+		if a.set {
+			if err := policy.CanFilter(s, a.field, a.kinds...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// userOrder is the order asked for or, when unset, by email for a caller
+// who may order by email and by full name for everyone else.
+func userOrder(ctx context.Context, o *model.UserOrder) directory.UserOrder {
+	if o != nil {
+		return directory.UserOrder{Field: directory.UserOrderField(o.Field), Desc: o.Direction == model.OrderDirectionDesc}
+	}
+	if s, _ := scopeOf(ctx); policy.CanFilter(s, "orderBy", policy.Email) == nil {
 		return directory.UserOrder{Field: directory.OrderByEmail}
 	}
-	return directory.UserOrder{Field: directory.UserOrderField(o.Field), Desc: o.Direction == model.OrderDirectionDesc}
+	return directory.UserOrder{Field: directory.OrderByFullName}
 }
 
 func (r *queryResolver) users(ctx context.Context, first *int, after *string, f *directory.UserFilter, o *model.UserOrder) (*model.UserConnection, error) {
-	filter, order := deref(f), userOrder(o)
+	filter, order := deref(f), userOrder(ctx, o)
+	if err := mayFilter(ctx,
+		piiArg{filter.EmailDomain != nil, "filter.emailDomain", []policy.Kind{policy.Email}},
+		piiArg{filter.Search != nil, "filter.search", []policy.Kind{policy.Email, policy.Name}},
+		piiArg{order.Field == directory.OrderByEmail, "orderBy.field", []policy.Kind{policy.Email}},
+		piiArg{order.Field == directory.OrderByFullName, "orderBy.field", []policy.Kind{policy.Name}},
+	); err != nil {
+		return nil, err
+	}
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
@@ -115,6 +154,9 @@ func (r *queryResolver) buildings(ctx context.Context, first *int, after *string
 
 func (r *queryResolver) contacts(ctx context.Context, first *int, after *string, f *comms.ContactFilter) (*model.ContactConnection, error) {
 	filter := deref(f)
+	if err := mayFilter(ctx, piiArg{filter.Search != nil, "filter.search", []policy.Kind{policy.Name, policy.Email, policy.Phone}}); err != nil {
+		return nil, err
+	}
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
@@ -131,6 +173,9 @@ func (r *queryResolver) contacts(ctx context.Context, first *int, after *string,
 
 func (r *queryResolver) invoices(ctx context.Context, first *int, after *string, f *bookkeeping.InvoiceFilter) (*model.InvoiceConnection, error) {
 	filter := deref(f)
+	if err := mayFilter(ctx, piiArg{filter.CreatedByEmailDomain != nil, "filter.createdByEmailDomain", []policy.Kind{policy.Email}}); err != nil {
+		return nil, err
+	}
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}

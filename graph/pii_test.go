@@ -138,6 +138,21 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 	run(adm, `query($s: String) { users(filter: {emailDomain: $s}) { totalCount } }`, map[string]any{"s": piiEmail})
 	run(adm, `query($id: ID!) { contact(id: $id) { id } }`, map[string]any{"id": piiEmail})
 	run(adm, `query($a: String) { contacts(after: $a) { totalCount } }`, map[string]any{"a": piiEmail})
+	run(adm, `query($s: String) { users(filter: {search: $s}) { totalCount } }`, map[string]any{"s": piiName + "\x00"})
+	run(adm, `query($o: UserOrder) { users(orderBy: $o) { totalCount } }`, map[string]any{"o": map[string]any{"field": piiEmail}})
+	run(adm, `query($f: UserFilter) { users(filter: $f) { totalCount } }`, map[string]any{"f": map[string]any{piiEmail: "x"}})
+	run(adm, `{ users(filter: {search: "`+piiName+`", emailDomain: 7}) { totalCount } }`, nil)
+	// A provider may not search or filter by what it may not read.
+	for _, q := range []string{
+		`query($s: String) { users(filter: {search: $s}) { totalCount } }`,
+		`query($s: String) { contacts(filter: {search: $s}) { totalCount } }`,
+	} {
+		for _, v := range []string{piiEmail, piiPhone} {
+			if r := run(prov, q, map[string]any{"s": v}); r.code(t) != "FORBIDDEN" {
+				t.Fatalf("provider search: %+v", r.Errors)
+			}
+		}
+	}
 
 	// Webhooks: a good generic update, a forged one, an Auth0 batch, a
 	// wrong Auth0 token.

@@ -272,3 +272,109 @@ func TestPIIByRole(t *testing.T) {
 		}
 	})
 }
+
+// TestPIIFiltersByRole is the role x field matrix for what narrows and
+// orders a list: a filter, search or order on a PII field is allowed exactly
+// to the roles that may read that field on every row, and refused otherwise
+// with FORBIDDEN on the argument, before any SQL. Everything else stays
+// open to every role.
+func TestPIIFiltersByRole(t *testing.T) {
+	t.Parallel()
+	e, iss := newTokenEnv(t)
+	a := newTenantWorld(e, iss, "Alpha")
+	internalTok, err := iss.Mint(dev.Claims{Subject: "svc", Role: access.RoleInternal, Client: dev.ServiceClient}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// First by email, last by name: the two default orders differ.
+	first := e.user(a.id, "auth0-prod", "aaa@alpha.example", "Zed Alpha")
+	users := func(args string) string {
+		return `{ users(first: 1` + args + `) { totalCount edges { node { id } } } }`
+	}
+
+	cases := []struct {
+		name string
+		q    string
+		vars map[string]any
+		// refused is the argument a provider is refused on; "" when a
+		// provider may use it too.
+		refused string
+		// want is what an allowed caller reads at key: the list's first
+		// node's id, or its totalCount.
+		key  string
+		want any
+	}{
+		{"UsersSearch", users(`, filter: {search: "prov@alpha"}`), nil, "filter.search", "users", a.prov.String()},
+		{"UsersSearchByName", users(`, filter: {search: "Provider"}`), nil, "filter.search", "users", a.prov.String()},
+		{"UsersSearchVariable", `query($f: UserFilter) { users(first: 1, filter: $f) { totalCount edges { node { id } } } }`,
+			map[string]any{"f": map[string]any{"search": "prov@alpha"}}, "filter.search", "users", a.prov.String()},
+		{"UsersEmailDomain", users(`, filter: {emailDomain: "alpha.example"}`), nil, "filter.emailDomain", "users.totalCount", float64(4)},
+		{"UsersOrderByEmail", users(`, orderBy: {field: EMAIL}`), nil, "orderBy.field", "users", first.String()},
+		{"UsersOrderByEmailDesc", users(`, orderBy: {field: EMAIL, direction: DESC}`), nil, "orderBy.field", "users", a.prov.String()},
+		{"UsersOrderByEmailVariable", `query($o: UserOrder) { users(first: 1, orderBy: $o) { totalCount edges { node { id } } } }`,
+			map[string]any{"o": map[string]any{"field": "EMAIL"}}, "orderBy.field", "users", first.String()},
+		{"UsersOrderByFullName", users(`, orderBy: {field: FULL_NAME}`), nil, "", "users", a.admin.String()},
+		{"UsersOrderByCreatedAt", users(`, orderBy: {field: CREATED_AT, direction: DESC}`), nil, "", "users", first.String()},
+		{"UsersByIdP", users(`, filter: {idpId: "auth0-prod"}`), nil, "", "users.totalCount", float64(2)},
+		{"ContactsSearchByPhone", `{ contacts(filter: {search: "1000000003"}) { totalCount } }`, nil, "filter.search", "contacts.totalCount", float64(1)},
+		{"ContactsSearchByName", `{ contacts(filter: {search: "Other"}) { totalCount } }`, nil, "filter.search", "contacts.totalCount", float64(1)},
+		{"ContactsWithAccount", `{ contacts(filter: {hasAccount: true}) { totalCount } }`, nil, "", "contacts.totalCount", float64(2)},
+		{"ContactsOfBuilding", `query($b: ID) { contacts(filter: {buildingId: $b}) { totalCount } }`, map[string]any{"b": a.b1}, "", "contacts.totalCount", float64(2)},
+		{"InvoicesByCreatorEmailDomain", `{ invoices(filter: {createdByEmailDomain: "alpha.example"}) { totalCount } }`, nil,
+			"filter.createdByEmailDomain", "invoices.totalCount", float64(2)},
+		{"InvoicesByCreator", `query($u: ID) { invoices(filter: {createdByUserId: $u}) { totalCount } }`, map[string]any{"u": a.far}, "", "invoices.totalCount", float64(1)},
+		{"BuildingsSearch", `{ buildings(filter: {search: "One Alpha"}) { totalCount } }`, nil, "", "buildings.totalCount", float64(1)},
+	}
+	roles := []struct {
+		name, authz string
+		provider    bool
+	}{{"Admin", a.adminToken, false}, {"Internal", "Bearer " + internalTok, false}, {"Provider", a.provToken, true}}
+	for _, role := range roles {
+		for _, c := range cases {
+			t.Run(role.name+"/"+c.name, func(t *testing.T) {
+				r := e.queryAs(role.authz, c.q, c.vars)
+				if role.provider && c.refused != "" {
+					if r.code(t) != "FORBIDDEN" || r.Errors[0].Extensions["field"] != c.refused || r.Statements != 0 {
+						t.Fatalf("want FORBIDDEN on %s before any SQL, got %d statements, errors %+v", c.refused, r.Statements, r.Errors)
+					}
+					return
+				}
+				if len(r.Errors) > 0 || r.Statements <= 0 {
+					t.Fatalf("want an answer, got %d statements, errors %+v", r.Statements, r.Errors)
+				}
+				list, count := strings.CutSuffix(c.key, ".totalCount")
+				got := path(r.Data, list, "edges", 0, "node", "id")
+				if count {
+					got = path(r.Data, list, "totalCount")
+				}
+				if got != c.want {
+					t.Fatalf("%s = %v, want %v", c.key, got, c.want)
+				}
+			})
+		}
+	}
+
+	// The default order of users is by email for those who may order by
+	// it, and by full name for everyone else.
+	for _, role := range roles {
+		t.Run(role.name+"/UsersDefaultOrder", func(t *testing.T) {
+			r := e.queryAs(role.authz, `{ users { edges { node { id fullName } } } }`, nil)
+			if len(r.Errors) > 0 {
+				t.Fatalf("errors %+v", r.Errors)
+			}
+			var names []string
+			for _, n := range nodes(path(r.Data, "users"), "fullName") {
+				names = append(names, n.(string))
+			}
+			if role.provider {
+				if !slices.IsSorted(names) || len(names) != 4 {
+					t.Fatalf("a provider's default order is %v, want by full name", names)
+				}
+				return
+			}
+			if got := path(r.Data, "users", "edges", 0, "node", "id"); got != first.String() {
+				t.Fatalf("first user %v, want %v (by email)", got, first)
+			}
+		})
+	}
+}

@@ -87,7 +87,7 @@ func (e OrderDirection) MarshalJSON() ([]byte, error) {
 type UserOrderField string
 
 const (
-	// The cached email.
+	// The cached email; FORBIDDEN to callers who may not read every email.
 	UserOrderFieldEmail UserOrderField = "EMAIL"
 	// The cached full name.
 	UserOrderFieldFullName UserOrderField = "FULL_NAME"

@@ -55,6 +55,7 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
 		})
 	}
+	gql.Use(storableStrings{})
 	present := graph.ErrorPresenter(d.Log, RequestID)
 	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

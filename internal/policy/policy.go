@@ -5,6 +5,10 @@
 // sight. It reads through the request's loaders, so a level costs at most
 // one statement, and it never returns the PII it guards.
 //
+// Filtering, searching and ordering on a kind of PII answer questions about
+// its values ("is there a user at acme.com?"), so they are allowed only to
+// the roles that see that kind on every row: CanFilter.
+//
 // The rules (DESIGN.md, "Privacy"):
 //   - admin: all PII of its own tenant (stores already hide other tenants).
 //   - internal service account: all PII, across tenants, for the joins.
@@ -15,6 +19,7 @@ package policy
 
 import (
 	"context"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -68,6 +73,27 @@ func (s Sight) Allows(k Kind) bool {
 // beyond its own and its buildings' people.
 func Broad(s access.Scope) bool {
 	return s.Role == access.RoleAdmin || s.Role == access.RoleInternal
+}
+
+// words name the kinds in messages.
+var words = map[Kind]string{Email: "email", Name: "name", Phone: "phone"}
+
+// CanFilter returns nil when s may filter, search or order by field, which
+// compares values of the given kinds: only a scope that sees those kinds on
+// every row it can read may. Otherwise it is Forbidden naming field, before
+// anything runs.
+func CanFilter(s access.Scope, field string, kinds ...Kind) error {
+	var denied []string
+	for _, k := range kinds {
+		if !Broad(s) && k != Name {
+			denied = append(denied, words[k])
+		}
+	}
+	if len(denied) == 0 {
+		return nil
+	}
+	return &apperr.Error{Kind: apperr.Forbidden, Field: field,
+		Message: field + " compares " + strings.Join(denied, " and ") + " values, which this caller may not read on every row"}
 }
 
 // ContactSights returns the sight of s on each contact of cs: all of its
