@@ -17,12 +17,25 @@ import (
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
-// observeHTTP counts requests by route and status and, when tracing is
-// configured, gives each request a server span named by method and route
-// that continues a caller's W3C trace context. The span holds the method,
-// route and status only: no path, query, client address or user agent.
-func observeHTTP(route func(*http.Request) string, next http.Handler) http.Handler {
-	tracer := otel.Tracer(tracerName)
+// observeHTTP counts requests by route and status and, when tracing is on
+// (tp set), gives each request a server span named by method and route that
+// continues a caller's W3C trace context. The span holds the method, route
+// and status only: no path, query, client address or user agent. With
+// tracing off it starts no span and reads no trace header.
+func observeHTTP(tp trace.TracerProvider, route func(*http.Request) string, next http.Handler) http.Handler {
+	serve := func(w http.ResponseWriter, r *http.Request, rt string) int {
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		metrics.ObserveHTTP(rt, rec.status)
+		return rec.status
+	}
+	if tp == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, route(r)) })
+	}
+	tracer := tp.Tracer(tracerName)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, method := route(r), methodOf(r)
 		name := rt
@@ -33,16 +46,11 @@ func observeHTTP(route func(*http.Request) string, next http.Handler) http.Handl
 		ctx, span := tracer.Start(ctx, method+" "+name, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(rt)))
 		defer span.End()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(ctx))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		status := serve(w, r.WithContext(ctx), rt)
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		if status >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, http.StatusText(status))
 		}
-		span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
-		if rec.status >= http.StatusInternalServerError {
-			span.SetStatus(codes.Error, http.StatusText(rec.status))
-		}
-		metrics.ObserveHTTP(rt, rec.status)
 	})
 }
 

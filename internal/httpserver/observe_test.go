@@ -138,7 +138,8 @@ func grepLines(text, s string) string {
 	return strings.Join(out, "\n")
 }
 
-// recordSpans installs a tracer provider that records every span.
+// recordSpans installs a tracer provider that records every span, as the
+// global one (SQL spans) and for the server to be given (Deps.Tracer).
 func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvider) {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
@@ -152,7 +153,10 @@ func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvide
 func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	rec, tp := recordSpans(t)
 
-	srv, db := newServer(t, func(d *httpserver.Deps) { d.Limits = allowListed(t, demoQuery) }) // it names the operation's span
+	srv, db := newServer(t, func(d *httpserver.Deps) {
+		d.Limits = allowListed(t, demoQuery) // it names the operation's span
+		d.Tracer = tp
+	})
 	if _, err := seed.Demo(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +201,7 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 // the method: no span's name or attribute carries it.
 func TestSpansNameTheRouteNotWhatTheClientSent(t *testing.T) {
 	rec, tp := recordSpans(t)
-	srv, _ := newServer(t, nil)
+	srv, _ := newServer(t, func(d *httpserver.Deps) { d.Tracer = tp })
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/users/jane.doe@example.com"}, {"JANEDOE", "/graphql"}, {"POST", "/graphql/jane.doe"},
 	} {
