@@ -2,7 +2,7 @@
 // and the global tracer provider, only when an endpoint is configured.
 // Without one the global provider stays OpenTelemetry's no-op, so SQL
 // spans cost next to nothing, and Setup returns no provider, so the HTTP
-// server makes no span. Spans carry no PII: no paths, no variables, no
+// server makes no span and intercepts no GraphQL field. Spans carry no PII: no paths, no variables, no
 // header values, SQL text only with placeholders.
 package telemetry
 
