@@ -3,6 +3,7 @@
 #
 #   bench/run.sh                 # full scale: 1M users, 100k buildings, 500k contacts, 10M invoices
 #   SCALE=20 bench/run.sh        # 1/20 of that, for a quick look
+#   SCALE=200 DURATION=3 WARMUP=1 ROUNDS=1 bench/run.sh   # the smallest, a check that it runs (~2 min)
 #
 # It makes its own throwaway PostgreSQL cluster (initdb in a temporary
 # directory, unix socket only), fills it with `gateway seed`, starts
@@ -25,7 +26,7 @@
 # machine's cores with everything else.
 #
 # Settings (environment):
-#   SCALE=1          divide every row count by this (tenants stay 10)
+#   SCALE=1          divide every row count by this (tenants stay 10); at most 200
 #   DURATION=10      seconds per measured run
 #   WARMUP=5         seconds of warm-up per query (gateway and pgbench) before round 1
 #   ROUNDS=3         measured rounds; figures are the mean over rounds
@@ -266,6 +267,8 @@ peak_rss() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$1]}/sta
 # --- main -------------------------------------------------------------------
 
 main() {
+	[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] && ((SCALE <= 200)) ||
+		die "SCALE=$SCALE: a whole number from 1 (full scale) to 200 (the smallest: 50 buildings per tenant, as many as Q1 asks for)"
 	need_tools
 	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 	WORK=$(mktemp -d /tmp/gwbench-work.XXXXXX)
