@@ -35,7 +35,6 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 	for _, e := range extensions(schema, d) {
 		gql.Use(e)
 	}
-	gql.Use(storableStrings{})
 	present := graph.ErrorPresenter(d.Log, RequestID)
 	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -84,7 +83,7 @@ func extensions(schema graphql.ExecutableSchema, d Deps) []graphql.HandlerExtens
 			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
 		})
 	}
-	return exts
+	return append(exts, storableStrings{})
 }
 
 // withTimeout bounds each request's work, from sign-in and parsing to the
