@@ -3,16 +3,20 @@
 #
 #   bench/run.sh                 # full scale: 1M users, 100k buildings, 500k contacts, 10M invoices
 #   SCALE=20 bench/run.sh        # 1/20 of that, for a quick look
+#   SCALE=200 DURATION=3 WARMUP=1 ROUNDS=1 bench/run.sh   # the smallest, a check that it runs (~2 min)
 #
 # It makes its own throwaway PostgreSQL cluster (initdb in a temporary
 # directory, unix socket only), fills it with `gateway seed`, starts
 # `gateway dev -addr 127.0.0.1:0` on it, mints one credential per caller,
-# checks each query's answer once, then measures Q1-Q4 with wrk after a
-# warm-up, and replays the best hand-written SQL of each query with pgbench
-# (-M prepared, 4 clients) in two forms: one statement (bench/sql/qN_single.sql)
-# and the batched form a dataloader sends (bench/sql/qN_batched.sql, one
-# statement per level with = ANY($1)). Runs alternate (gateway at 32
-# connections, gateway at 8, pgbench single, pgbench batched, query after
+# checks each query's answer once, then measures Q1-Q4 and a request that
+# does nothing (typename: `{ __typename }` with a bearer token, through every
+# middleware) with wrk after a warm-up, reading the gateway's CPU time
+# (utime + stime in /proc/<pid>/stat) around every run, and replays the best
+# hand-written SQL of each query with pgbench (-M prepared, 4 clients) in two
+# forms: one statement (bench/sql/qN_single.sql) and the batched form a
+# dataloader sends (bench/sql/qN_batched.sql, one statement per level with
+# = ANY($1)); typename has no SQL and no ceiling. Runs alternate (gateway at
+# 32 connections, gateway at 8, pgbench single, pgbench batched, query after
 # query, the query order rotating every round) so drift on the shared cores
 # hits every side alike. It prints one table; everything is removed at the
 # end (BENCH_KEEP=1 keeps the cluster and prints how to reuse it).
@@ -22,7 +26,7 @@
 # machine's cores with everything else.
 #
 # Settings (environment):
-#   SCALE=1          divide every row count by this (tenants stay 10)
+#   SCALE=1          divide every row count by this (tenants stay 10); at most 200
 #   DURATION=10      seconds per measured run
 #   WARMUP=5         seconds of warm-up per query (gateway and pgbench) before round 1
 #   ROUNDS=3         measured rounds; figures are the mean over rounds
@@ -48,8 +52,10 @@ WARMUP=${WARMUP:-5}
 ROUNDS=${ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-2}
 BENCH_KEEP=${BENCH_KEEP:-0}
-QUERIES=(q1 q2 q3 q4)
-LEVELS=([1]=4 [2]=1 [3]=2 [4]=2) # nesting levels of Q1..Q4: the statements each should cost
+QUERIES=(q1 q2 q3 q4 typename)
+declare -A LEVELS=([q1]=4 [q2]=1 [q3]=2 [q4]=2 [typename]=0) # nesting levels: the statements each should cost
+declare -A LABELS=([q1]=Q1 [q2]=Q2 [q3]=Q3 [q4]=Q4 [typename]=typename)
+CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -200,15 +206,29 @@ alone() {
 
 # --- measuring --------------------------------------------------------------
 
+# cpu_ticks pid prints the CPU time a process has used, user and system
+# (utime + stime, fields 14 and 15 of /proc/<pid>/stat, after the command
+# name in parentheses), in clock ticks (CLK_TCK a second).
+cpu_ticks() {
+	local stat
+	stat=$(<"/proc/$1/stat")
+	stat=${stat##*) } # fields from the third on: state is field 3
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+
 # run_wrk connections query variant [seconds]: one wrk run against gateway
-# number variant; appends "gw<c> q v reqs/s p50 p99 statements-per-request"
-# to RESULTS. The statements are counted by PostgreSQL over the whole run,
-# so a batch that splits under load shows.
+# number variant; appends "gw<c> q v reqs/s p50 p99 statements-per-request
+# cpu-ms-per-request" to RESULTS. The statements are counted by PostgreSQL
+# over the whole run, so a batch that splits under load shows; the CPU is
+# the gateway process's over the run (every goroutine: the GC, the pool,
+# the loaders), divided by the requests wrk saw answered.
 run_wrk() {
-	local c=$1 q=$2 v=$3 dur=${4:-$DURATION} out line reqs s0 s1
+	local c=$1 q=$2 v=$3 dur=${4:-$DURATION} out line reqs s0 s1 t0 t1
 	s0=$(statements)
+	t0=$(cpu_ticks "${PIDS[$v]}")
 	out=$(BENCH_AUTH=${AUTH[$q.$v]} BENCH_BODIES=${BODIES[$q]} \
 		wrk -t "$WRK_THREADS" -c "$c" -d "${dur}s" --timeout 10s -s "$BENCH/wrk.lua" "${URLS[$v]}/graphql")
+	t1=$(cpu_ticks "${PIDS[$v]}")
 	line=$(grep '^RESULT ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
 	eval "$(sed 's/^RESULT //' <<<"$line")" # requests duration_us p50_us p99_us non2xx errors
 	if ((non2xx > 0 || errors > 0)); then
@@ -217,13 +237,17 @@ run_wrk() {
 	fi
 	s1=$(statements)
 	reqs=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
-	echo "gw$c $q $v $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')" >>"$RESULTS"
+	echo "gw$c $q $v $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }') $(
+		awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.4f", n ? (b - a) / hz * 1000 / n : 0 }')" >>"$RESULTS"
 }
 
 # run_pgbench form query [seconds]: one pgbench run; appends "<form> q - tps".
+# A query without SQL (typename) has no ceiling: nothing is run.
 run_pgbench() {
 	local form=$1 q=$2 dur=${3:-$DURATION} files=() out tps
-	if [[ $q == q2 ]]; then
+	if [[ $q == typename ]]; then
+		return
+	elif [[ $q == q2 ]]; then
 		files=(-f "$BENCH/sql/q2_page1.sql@1" -f "$BENCH/sql/q2_page2.sql@1") # one statement either way
 	else
 		files=(-f "$BENCH/sql/${q}_${form}.sql")
@@ -243,6 +267,8 @@ peak_rss() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$1]}/sta
 # --- main -------------------------------------------------------------------
 
 main() {
+	[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] && ((SCALE <= 200)) ||
+		die "SCALE=$SCALE: a whole number from 1 (full scale) to 200 (the smallest: 50 buildings per tenant, as many as Q1 asks for)"
 	need_tools
 	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 	WORK=$(mktemp -d /tmp/gwbench-work.XXXXXX)
@@ -298,12 +324,14 @@ main() {
 		AUTH[q2.$v]=${AUTH[q1.$v]}
 		AUTH[q3.$v]=$(mint_auth "${URLS[$v]}" internal "" "" "" "")
 		AUTH[q4.$v]=$(mint_auth "${URLS[$v]}" provider "$tenant" "$q4_id" "$q4_sub" "$q4_email")
+		AUTH[typename.$v]=${AUTH[q1.$v]}
 	done
 
 	body q1 >"$WORK/q1.json"
 	body q2 >"$WORK/q2a.json"
 	body q3 >"$WORK/q3.json"
 	body q4 >"$WORK/q4.json"
+	body typename >"$WORK/typename.json"
 	local cursor
 	cursor=$(curl -sS -H "Content-Type: application/json" -H "Authorization: ${AUTH[q2.0]}" \
 		--data-binary "@$WORK/q2a.json" "$URL/graphql" | jq -er .data.users.pageInfo.endCursor)
@@ -312,6 +340,7 @@ main() {
 	BODIES[q2]=$WORK/q2a.json:$WORK/q2b.json
 	BODIES[q3]=$WORK/q3.json
 	BODIES[q4]=$WORK/q4.json
+	BODIES[typename]=$WORK/typename.json
 
 	# A check that every answer is whole (and costs what it should, below).
 	local q
@@ -321,6 +350,7 @@ main() {
 		check q2 "$v" "$WORK/q2b.json" >/dev/null
 		check q3 "$v" "$WORK/q3.json" >/dev/null
 		check q4 "$v" "$WORK/q4.json" >/dev/null
+		check typename "$v" "$WORK/typename.json" >/dev/null
 	done
 	[[ $(jq '.data.buildings.edges | length' < <(curl -sS -H "Content-Type: application/json" \
 		-H "Authorization: ${AUTH[q1.0]}" --data-binary "@$WORK/q1.json" "$URL/graphql")) == 50 ]] ||
@@ -361,6 +391,7 @@ main() {
 	STMTS[q2]="$(alone q2 "$WORK/q2a.json")/$(alone q2 "$WORK/q2b.json")"
 	STMTS[q3]=$(alone q3 "$WORK/q3.json")
 	STMTS[q4]=$(alone q4 "$WORK/q4.json")
+	STMTS[typename]=$(alone typename "$WORK/typename.json")
 
 	declare -A RSS
 	local r i
@@ -395,23 +426,27 @@ main() {
 	printf 'Data: %s (SCALE=%s), seeded in %s\n' "$counts" "$SCALE" "$seed_time"
 	printf 'Runs: %s rounds of %ss per measurement, alternating; wrk -t%s; pgbench -M prepared -c 4 -j 2; gateway settings: %s\n\n' \
 		"$ROUNDS" "$DURATION" "$WRK_THREADS" "${BENCH_VARIANTS:-default}"
-	printf '| query | req/s @32 | p50 @8 (ms) | p99 @8 (ms) | p99/p50 | SQL stmts/req: alone (levels) | under load @32 | peak RSS (MB) | pgbench single tps | pgbench batched tps | share of single | share of batched |\n'
-	printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
-	local n label
-	for n in 1 2 3 4; do
-		q=q$n
+	printf '| query | req/s @32 | gateway CPU (ms/req) @32 | p50 @8 (ms) | p99 @8 (ms) | p99/p50 | SQL stmts/req: alone (levels) | under load @32 | peak RSS (MB) | pgbench single tps | pgbench batched tps | share of single | share of batched |\n'
+	printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+	local label
+	for q in "${QUERIES[@]}"; do
 		for v in "${!VARIANTS[@]}"; do
-			label=Q$n
-			((${#VARIANTS[@]} == 1)) || label="Q$n ${VARIANTS[$v]}"
-			awk -v q="$q" -v v="$v" -v label="$label" -v stmts="${STMTS[$q]} (${LEVELS[$n]})" -v rss="${RSS[$q.$v]}" '
-				$2 == q && $1 == "gw32" && $3 == v { r32 += $4; st += $7; n32++ }
+			label=${LABELS[$q]}
+			((${#VARIANTS[@]} == 1)) || label="$label ${VARIANTS[$v]}"
+			awk -v q="$q" -v v="$v" -v label="$label" -v stmts="${STMTS[$q]} (${LEVELS[$q]})" -v rss="${RSS[$q.$v]}" '
+				$2 == q && $1 == "gw32" && $3 == v { r32 += $4; st += $7; cpu += $8; n32++ }
 				$2 == q && $1 == "gw8" && $3 == v { p50 += $5; p99 += $6; n8++ }
 				$2 == q && $1 == "single" { s += $4; ns++ }
 				$2 == q && $1 == "batched" { b += $4; nb++ }
 				END {
-					r32 /= n32; st /= n32; p50 /= n8 * 1000; p99 /= n8 * 1000; s /= ns; b /= nb
-					printf "| %s | %.0f | %.2f | %.2f | %.1f | %s | %.2f | %s | %.0f | %.0f | %.0f%% | %.0f%% |\n",
-						label, r32, p50, p99, p99 / p50, stmts, st, rss, s, b, 100 * r32 / s, 100 * r32 / b
+					r32 /= n32; st /= n32; cpu /= n32; p50 /= n8 * 1000; p99 /= n8 * 1000
+					ceiling = "| - | - | - | - |" # no SQL, no ceiling
+					if (ns && nb) {
+						s /= ns; b /= nb
+						ceiling = sprintf("| %.0f | %.0f | %.0f%% | %.0f%% |", s, b, 100 * r32 / s, 100 * r32 / b)
+					}
+					printf "| %s | %.0f | %.3f | %.2f | %.2f | %.1f | %s | %.2f | %s %s\n",
+						label, r32, cpu, p50, p99, p99 / p50, stmts, st, rss, ceiling
 				}' "$RESULTS"
 		done
 	done

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/auth"
@@ -63,16 +64,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
-	stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
+	tracer, stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = stopTracing(context.Background()) }()
 	switch args[0] {
 	case "dev":
-		return runDev(ctx, cfg.ForDev(), args[1:], getenv, log, stdout)
+		return runDev(ctx, cfg.ForDev(), args[1:], getenv, log, tracer, stdout)
 	case "serve":
-		return runServe(ctx, cfg, args[1:], getenv, log, stdout)
+		return runServe(ctx, cfg, args[1:], getenv, log, tracer, stdout)
 	case "migrate":
 		return runMigrate(ctx, cfg, args[1:], stdout)
 	case "seed":
@@ -94,7 +95,7 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(redact.New(httpserver.LogRequestID(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))))
 }
 
-func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, tracer trace.TracerProvider, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	if err := fs.Parse(args); err != nil {
@@ -181,7 +182,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(), cursors: cursors,
+	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(), cursors: cursors, tracer: tracer,
 		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"}})
 }
 
@@ -236,7 +237,7 @@ func stores(db, commsDB *sqlx.DB) loader.Stores {
 	}
 }
 
-func runServe(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, tracer trace.TracerProvider, stdout io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
 	if err := fs.Parse(args); err != nil {
@@ -290,7 +291,7 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 		return err
 	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
-	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier, cursors: cursors,
+	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier, cursors: cursors, tracer: tracer,
 		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"},
 		reconcileShare: cfg.ReconcileShare})
 }
@@ -306,6 +307,7 @@ type app struct {
 	getenv   func(string) string
 	gi       graphiql.Options // the GraphiQL page, when GRAPHIQL serves it
 	cursors  *page.Sealer
+	tracer   trace.TracerProvider // nil: tracing is off
 	// reconcileShare is the share of each admin quota reconciliation uses.
 	reconcileShare float64
 }
@@ -342,7 +344,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
-			MetricsOnMain: cfg.MetricsOnMain,
+			MetricsOnMain: cfg.MetricsOnMain, Tracer: a.tracer,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

@@ -26,36 +26,15 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 		l.MaxBodyBytes = 1 << 20
 	}
 	gql := handler.New(schema)
-	gql.Use(newObserver(l.Allowed))
 	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	if l.Introspection {
-		gql.Use(extension.Introspection{})
-	} else {
-		gql.Use(noIntrospection{})
-	}
 	gql.SetDisableSuggestion(!l.FieldSuggestions)
 	if l.MaxTokens > 0 {
-		gql.Use(tokenLimit{max: l.MaxTokens})
 		gql.SetParserTokenLimit(l.MaxTokens + 1)
 	}
-	if l.Allowed != nil {
-		gql.Use(allowList{ops: l.Allowed})
+	for _, e := range extensions(schema, d) {
+		gql.Use(e)
 	}
-	if l.APQCacheSize > 0 {
-		gql.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](l.APQCacheSize)})
-	}
-	if l.MaxDepth > 0 || l.MaxAliases > 0 || l.MaxComplexity > 0 {
-		maxPage := d.MaxPageSize
-		if maxPage <= 0 {
-			maxPage = 100
-		}
-		gql.Use(operationLimit{
-			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,
-			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
-		})
-	}
-	gql.Use(storableStrings{})
 	present := graph.ErrorPresenter(d.Log, RequestID)
 	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -68,6 +47,43 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 	})
 	gql.SetRecoverFunc(graph.Recover(d.Log))
 	return gql
+}
+
+// extensions are the server's gqlgen extensions, the outermost first.
+// Only tracing intercepts fields, and only when tracing is on: gqlgen
+// calls a field interceptor for every field of every response.
+func extensions(schema graphql.ExecutableSchema, d Deps) []graphql.HandlerExtension {
+	l := d.Limits
+	ops := newOperations(l.Allowed)
+	exts := []graphql.HandlerExtension{observer{ops: ops}}
+	if d.Tracer != nil {
+		exts = append(exts, tracing{ops: ops, tracer: d.Tracer.Tracer(tracerName)})
+	}
+	if l.Introspection {
+		exts = append(exts, extension.Introspection{})
+	} else {
+		exts = append(exts, noIntrospection{})
+	}
+	if l.MaxTokens > 0 {
+		exts = append(exts, tokenLimit{max: l.MaxTokens})
+	}
+	if l.Allowed != nil {
+		exts = append(exts, allowList{ops: l.Allowed})
+	}
+	if l.APQCacheSize > 0 {
+		exts = append(exts, extension.AutomaticPersistedQuery{Cache: lru.New[string](l.APQCacheSize)})
+	}
+	if l.MaxDepth > 0 || l.MaxAliases > 0 || l.MaxComplexity > 0 {
+		maxPage := d.MaxPageSize
+		if maxPage <= 0 {
+			maxPage = 100
+		}
+		exts = append(exts, operationLimit{
+			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,
+			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
+		})
+	}
+	return append(exts, storableStrings{})
 }
 
 // withTimeout bounds each request's work, from sign-in and parsing to the

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propertyportal/gateway/graph"
 	"github.com/propertyportal/gateway/internal/access"
@@ -64,6 +65,10 @@ type Deps struct {
 	// MetricsOnMain serves /metrics on this handler, to everyone who
 	// reaches it.
 	MetricsOnMain bool
+	// Tracer, when set (telemetry.Setup's provider), traces each request,
+	// its GraphQL operation and its resolver fields; nil: tracing is off
+	// and no field is intercepted.
+	Tracer trace.TracerProvider
 }
 
 // New returns the gateway's HTTP handler.
@@ -97,7 +102,7 @@ func New(d Deps) http.Handler {
 	if d.MetricsOnMain {
 		mux.handle("GET /metrics", metrics.Handler())
 	}
-	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux.of, observeHTTP(mux.of, mux))))
+	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux.of, observeHTTP(d.Tracer, mux.of, mux))))
 }
 
 // routes is the mux and the patterns registered on it.

@@ -17,12 +17,25 @@ import (
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
-// observeHTTP counts requests by route and status and, when tracing is
-// configured, gives each request a server span named by method and route
-// that continues a caller's W3C trace context. The span holds the method,
-// route and status only: no path, query, client address or user agent.
-func observeHTTP(route func(*http.Request) string, next http.Handler) http.Handler {
-	tracer := otel.Tracer(tracerName)
+// observeHTTP counts requests by route and status and, when tracing is on
+// (tp set), gives each request a server span named by method and route that
+// continues a caller's W3C trace context. The span holds the method, route
+// and status only: no path, query, client address or user agent. With
+// tracing off it starts no span and reads no trace header.
+func observeHTTP(tp trace.TracerProvider, route func(*http.Request) string, next http.Handler) http.Handler {
+	serve := func(w http.ResponseWriter, r *http.Request, rt string) int {
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		metrics.ObserveHTTP(rt, rec.status)
+		return rec.status
+	}
+	if tp == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, route(r)) })
+	}
+	tracer := tp.Tracer(tracerName)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, method := route(r), methodOf(r)
 		name := rt
@@ -33,38 +46,32 @@ func observeHTTP(route func(*http.Request) string, next http.Handler) http.Handl
 		ctx, span := tracer.Start(ctx, method+" "+name, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(rt)))
 		defer span.End()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(ctx))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		status := serve(w, r.WithContext(ctx), rt)
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		if status >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, http.StatusText(status))
 		}
-		span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
-		if rec.status >= http.StatusInternalServerError {
-			span.SetStatus(codes.Error, http.StatusText(rec.status))
-		}
-		metrics.ObserveHTTP(rt, rec.status)
 	})
 }
 
 const tracerName = "github.com/propertyportal/gateway/internal/httpserver"
 
-// observer is a gqlgen extension: it counts operations by name (only names
-// of the allow-list's operations), their latency and their errors by code,
-// and traces the operation and every resolver field (by field path, never
-// arguments or variables).
+// observer is a gqlgen extension on every request: it counts operations
+// by name (only names of the allow-list's operations), their latency and
+// their errors by code. It intercepts no field: gqlgen runs a field
+// interceptor on every field of every response.
 type observer struct {
-	ops    *metrics.Operations
-	tracer trace.Tracer
+	ops *metrics.Operations
 }
 
-// newObserver labels operations by the allow-list (hash to text; nil when
-// there is none).
-func newObserver(allowed map[string]string) observer {
+// newOperations labels operations by the allow-list (hash to text; nil
+// when there is none).
+func newOperations(allowed map[string]string) *metrics.Operations {
 	docs := make([]string, 0, len(allowed))
 	for _, d := range allowed {
 		docs = append(docs, d)
 	}
-	return observer{ops: metrics.NewOperations(docs), tracer: otel.Tracer(tracerName)}
+	return metrics.NewOperations(docs)
 }
 
 func (observer) ExtensionName() string                   { return "Observer" }
@@ -73,6 +80,22 @@ func (observer) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptResponse sees every response, executed or refused before
 // execution.
 func (o observer) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	label, start := operation(ctx, o.ops)
+	resp := next(ctx)
+	if resp == nil {
+		return resp
+	}
+	for _, e := range resp.Errors {
+		code, _ := e.Extensions["code"].(string)
+		metrics.ObserveError(code)
+	}
+	metrics.ObserveOperation(label, outcome(resp), time.Since(start))
+	return resp
+}
+
+// operation is the operation's label and when it started (now when
+// gqlgen has not started it: a document refused before parsing).
+func operation(ctx context.Context, ops *metrics.Operations) (label string, start time.Time) {
 	doc, name, start := "", "", time.Now()
 	if graphql.HasOperationContext(ctx) {
 		oc := graphql.GetOperationContext(ctx)
@@ -83,39 +106,61 @@ func (o observer) InterceptResponse(ctx context.Context, next graphql.ResponseHa
 			start = oc.Stats.OperationStart
 		}
 	}
-	label := o.ops.Label(doc, name)
-	ctx, span := o.tracer.Start(ctx, "graphql.operation "+label, trace.WithAttributes(attribute.String("graphql.operation.name", label)))
-	defer span.End()
-	resp := next(ctx)
-	if resp == nil {
-		return resp
-	}
-	outcome := "ok"
+	return ops.Label(doc, name), start
+}
+
+// outcome is "ok", "error" (data with errors) or "refused" (errors and no
+// data).
+func outcome(resp *graphql.Response) string {
 	switch {
 	case resp.Data == nil && len(resp.Errors) > 0:
-		outcome = "refused"
+		return "refused"
 	case len(resp.Errors) > 0:
-		outcome = "error"
+		return "error"
 	}
-	for _, e := range resp.Errors {
-		code, _ := e.Extensions["code"].(string)
-		metrics.ObserveError(code)
+	return "ok"
+}
+
+// tracing is the gqlgen extension installed only when tracing is on: a
+// span for the operation and one for every resolver field (those that call
+// a resolver or a loader; plain struct fields get none), named by field and
+// holding its path, never arguments or variables. A span is started only
+// under a sampled one (the request's, the operation's or the parent
+// field's, which gqlgen ends before the children resolve): the SDK's
+// parent-based sampling would not record it anyway, and its name and path
+// cost allocations on every resolver field.
+type tracing struct {
+	ops    *metrics.Operations
+	tracer trace.Tracer
+}
+
+func (tracing) ExtensionName() string                   { return "Tracing" }
+func (tracing) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptResponse traces the operation under the request's span.
+func (t tracing) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !trace.SpanContextFromContext(ctx).IsSampled() {
+		return next(ctx)
 	}
-	if outcome != "ok" {
-		span.SetStatus(codes.Error, outcome)
+	label, _ := operation(ctx, t.ops)
+	ctx, span := t.tracer.Start(ctx, "graphql.operation "+label, trace.WithAttributes(attribute.String("graphql.operation.name", label)))
+	defer span.End()
+	resp := next(ctx)
+	if resp != nil {
+		if o := outcome(resp); o != "ok" {
+			span.SetStatus(codes.Error, o)
+		}
 	}
-	metrics.ObserveOperation(label, outcome, time.Since(start))
 	return resp
 }
 
-// InterceptField traces resolver fields (those that call a resolver or a
-// loader); plain struct fields get no span.
-func (o observer) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+// InterceptField traces a resolver field under a sampled span.
+func (t tracing) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || !fc.IsResolver {
+	if fc == nil || !fc.IsResolver || !trace.SpanContextFromContext(ctx).IsSampled() {
 		return next(ctx)
 	}
-	ctx, span := o.tracer.Start(ctx, "graphql.resolve "+fc.Object+"."+fc.Field.Name,
+	ctx, span := t.tracer.Start(ctx, "graphql.resolve "+fc.Object+"."+fc.Field.Name,
 		trace.WithAttributes(attribute.String("graphql.field.path", fc.Path().String())))
 	defer span.End()
 	res, err := next(ctx)

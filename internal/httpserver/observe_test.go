@@ -138,7 +138,8 @@ func grepLines(text, s string) string {
 	return strings.Join(out, "\n")
 }
 
-// recordSpans installs a tracer provider that records every span.
+// recordSpans installs a tracer provider that records every span, as the
+// global one (SQL spans) and for the server to be given (Deps.Tracer).
 func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvider) {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
@@ -152,7 +153,10 @@ func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvide
 func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	rec, tp := recordSpans(t)
 
-	srv, db := newServer(t, func(d *httpserver.Deps) { d.Limits = allowListed(t, demoQuery) }) // it names the operation's span
+	srv, db := newServer(t, func(d *httpserver.Deps) {
+		d.Limits = allowListed(t, demoQuery) // it names the operation's span
+		d.Tracer = tp
+	})
 	if _, err := seed.Demo(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
@@ -193,11 +197,35 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	}
 }
 
+// TestTracingOffMakesNoRequestSpans sends a sampled caller's trace to a
+// server without a tracer: even with a recording global provider (which
+// SQL spans use), no span joins the caller's trace, as none is started.
+func TestTracingOffMakesNoRequestSpans(t *testing.T) {
+	rec, tp := recordSpans(t)
+	srv, db := newServer(t, nil)
+	if _, err := seed.Demo(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	if a := query(t, srv, demoQuery, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01"); a.code() != "" {
+		t.Fatal(a.raw)
+	}
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rec.Ended() {
+		if s.SpanContext().TraceID().String() == traceID || strings.HasPrefix(s.Name(), "graphql.") || strings.HasPrefix(s.Name(), "POST ") {
+			t.Errorf("span %q (trace %s) with tracing off", s.Name(), s.SpanContext().TraceID())
+		}
+	}
+}
+
 // TestSpansNameTheRouteNotWhatTheClientSent sends a name in the path and as
 // the method: no span's name or attribute carries it.
 func TestSpansNameTheRouteNotWhatTheClientSent(t *testing.T) {
 	rec, tp := recordSpans(t)
-	srv, _ := newServer(t, nil)
+	srv, _ := newServer(t, func(d *httpserver.Deps) { d.Tracer = tp })
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/users/jane.doe@example.com"}, {"JANEDOE", "/graphql"}, {"POST", "/graphql/jane.doe"},
 	} {

@@ -1,8 +1,8 @@
 // Package telemetry sets up OpenTelemetry tracing: an OTLP/HTTP exporter
 // and the global tracer provider, only when an endpoint is configured.
-// Without one the global provider stays OpenTelemetry's no-op, so
-// instrumented code (the HTTP server span, the GraphQL extension, otelsql)
-// costs next to nothing. Spans carry no PII: no paths, no variables, no
+// Without one the global provider stays OpenTelemetry's no-op, so SQL
+// spans cost next to nothing, and Setup returns no provider, so the HTTP
+// server makes no span and intercepts no GraphQL field. Spans carry no PII: no paths, no variables, no
 // header values, SQL text only with placeholders.
 package telemetry
 
@@ -16,20 +16,23 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Setup installs the tracer provider exporting to endpoint (an http(s) URL
-// of an OTLP/HTTP collector, e.g. http://collector:4318) and returns the
-// function that flushes and stops it. With an empty endpoint it installs
-// nothing and the returned function does nothing. The exporter also reads
-// the standard OTEL_EXPORTER_OTLP_* variables (headers, timeout).
-func Setup(ctx context.Context, endpoint, service string) (func(context.Context) error, error) {
+// of an OTLP/HTTP collector, e.g. http://collector:4318) as the global one
+// and returns it and the function that flushes and stops it. With an empty
+// endpoint it installs nothing, returns a nil provider (tracing is off) and
+// a function that does nothing. The exporter also reads the standard
+// OTEL_EXPORTER_OTLP_* variables (headers, timeout), the provider
+// OTEL_TRACES_SAMPLER.
+func Setup(ctx context.Context, endpoint, service string) (trace.TracerProvider, func(context.Context) error, error) {
 	if endpoint == "" {
-		return func(context.Context) error { return nil }, nil
+		return nil, func(context.Context) error { return nil }, nil
 	}
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint+"/v1/traces"))
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		return nil, nil, fmt.Errorf("tracing: OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
@@ -37,5 +40,5 @@ func Setup(ctx context.Context, endpoint, service string) (func(context.Context)
 	)
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	return tp.Shutdown, nil
+	return tp, tp.Shutdown, nil
 }

@@ -11,9 +11,12 @@ import (
 )
 
 func TestOffWithoutEndpoint(t *testing.T) {
-	stop, err := Setup(context.Background(), "", "gateway")
+	tp, stop, err := Setup(context.Background(), "", "gateway")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tp != nil {
+		t.Fatalf("a tracer provider with tracing off: %T", tp)
 	}
 	if err := stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -33,11 +36,14 @@ func TestExportsToTheCollector(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer collector.Close()
-	stop, err := Setup(context.Background(), collector.URL, "gateway")
+	tp, stop, err := Setup(context.Background(), collector.URL, "gateway")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, span := otel.Tracer("t").Start(context.Background(), "x")
+	if tp == nil || otel.GetTracerProvider() != tp {
+		t.Fatalf("provider %v, global %v: want the same one, installed", tp, otel.GetTracerProvider())
+	}
+	_, span := tp.Tracer("t").Start(context.Background(), "x")
 	span.End()
 	if err := stop(context.Background()); err != nil {
 		t.Fatal(err)
