@@ -5,6 +5,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propertyportal/gateway/graph/model"
 	"github.com/propertyportal/gateway/internal/access"
@@ -138,7 +141,7 @@ func (p *planner) plan(typ string, items []any, fields []graphql.CollectedField)
 		g.sels = append(g.sels, f.Selections...)
 	}
 	for _, g := range groups {
-		children, err := g.rel.load(p, items, g.args)
+		children, err := p.load(typ, g.name, g.rel, items, g.args)
 		if err != nil {
 			return err
 		}
@@ -151,6 +154,23 @@ func (p *planner) plan(typ string, items []any, fields []graphql.CollectedField)
 		}
 	}
 	return nil
+}
+
+// load loads one relation for a level, in a span of its own when the
+// request is traced (a caller's sampled trace; nothing is computed otherwise).
+func (p *planner) load(typ, field string, rel relation, items []any, args model.PageArgs) ([]any, error) {
+	parent := trace.SpanFromContext(p.ctx)
+	if !parent.SpanContext().IsSampled() {
+		return rel.load(p.ctx, p, items, args)
+	}
+	ctx, span := parent.TracerProvider().Tracer("github.com/propertyportal/gateway/graph").Start(p.ctx, "graphql.plan "+typ+"."+field,
+		trace.WithAttributes(attribute.Int("graphql.plan.parents", len(items))))
+	defer span.End()
+	children, err := rel.load(ctx, p, items, args)
+	if err != nil {
+		span.SetStatus(codes.Error, "load failed")
+	}
+	return children, err
 }
 
 // readsGuardedPII reports whether fields read PII that not every caller

@@ -21,7 +21,7 @@ import (
 type relation struct {
 	child string // the type of the objects reached (of the nodes, when paged)
 	paged bool   // takes first/after and answers a connection of child
-	load  func(p *planner, parents []any, args model.PageArgs) ([]any, error)
+	load  func(ctx context.Context, p *planner, parents []any, args model.PageArgs) ([]any, error)
 }
 
 // relations is the one description of the schema's relations, by
@@ -66,8 +66,8 @@ func toOne[P any, V any, C any](
 	find func(*loader.Loaders, context.Context, []uuid.UUID) (map[uuid.UUID]*V, error),
 	wrap func(*planner, *V) C,
 	set func(P, C),
-) func(*planner, []any, model.PageArgs) ([]any, error) {
-	return func(p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+) func(context.Context, *planner, []any, model.PageArgs) ([]any, error) {
+	return func(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
 		ids := make([]uuid.UUID, 0, len(parents))
 		for _, x := range parents {
 			if k, ok := key(x.(P)); ok {
@@ -77,7 +77,7 @@ func toOne[P any, V any, C any](
 		if len(ids) == 0 {
 			return nil, nil
 		}
-		found, err := find(p.l, p.ctx, ids)
+		found, err := find(p.l, ctx, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -106,8 +106,8 @@ func toOne[P any, V any, C any](
 
 // buildingLinks loads Building.contacts: each building's links, primary
 // first, with their contacts (joined in the same statement).
-func buildingLinks(p *planner, parents []any, _ model.PageArgs) ([]any, error) {
-	return links(p, parents, buildingKey, (*loader.Loaders).LinksByBuilding,
+func buildingLinks(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+	return links(ctx, p, parents, buildingKey, (*loader.Loaders).LinksByBuilding,
 		func(b *model.Building, l *comms.BuildingLink) *model.BuildingContact {
 			return &model.BuildingContact{BuildingLink: l, Contact: p.contact(l.Contact)}
 		}, setBuildingLinks)
@@ -115,15 +115,15 @@ func buildingLinks(p *planner, parents []any, _ model.PageArgs) ([]any, error) {
 
 // contactLinks loads Contact.buildings: each contact's links, whose contact
 // is the parent itself.
-func contactLinks(p *planner, parents []any, _ model.PageArgs) ([]any, error) {
-	return links(p, parents, contactKey, (*loader.Loaders).LinksByContact,
+func contactLinks(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+	return links(ctx, p, parents, contactKey, (*loader.Loaders).LinksByContact,
 		func(c *model.Contact, l *comms.BuildingLink) *model.BuildingContact {
 			return &model.BuildingContact{BuildingLink: l, Contact: c}
 		}, func(c *model.Contact, ls []*model.BuildingContact) { c.Buildings = ls })
 }
 
 // links loads a to-many relation of links.
-func links[P any](p *planner, parents []any, key func(P) (uuid.UUID, bool),
+func links[P any](ctx context.Context, p *planner, parents []any, key func(P) (uuid.UUID, bool),
 	find func(*loader.Loaders, context.Context, []uuid.UUID) (map[uuid.UUID][]*comms.BuildingLink, error),
 	show func(P, *comms.BuildingLink) *model.BuildingContact, set func(P, []*model.BuildingContact),
 ) ([]any, error) {
@@ -131,7 +131,7 @@ func links[P any](p *planner, parents []any, key func(P) (uuid.UUID, bool),
 	for i, x := range parents {
 		ids[i], _ = key(x.(P))
 	}
-	found, err := find(p.l, p.ctx, ids)
+	found, err := find(p.l, ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +150,12 @@ func links[P any](p *planner, parents []any, key func(P) (uuid.UUID, bool),
 
 // primaryContacts loads Building.primaryContact from the buildings' links
 // (the same batch as Building.contacts: one statement for both).
-func primaryContacts(p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+func primaryContacts(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
 	ids := make([]uuid.UUID, len(parents))
 	for i, x := range parents {
 		ids[i] = x.(*model.Building).ID
 	}
-	found, err := p.l.LinksByBuilding(p.ctx, ids)
+	found, err := p.l.LinksByBuilding(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func primaryContacts(p *planner, parents []any, _ model.PageArgs) ([]any, error)
 
 // linkContacts goes on to BuildingContact.contact: the links came with their
 // contacts, so it loads nothing.
-func linkContacts(_ *planner, parents []any, _ model.PageArgs) ([]any, error) {
+func linkContacts(_ context.Context, _ *planner, parents []any, _ model.PageArgs) ([]any, error) {
 	children := make([]any, 0, len(parents))
 	seen := make(map[*model.Contact]bool, len(parents))
 	for _, x := range parents {
@@ -189,7 +189,7 @@ func linkContacts(_ *planner, parents []any, _ model.PageArgs) ([]any, error) {
 
 // userInvoices loads User.invoices(first, after): the page of every user of
 // the level in one windowed statement.
-func userInvoices(p *planner, parents []any, args model.PageArgs) ([]any, error) {
+func userInvoices(ctx context.Context, p *planner, parents []any, args model.PageArgs) ([]any, error) {
 	first, after := &args.First, &args.After
 	req, err := p.pages.parse(first, after, bookkeeping.InvoiceList)
 	if err != nil {
@@ -205,7 +205,7 @@ func userInvoices(p *planner, parents []any, args model.PageArgs) ([]any, error)
 			keys[i].After = *req.After
 		}
 	}
-	found, err := p.l.InvoicesByCreator(p.ctx, keys)
+	found, err := p.l.InvoicesByCreator(ctx, keys)
 	if err != nil {
 		return nil, err
 	}

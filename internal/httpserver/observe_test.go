@@ -181,7 +181,7 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"POST /graphql", "graphql.operation DemoBuildings", "graphql.resolve Query.buildings",
-		"graphql.resolve Building.contacts", "graphql.resolve BuildingContact.contact"} {
+		"graphql.plan Building.contacts", "graphql.plan BuildingContact.contact"} {
 		if !found[want] {
 			t.Errorf("no span %q in the caller's trace; got %v", want, found)
 		}
