@@ -35,9 +35,9 @@
 #   BENCH_KEEP=0     keep the cluster directory at the end
 #   BENCH_VARIANTS=default   gateways to compare in the same run, alternating:
 #                    ';'-separated, each "default" or space-separated settings,
-#                    e.g. "default;LOADER_WAIT=10ms" (one table row per query
+#                    e.g. "default;DB_MAX_CONNS=8" (one table row per query
 #                    and variant; pgbench rows are shared)
-#   LOADER_WAIT, DB_MAX_CONNS, LOG_LEVEL ... pass through to every gateway.
+#   DB_MAX_CONNS, LOG_LEVEL ... pass through to every gateway.
 set -euo pipefail
 
 if [[ "${BENCH_NICE:-1}" != 0 && "$(nice)" -lt 10 ]]; then
