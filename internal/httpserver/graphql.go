@@ -83,7 +83,8 @@ func extensions(schema graphql.ExecutableSchema, d Deps) []graphql.HandlerExtens
 			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
 		})
 	}
-	return append(exts, storableStrings{})
+	// Last, so tracing's field spans cover the writing of a root field.
+	return append(exts, storableStrings{}, graph.FastReads{})
 }
 
 // withTimeout bounds each request's work, from sign-in and parsing to the
