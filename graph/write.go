@@ -114,6 +114,8 @@ type writer struct {
 	op   *graphql.OperationContext
 	buf  []byte
 	path []step // below the root field, for the errors
+
+	fields map[collected][]graphql.CollectedField
 }
 
 // step is one step of the path below the root field: a field of an object
@@ -124,8 +126,29 @@ type step struct {
 	index  int
 }
 
+// collect collects the fields of sel on typ once per selection set: every
+// object of a list has the same.
 func (w *writer) collect(sel ast.SelectionSet, typ []string) []graphql.CollectedField {
-	return graphql.CollectFields(w.op, sel, typ)
+	if len(sel) == 0 {
+		return nil
+	}
+	key := collected{&sel[0], len(sel), typ[0]}
+	if f, ok := w.fields[key]; ok {
+		return f
+	}
+	f := graphql.CollectFields(w.op, sel, typ)
+	if w.fields == nil {
+		w.fields = map[collected][]graphql.CollectedField{}
+	}
+	w.fields[key] = f
+	return f
+}
+
+// collected names a selection set (by its backing array) on a type.
+type collected struct {
+	first *ast.Selection
+	n     int
+	typ   string
 }
 
 // here is the context of the current path, as gqlgen's field contexts would
