@@ -361,8 +361,30 @@ func refuse(w http.ResponseWriter, media string, status int, code, msg string) {
 	write(w, media, status, &response{Errors: gqlerror.List{codedError(code, msg)}})
 }
 
+// write sends res as json.Encoder would, but passes the data through as
+// gqlgen wrote it: re-encoding a json.RawMessage scans every byte of it again.
 func write(w http.ResponseWriter, media string, status int, res *response) {
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(res)
+	open := "{"
+	member := func(name string, v []byte) {
+		_, _ = io.WriteString(w, open+`"`+name+`":`)
+		_, _ = w.Write(v)
+		open = ","
+	}
+	if len(res.Errors) > 0 {
+		errs, _ := json.Marshal(res.Errors) // messages, paths and extensions always marshal
+		member("errors", errs)
+	}
+	if len(res.Data) > 0 {
+		member("data", res.Data)
+	}
+	if len(res.Extensions) > 0 {
+		ext, _ := json.Marshal(res.Extensions)
+		member("extensions", ext)
+	}
+	if open == "{" {
+		_, _ = io.WriteString(w, "{")
+	}
+	_, _ = io.WriteString(w, "}\n")
 }
