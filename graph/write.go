@@ -261,9 +261,16 @@ func (w *writer) int(n int64) bool {
 	return true
 }
 
+// uuid writes id in its canonical form, as uuid.UUID.String does.
 func (w *writer) uuid(id uuid.UUID) bool {
+	const hex = "0123456789abcdef"
 	w.buf = append(w.buf, '"')
-	w.buf = append(w.buf, id.String()...)
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			w.buf = append(w.buf, '-')
+		}
+		w.buf = append(w.buf, hex[b>>4], hex[b&0xf])
+	}
 	w.buf = append(w.buf, '"')
 	return true
 }
