@@ -36,7 +36,10 @@
 #   BENCH_VARIANTS=default   gateways to compare in the same run, alternating:
 #                    ';'-separated, each "default" or space-separated settings,
 #                    e.g. "default;DB_MAX_CONNS=8" (one table row per query
-#                    and variant; pgbench rows are shared)
+#                    and variant; pgbench rows are shared). A variant whose
+#                    first word is rev=<git revision> runs the gateway built
+#                    from that revision, e.g. "default;rev=e81e45a": the code
+#                    before and after a change, measured in one run.
 #   DB_MAX_CONNS, LOG_LEVEL ... pass through to every gateway.
 set -euo pipefail
 
@@ -141,6 +144,10 @@ cleanup() {
 			rm -rf "$DIR"
 		fi
 	fi
+	local wt
+	for wt in "${WORK:-/nonexistent}"/src*; do
+		[[ -d "$wt" ]] && { git -C "$ROOT" worktree remove --force "$wt" 2>/dev/null || true; }
+	done
 	[[ -n "${WORK:-}" ]] && rm -rf "$WORK"
 }
 
@@ -149,9 +156,13 @@ cleanup() {
 # start_gateway v starts gateway number v with the settings of VARIANTS[v]
 # (space-separated NAME=value, or "default") and sets PIDS[v] and URLS[v].
 start_gateway() {
-	local v=$1 settings=() i url
+	local v=$1 settings=() i url bin=$WORK/gateway
 	[[ "${VARIANTS[$v]}" == default ]] || read -ra settings <<<"${VARIANTS[$v]}"
-	env "${settings[@]}" DATABASE_URL="$DATABASE_URL" "$WORK/gateway" dev -addr 127.0.0.1:0 \
+	if [[ "${settings[0]:-}" == rev=* ]]; then
+		bin=$(build_revision "$v" "${settings[0]#rev=}")
+		settings=("${settings[@]:1}")
+	fi
+	env "${settings[@]}" DATABASE_URL="$DATABASE_URL" "$bin" dev -addr 127.0.0.1:0 \
 		>"$WORK/gateway$v.out" 2>"$WORK/gateway$v.log" &
 	PIDS[$v]=$!
 	for i in $(seq 1 600); do
@@ -161,6 +172,16 @@ start_gateway() {
 		sleep 0.1
 	done
 	die "the gateway did not print its GraphQL address"
+}
+
+# build_revision v rev builds the gateway of git revision rev for gateway
+# number v, in a detached worktree of its own, and prints the binary's path.
+build_revision() {
+	local v=$1 rev=$2 src=$WORK/src$1
+	log "building the gateway of $rev"
+	git -C "$ROOT" worktree add -q --detach "$src" "$rev" >&2
+	(cd "$src" && go build -o "$WORK/gateway$v" ./cmd/gateway) >&2
+	echo "$WORK/gateway$v"
 }
 
 # mint_auth prints the Authorization header value for a caller of the
@@ -226,7 +247,7 @@ run_wrk() {
 	local c=$1 q=$2 v=$3 dur=${4:-$DURATION} out line reqs s0 s1 t0 t1
 	s0=$(statements)
 	t0=$(cpu_ticks "${PIDS[$v]}")
-	out=$(BENCH_AUTH=${AUTH[$q.$v]} BENCH_BODIES=${BODIES[$q]} \
+	out=$(BENCH_AUTH=${AUTH[$q.$v]} BENCH_BODIES=${BODIES[$q.$v]:-${BODIES[$q]}} \
 		wrk -t "$WRK_THREADS" -c "$c" -d "${dur}s" --timeout 10s -s "$BENCH/wrk.lua" "${URLS[$v]}/graphql")
 	t1=$(cpu_ticks "${PIDS[$v]}")
 	line=$(grep '^RESULT ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
@@ -333,11 +354,13 @@ main() {
 	body q4 >"$WORK/q4.json"
 	body typename >"$WORK/typename.json"
 	local cursor
-	cursor=$(curl -sS -H "Content-Type: application/json" -H "Authorization: ${AUTH[q2.0]}" \
-		--data-binary "@$WORK/q2a.json" "$URL/graphql" | jq -er .data.users.pageInfo.endCursor)
-	body q2 "$(jq -cn --arg c "$cursor" '{after: $c}')" >"$WORK/q2b.json"
+	for v in "${!VARIANTS[@]}"; do # a cursor opens only at the gateway (and for the caller) that made it
+		cursor=$(curl -sS -H "Content-Type: application/json" -H "Authorization: ${AUTH[q2.$v]}" \
+			--data-binary "@$WORK/q2a.json" "${URLS[$v]}/graphql" | jq -er .data.users.pageInfo.endCursor)
+		body q2 "$(jq -cn --arg c "$cursor" '{after: $c}')" >"$WORK/q2b.$v.json"
+		BODIES[q2.$v]=$WORK/q2a.json:$WORK/q2b.$v.json
+	done
 	BODIES[q1]=$WORK/q1.json
-	BODIES[q2]=$WORK/q2a.json:$WORK/q2b.json
 	BODIES[q3]=$WORK/q3.json
 	BODIES[q4]=$WORK/q4.json
 	BODIES[typename]=$WORK/typename.json
@@ -347,7 +370,7 @@ main() {
 	for v in "${!VARIANTS[@]}"; do
 		check q1 "$v" "$WORK/q1.json" >/dev/null
 		check q2 "$v" "$WORK/q2a.json" >/dev/null
-		check q2 "$v" "$WORK/q2b.json" >/dev/null
+		check q2 "$v" "$WORK/q2b.$v.json" >/dev/null
 		check q3 "$v" "$WORK/q3.json" >/dev/null
 		check q4 "$v" "$WORK/q4.json" >/dev/null
 		check typename "$v" "$WORK/typename.json" >/dev/null
@@ -388,7 +411,7 @@ main() {
 	# three requests): what the design gives when batches are not split.
 	declare -A STMTS
 	STMTS[q1]=$(alone q1 "$WORK/q1.json")
-	STMTS[q2]="$(alone q2 "$WORK/q2a.json")/$(alone q2 "$WORK/q2b.json")"
+	STMTS[q2]="$(alone q2 "$WORK/q2a.json")/$(alone q2 "$WORK/q2b.0.json")"
 	STMTS[q3]=$(alone q3 "$WORK/q3.json")
 	STMTS[q4]=$(alone q4 "$WORK/q4.json")
 	STMTS[typename]=$(alone typename "$WORK/typename.json")
