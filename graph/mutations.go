@@ -92,7 +92,7 @@ func (r *Resolver) userByID(ctx context.Context, id uuid.UUID) (*model.User, err
 
 // identityPayload shows an identity mutation's result, planned below its
 // user and contact.
-func (r *Resolver) identityPayload(ctx context.Context, _ access.Scope) func(*identity.Result, error) (*model.IdentityUpdatePayload, error) {
+func (r *Resolver) identityPayload(ctx context.Context) func(*identity.Result, error) (*model.IdentityUpdatePayload, error) {
 	return func(res *identity.Result, err error) (*model.IdentityUpdatePayload, error) {
 		if err != nil || res == nil {
 			return nil, err

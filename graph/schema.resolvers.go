@@ -84,7 +84,7 @@ func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input identity.P
 	if err != nil {
 		return nil, err
 	}
-	return r.identityPayload(ctx, s)(svc.UpdateMyProfile(ctx, s, input))
+	return r.identityPayload(ctx)(svc.UpdateMyProfile(ctx, s, input))
 }
 
 // UpdateUserIdentity is the resolver for the updateUserIdentity field.
@@ -93,7 +93,7 @@ func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.U
 	if err != nil {
 		return nil, err
 	}
-	return r.identityPayload(ctx, s)(svc.UpdateUserIdentity(ctx, s, userID, input))
+	return r.identityPayload(ctx)(svc.UpdateUserIdentity(ctx, s, userID, input))
 }
 
 // Me is the resolver for the me field.
