@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/XSAM/otelsql"
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/ngrok/sqlmw"
@@ -133,6 +134,19 @@ func (q *Query) Arg(v any) string {
 
 // Where adds a condition; conditions are ANDed.
 func (q *Query) Where(cond string) { q.conds = append(q.conds, cond) }
+
+// WhereIDs adds "column = ANY($n::uuid[])", or "column = $n" for a single
+// id. Both read the same rows, but a prepared statement of the single form
+// keeps one generic plan, where the generic plan of the array form guesses
+// the array's length and may lose to a fresh plan on every call; a batch of
+// one key (me, user(id)) is the most frequent lookup.
+func (q *Query) WhereIDs(column string, ids []uuid.UUID) {
+	if len(ids) == 1 {
+		q.Where(column + " = " + q.Arg(ids[0]))
+		return
+	}
+	q.Where(column + " = ANY(" + q.Arg(pq.Array(ids)) + "::uuid[])")
+}
 
 // Clause returns "WHERE a AND b", or "" with no conditions.
 func (q *Query) Clause() string {

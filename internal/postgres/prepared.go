@@ -1,0 +1,197 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// Prepared statements. lib/pq sends a statement that has arguments
+// unnamed: PostgreSQL parses, analyses and plans it on every call, in two
+// round trips (Parse and Describe, then Bind and Execute). A prepared
+// statement is parsed once per connection, runs in one round trip, and
+// after five runs PostgreSQL may keep its generic plan.
+
+// maxStmts bounds the statements one cache prepares. Query texts are built
+// from constant fragments (values travel as arguments), so a store has a
+// few dozen shapes; past the bound a new text runs unprepared rather than
+// growing every connection's server-side memory.
+const maxStmts = 256
+
+// Stmts is a store's cache of prepared statements over one database, by
+// query text. It holds database/sql statements, which prepare themselves on
+// each pooled connection the first time they run there (that Parse is one
+// round trip, not a statement: WithStatementCounter counts only
+// executions) and again on the connection that replaces a broken one, so
+// after a PostgreSQL restart the old connections fail with
+// driver.ErrBadConn, database/sql retries on new ones and the statement is
+// prepared on those. The text must not embed values.
+type Stmts struct {
+	db *sqlx.DB
+	mu sync.RWMutex
+	m  map[string]*sqlx.Stmt
+}
+
+// NewStmts returns an empty cache over db.
+func NewStmts(db *sqlx.DB) *Stmts {
+	return &Stmts{db: db, m: make(map[string]*sqlx.Stmt)}
+}
+
+// prepared returns the statement of query, preparing it on first use; nil
+// once the cache is full.
+func (c *Stmts) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	c.mu.RLock()
+	s, ok := c.m[query]
+	full := len(c.m) >= maxStmts
+	c.mu.RUnlock()
+	if ok || full {
+		return s, nil
+	}
+	// Prepared outside the lock: a slow or failing database must not hold
+	// up statements that are cached already.
+	s, err := c.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok { // another caller prepared it meanwhile
+		_ = s.Close()
+		return prev, nil
+	}
+	c.m[query] = s
+	return s, nil
+}
+
+// Query runs query with args as a prepared statement.
+func (c *Stmts) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := c.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return c.db.QueryContext(ctx, query, args...)
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// Get runs query with args as a prepared statement and scans its one row
+// into dest, as sqlx.Get does: for scalars and rarely read rows.
+func (c *Stmts) Get(ctx context.Context, dest any, query string, args ...any) error {
+	s, err := c.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return c.db.GetContext(ctx, dest, query, args...)
+	}
+	return s.GetContext(ctx, dest, args...)
+}
+
+// Select runs query with args as a prepared statement and returns one value
+// per row, as scan reads it. scan calls rows.Scan with one target per
+// selected column, in order: the stores' hot reads scan without sqlx's
+// reflection.
+func Select[T any](ctx context.Context, c *Stmts, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Scan targets for rows.Scan that fill a field without reflection. A uuid
+// arrives as text (lib/pq decodes the binary form to it) and is parsed in
+// place, where uuid.UUID's own Scan first copies it into a string.
+
+// ScanUUID scans a uuid column into p.
+func ScanUUID(p *uuid.UUID) sql.Scanner { return uuidTarget{p} }
+
+// ScanNullUUID scans a nullable uuid column into p: nil for NULL.
+func ScanNullUUID(p **uuid.UUID) sql.Scanner { return nullUUIDTarget{p} }
+
+// ScanNullString scans a nullable text column into p: nil for NULL.
+func ScanNullString(p **string) sql.Scanner { return nullStringTarget{p} }
+
+// ScanNullTime scans a nullable timestamptz column into p: nil for NULL.
+func ScanNullTime(p **time.Time) sql.Scanner { return nullTimeTarget{p} }
+
+type uuidTarget struct{ p *uuid.UUID }
+
+func (t uuidTarget) Scan(src any) (err error) {
+	*t.p, err = parseUUID(src)
+	return err
+}
+
+type nullUUIDTarget struct{ p **uuid.UUID }
+
+func (t nullUUIDTarget) Scan(src any) error {
+	if src == nil {
+		*t.p = nil
+		return nil
+	}
+	u, err := parseUUID(src)
+	if err != nil {
+		return err
+	}
+	*t.p = &u
+	return nil
+}
+
+func parseUUID(src any) (uuid.UUID, error) {
+	switch v := src.(type) {
+	case []byte:
+		if len(v) == 16 {
+			return uuid.FromBytes(v)
+		}
+		return uuid.ParseBytes(v)
+	case string:
+		return uuid.Parse(v)
+	}
+	return uuid.UUID{}, fmt.Errorf("scan uuid: unsupported type %T", src)
+}
+
+type nullStringTarget struct{ p **string }
+
+func (t nullStringTarget) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*t.p = nil
+	case string:
+		*t.p = &v
+	case []byte:
+		s := string(v)
+		*t.p = &s
+	default:
+		return fmt.Errorf("scan text: unsupported type %T", src)
+	}
+	return nil
+}
+
+type nullTimeTarget struct{ p **time.Time }
+
+func (t nullTimeTarget) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*t.p = nil
+	case time.Time:
+		*t.p = &v
+	default:
+		return fmt.Errorf("scan timestamptz: unsupported type %T", src)
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// oneConn returns a database of one pooled connection, so that what a test
+// reads of the session (pg_prepared_statements) is the session its
+// statements ran on.
+func oneConn(t *testing.T, url string) *sqlx.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.Options{MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// prepared returns how often the session has run the prepared statement of
+// query (generic and custom plans together), and false when it holds none.
+func prepared(t *testing.T, db *sqlx.DB, query string) (int, bool) {
+	t.Helper()
+	var runs []int
+	err := db.Select(&runs, `SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement = $1`, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) > 1 {
+		t.Fatalf("%d prepared statements of one text", len(runs))
+	}
+	if len(runs) == 0 {
+		return 0, false
+	}
+	return runs[0], true
+}
+
+func count(t *testing.T, c *postgres.Stmts, ctx context.Context, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := c.Get(ctx, &n, query, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestStmts(t *testing.T) {
+	t.Parallel()
+	const q = `SELECT count(*) FROM directory.tenants WHERE name <> $1`
+
+	t.Run("PreparesOncePerConnectionAndCountsEachRun", func(t *testing.T) {
+		t.Parallel()
+		db := oneConn(t, pgtest.URL(t))
+		c := postgres.NewStmts(db)
+		ctx, counter := postgres.WithStatementCounter(context.Background())
+		for range 3 {
+			count(t, c, ctx, q, "x")
+		}
+		if got := counter.Load(); got != 3 {
+			t.Errorf("statement counter %d after 3 runs, want 3 (a prepare is not a statement)", got)
+		}
+		if runs, ok := prepared(t, db, q); !ok || runs != 3 {
+			t.Errorf("prepared statement ran %d times (held: %v), want one statement run 3 times", runs, ok)
+		}
+	})
+
+	t.Run("PreparesAgainAfterTheConnectionDies", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.URL(t)
+		db := oneConn(t, url)
+		c := postgres.NewStmts(db)
+		ctx := context.Background()
+		count(t, c, ctx, q, "x")
+		var pid int
+		if err := db.Get(&pid, `SELECT pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+		// What a PostgreSQL restart does to a pooled connection.
+		killer := oneConn(t, url)
+		if _, err := killer.Exec(`SELECT pg_terminate_backend($1, 5000)`, pid); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(t, c, ctx, q, "x"); got != 0 {
+			t.Fatalf("count %d", got)
+		}
+		var now int
+		if err := db.Get(&now, `SELECT pg_backend_pid()`); err != nil || now == pid {
+			t.Fatalf("backend %d after terminating %d: %v", now, pid, err)
+		}
+		if runs, ok := prepared(t, db, q); !ok || runs != 1 {
+			t.Errorf("on the new connection the statement ran %d times (held: %v), want 1", runs, ok)
+		}
+	})
+
+	t.Run("RunsUnpreparedPastTheBound", func(t *testing.T) {
+		t.Parallel()
+		db := oneConn(t, pgtest.URL(t))
+		c := postgres.NewStmts(db)
+		ctx, counter := postgres.WithStatementCounter(context.Background())
+		for i := range postgres.MaxStmts + 1 {
+			if got := count(t, c, ctx, fmt.Sprintf(`SELECT $1::int + %d`, i), 1); got != i+1 {
+				t.Fatalf("statement %d answered %d", i, got)
+			}
+		}
+		if got := counter.Load(); got != postgres.MaxStmts+1 {
+			t.Errorf("statement counter %d, want %d", got, postgres.MaxStmts+1)
+		}
+		var held int
+		if err := db.Get(&held, `SELECT count(*) FROM pg_prepared_statements`); err != nil {
+			t.Fatal(err)
+		}
+		if held != postgres.MaxStmts {
+			t.Errorf("%d statements prepared, want the bound, %d", held, postgres.MaxStmts)
+		}
+	})
+}
+
+func TestScanTargets(t *testing.T) {
+	t.Parallel()
+	c := postgres.NewStmts(pgtest.DB(t))
+	id := uuid.New()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	type row struct {
+		id, nullID  uuid.UUID
+		someID      *uuid.UUID
+		noID        *uuid.UUID
+		text, none  *string
+		when, never *time.Time
+	}
+	scan := func(r *sql.Rows) (*row, error) {
+		x := &row{noID: &id, none: new(string), never: &at} // non-nil, so NULL must clear them
+		return x, r.Scan(postgres.ScanUUID(&x.id), postgres.ScanNullUUID(&x.someID), postgres.ScanNullUUID(&x.noID),
+			postgres.ScanNullString(&x.text), postgres.ScanNullString(&x.none),
+			postgres.ScanNullTime(&x.when), postgres.ScanNullTime(&x.never))
+	}
+	rows, err := postgres.Select(context.Background(), c, scan,
+		`SELECT $1::uuid, $1::uuid, NULL::uuid, 'Zoë'::text, NULL::text, $2::timestamptz, NULL::timestamptz`, id, at)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	r := rows[0]
+	switch {
+	case r.id != id, r.someID == nil || *r.someID != id, r.noID != nil:
+		t.Errorf("uuids %v %v %v, want %v %v nil", r.id, r.someID, r.noID, id, id)
+	case r.text == nil || *r.text != "Zoë", r.none != nil:
+		t.Errorf("texts %v %v", r.text, r.none)
+	case r.when == nil || !r.when.Equal(at), r.never != nil:
+		t.Errorf("times %v %v, want %v nil", r.when, r.never, at)
+	}
+}
