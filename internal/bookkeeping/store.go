@@ -2,6 +2,7 @@ package bookkeeping
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/google/uuid"
@@ -9,17 +10,29 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
-// Store reads and writes the bookkeeping schema.
-type Store struct{ db *sqlx.DB }
+// Store reads and writes the bookkeeping schema. Its reads run as prepared
+// statements.
+type Store struct {
+	db    *sqlx.DB
+	stmts *postgres.Stmts
+}
 
 // NewStore returns a store over db.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
 const invoiceColumns = `i.id, i.tenant_id, i.number, i.amount_minor, i.currency, i.issued_at, i.created_by_user_id, i.created_at`
+
+// scanInvoice reads one row of invoiceColumns.
+func scanInvoice(r *sql.Rows) (*Invoice, error) {
+	inv := new(Invoice)
+	return inv, r.Scan(postgres.ScanUUID(&inv.ID), postgres.ScanUUID(&inv.TenantID), &inv.Number, &inv.AmountMinor,
+		&inv.Currency, &inv.IssuedAt, postgres.ScanUUID(&inv.CreatedByUserID), &inv.CreatedAt)
+}
 
 func scoped(q *postgres.Query, s access.Scope) {
 	if !s.CrossTenant() {
@@ -33,12 +46,14 @@ func (st *Store) FindInvoiceByID(ctx context.Context, s access.Scope, id uuid.UU
 	var q postgres.Query
 	q.Where("i.id = " + q.Arg(id))
 	scoped(&q, s)
-	var inv Invoice
-	err := st.db.GetContext(ctx, &inv, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
 	if err != nil {
 		return nil, postgres.Translate(err, "find invoice")
 	}
-	return &inv, nil
+	if len(invs) == 0 {
+		return nil, apperr.E(apperr.NotFound, "invoice not found")
+	}
+	return invs[0], nil
 }
 
 func where(s access.Scope, f InvoiceFilter) *postgres.Query {
@@ -72,8 +87,7 @@ func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilt
 	if p.After != nil {
 		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
 	}
-	var invs []*Invoice
-	err := st.db.SelectContext(ctx, &invs, `SELECT `+invoiceColumns+from(f)+q.Clause()+
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+from(f)+q.Clause()+
 		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit()), q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find invoices")
@@ -86,7 +100,7 @@ func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilt
 func (st *Store) CountInvoices(ctx context.Context, s access.Scope, f InvoiceFilter) (int, error) {
 	q := where(s, f)
 	var n int
-	err := st.db.GetContext(ctx, &n, `SELECT count(*)`+from(f)+q.Clause(), q.Args...)
+	err := st.stmts.Get(ctx, &n, `SELECT count(*)`+from(f)+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count invoices")
 }
 
@@ -101,8 +115,7 @@ func (st *Store) FindInvoicesByCreators(ctx context.Context, s access.Scope, use
 		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
 	}
 	ids := q.Arg(pq.Array(userIDs))
-	var invs []*Invoice
-	err := st.db.SelectContext(ctx, &invs, `SELECT `+invoiceColumns+` FROM unnest(`+ids+`::uuid[]) AS k(id)
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM unnest(`+ids+`::uuid[]) AS k(id)
 		CROSS JOIN LATERAL (SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
 		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit())+`) i`, q.Args...)
 	return invs, postgres.Translate(err, "find invoices by creator")

@@ -2,10 +2,10 @@ package comms
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -14,13 +14,24 @@ import (
 )
 
 // Store reads and writes the comms schema. It takes its own connection so
-// comms can live in its own database.
-type Store struct{ db *sqlx.DB }
+// comms can live in its own database. Its reads run as prepared statements.
+type Store struct {
+	db    *sqlx.DB
+	stmts *postgres.Stmts
+}
 
 // NewStore returns a store over db.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
 const contactColumns = `c.id, c.tenant_id, c.user_id, c.full_name, c.email, c.phone, c.created_at, c.updated_at, c.erased_at`
+
+// scanContact reads one row of contactColumns.
+func scanContact(r *sql.Rows) (*Contact, error) {
+	c := new(Contact)
+	return c, r.Scan(postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), postgres.ScanNullUUID(&c.UserID),
+		postgres.ScanNullString(&c.FullName), postgres.ScanNullString(&c.Email), postgres.ScanNullString(&c.Phone),
+		&c.CreatedAt, &c.UpdatedAt, postgres.ScanNullTime(&c.ErasedAt))
+}
 
 func scoped(q *postgres.Query, s access.Scope, column string) {
 	if !s.CrossTenant() {
@@ -44,20 +55,18 @@ func (st *Store) FindContactByID(ctx context.Context, s access.Scope, id uuid.UU
 // FindContactsByIDs returns the contacts of ids visible to the scope, in no order.
 func (st *Store) FindContactsByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Contact, error) {
 	var q postgres.Query
-	q.Where("c.id = ANY(" + q.Arg(pq.Array(ids)) + "::uuid[])")
+	q.WhereIDs("c.id", ids)
 	scoped(&q, s, "c.tenant_id")
-	var cs []*Contact
-	err := st.db.SelectContext(ctx, &cs, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
+	cs, err := postgres.Select(ctx, st.stmts, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
 	return cs, postgres.Translate(err, "find contacts by id")
 }
 
 // FindContactsByUserIDs returns the contacts linked to the users of ids, in no order.
 func (st *Store) FindContactsByUserIDs(ctx context.Context, s access.Scope, userIDs []uuid.UUID) ([]*Contact, error) {
 	var q postgres.Query
-	q.Where("c.user_id = ANY(" + q.Arg(pq.Array(userIDs)) + "::uuid[])")
+	q.WhereIDs("c.user_id", userIDs)
 	scoped(&q, s, "c.tenant_id")
-	var cs []*Contact
-	err := st.db.SelectContext(ctx, &cs, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
+	cs, err := postgres.Select(ctx, st.stmts, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
 	return cs, postgres.Translate(err, "find contacts by user")
 }
 
@@ -88,8 +97,7 @@ func (st *Store) FindContacts(ctx context.Context, s access.Scope, f ContactFilt
 	if p.After != nil {
 		q.Where("(coalesce(c.full_name, ''), c.id) > (" + q.Arg(p.After.Key) + "::text, " + q.Arg(p.After.ID) + "::uuid)")
 	}
-	var cs []*Contact
-	err := st.db.SelectContext(ctx, &cs, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause()+
+	cs, err := postgres.Select(ctx, st.stmts, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause()+
 		` ORDER BY coalesce(c.full_name, ''), c.id LIMIT `+q.Arg(p.Limit()), q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find contacts")
@@ -102,7 +110,7 @@ func (st *Store) FindContacts(ctx context.Context, s access.Scope, f ContactFilt
 func (st *Store) CountContacts(ctx context.Context, s access.Scope, f ContactFilter) (int, error) {
 	q := where(s, f)
 	var n int
-	err := st.db.GetContext(ctx, &n, `SELECT count(*) FROM comms.contacts c `+q.Clause(), q.Args...)
+	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM comms.contacts c `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count contacts")
 }
 
@@ -115,51 +123,46 @@ func ContactCursor(c *Contact) page.Cursor {
 	return page.Cursor{List: ContactList, Key: key, ID: c.ID}
 }
 
-// linkRow is a link joined with its contact, as one statement returns them;
-// the contact's columns are aliased "c.<column>".
-type linkRow struct {
-	BuildingID uuid.UUID `db:"building_id"`
-	ContactID  uuid.UUID `db:"contact_id"`
-	TenantID   uuid.UUID `db:"tenant_id"`
-	Role       string    `db:"role"`
-	IsPrimary  bool      `db:"is_primary"`
-	Contact    Contact   `db:"c"`
+const linkColumns = `bc.building_id, bc.contact_id, bc.tenant_id, bc.role, bc.is_primary`
+
+// scanLink reads one row of linkColumns.
+func scanLink(r *sql.Rows) (*BuildingLink, error) {
+	l := new(BuildingLink)
+	return l, r.Scan(postgres.ScanUUID(&l.BuildingID), postgres.ScanUUID(&l.ContactID), postgres.ScanUUID(&l.TenantID),
+		&l.Role, &l.IsPrimary)
 }
 
-const aliasedContactColumns = `c.id AS "c.id", c.tenant_id AS "c.tenant_id", c.user_id AS "c.user_id", c.full_name AS "c.full_name", ` +
-	`c.email AS "c.email", c.phone AS "c.phone", c.created_at AS "c.created_at", c.updated_at AS "c.updated_at", c.erased_at AS "c.erased_at"`
+// scanLinkWithContact reads one row of linkColumns and contactColumns.
+func scanLinkWithContact(r *sql.Rows) (*BuildingLink, error) {
+	l, c := new(BuildingLink), new(Contact)
+	l.Contact = c
+	return l, r.Scan(postgres.ScanUUID(&l.BuildingID), postgres.ScanUUID(&l.ContactID), postgres.ScanUUID(&l.TenantID),
+		&l.Role, &l.IsPrimary,
+		postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), postgres.ScanNullUUID(&c.UserID),
+		postgres.ScanNullString(&c.FullName), postgres.ScanNullString(&c.Email), postgres.ScanNullString(&c.Phone),
+		&c.CreatedAt, &c.UpdatedAt, postgres.ScanNullTime(&c.ErasedAt))
+}
 
 // FindLinksByBuildings returns the links of the buildings of ids with their
 // contacts loaded, primary first, then by contact name.
 func (st *Store) FindLinksByBuildings(ctx context.Context, s access.Scope, buildingIDs []uuid.UUID) ([]*BuildingLink, error) {
 	var q postgres.Query
-	q.Where("bc.building_id = ANY(" + q.Arg(pq.Array(buildingIDs)) + "::uuid[])")
+	q.WhereIDs("bc.building_id", buildingIDs)
 	scoped(&q, s, "bc.tenant_id")
-	var rows []linkRow
-	err := st.db.SelectContext(ctx, &rows, `SELECT bc.building_id, bc.contact_id, bc.tenant_id, bc.role, bc.is_primary, `+
-		aliasedContactColumns+` FROM comms.building_contacts bc JOIN comms.contacts c ON c.id = bc.contact_id `+q.Clause()+
+	links, err := postgres.Select(ctx, st.stmts, scanLinkWithContact, `SELECT `+linkColumns+`, `+contactColumns+
+		` FROM comms.building_contacts bc JOIN comms.contacts c ON c.id = bc.contact_id `+q.Clause()+
 		` ORDER BY bc.building_id, bc.is_primary DESC, coalesce(c.full_name, ''), c.id`, q.Args...)
-	if err != nil {
-		return nil, postgres.Translate(err, "find links by building")
-	}
-	links := make([]*BuildingLink, len(rows))
-	for i := range rows {
-		r := &rows[i]
-		links[i] = &BuildingLink{BuildingID: r.BuildingID, ContactID: r.ContactID, TenantID: r.TenantID,
-			Role: r.Role, IsPrimary: r.IsPrimary, Contact: &r.Contact}
-	}
-	return links, nil
+	return links, postgres.Translate(err, "find links by building")
 }
 
 // FindLinksByContacts returns the links of the contacts of ids, without
 // their buildings (those live in property).
 func (st *Store) FindLinksByContacts(ctx context.Context, s access.Scope, contactIDs []uuid.UUID) ([]*BuildingLink, error) {
 	var q postgres.Query
-	q.Where("bc.contact_id = ANY(" + q.Arg(pq.Array(contactIDs)) + "::uuid[])")
+	q.WhereIDs("bc.contact_id", contactIDs)
 	scoped(&q, s, "bc.tenant_id")
-	var links []*BuildingLink
-	err := st.db.SelectContext(ctx, &links, `SELECT bc.building_id, bc.contact_id, bc.tenant_id, bc.role, bc.is_primary
-		FROM comms.building_contacts bc `+q.Clause()+` ORDER BY bc.contact_id, bc.is_primary DESC, bc.building_id`, q.Args...)
+	links, err := postgres.Select(ctx, st.stmts, scanLink, `SELECT `+linkColumns+
+		` FROM comms.building_contacts bc `+q.Clause()+` ORDER BY bc.contact_id, bc.is_primary DESC, bc.building_id`, q.Args...)
 	return links, postgres.Translate(err, "find links by contact")
 }
 
@@ -169,8 +172,11 @@ func (st *Store) FindBuildingIDsOfUser(ctx context.Context, s access.Scope, user
 	var q postgres.Query
 	q.Where("c.user_id = " + q.Arg(userID))
 	scoped(&q, s, "bc.tenant_id")
-	var ids []uuid.UUID
-	err := st.db.SelectContext(ctx, &ids, `SELECT bc.building_id FROM comms.building_contacts bc
+	ids, err := postgres.Select(ctx, st.stmts, scanID, `SELECT bc.building_id FROM comms.building_contacts bc
 		JOIN comms.contacts c ON c.id = bc.contact_id `+q.Clause(), q.Args...)
 	return ids, postgres.Translate(err, "find buildings of user")
+}
+
+func scanID(r *sql.Rows) (id uuid.UUID, err error) {
+	return id, r.Scan(postgres.ScanUUID(&id))
 }

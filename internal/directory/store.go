@@ -2,11 +2,11 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -14,13 +14,25 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
-// Store reads and writes the directory schema.
-type Store struct{ db *sqlx.DB }
+// Store reads and writes the directory schema. Its reads run as prepared
+// statements.
+type Store struct {
+	db    *sqlx.DB
+	stmts *postgres.Stmts
+}
 
 // NewStore returns a store over db.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
 const userColumns = `id, tenant_id, idp_id, external_id, email, full_name, synced_at, created_at, updated_at, erased_at`
+
+// scanUser reads one row of userColumns.
+func scanUser(r *sql.Rows) (*User, error) {
+	u := new(User)
+	return u, r.Scan(postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
+		postgres.ScanNullString(&u.Email), postgres.ScanNullString(&u.FullName), postgres.ScanNullTime(&u.SyncedAt),
+		&u.CreatedAt, &u.UpdatedAt, postgres.ScanNullTime(&u.ErasedAt))
+}
 
 // scoped adds the tenant condition unless the scope reads across tenants.
 func scoped(q *postgres.Query, s access.Scope, column string) {
@@ -45,10 +57,9 @@ func (st *Store) FindUserByID(ctx context.Context, s access.Scope, id uuid.UUID)
 // FindUsersByIDs returns the users of ids visible to the scope, in no order.
 func (st *Store) FindUsersByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*User, error) {
 	var q postgres.Query
-	q.Where("id = ANY(" + q.Arg(pq.Array(ids)) + "::uuid[])")
+	q.WhereIDs("id", ids)
 	scoped(&q, s, "tenant_id")
-	var users []*User
-	err := st.db.SelectContext(ctx, &users, `SELECT `+userColumns+` FROM directory.users `+q.Clause(), q.Args...)
+	users, err := postgres.Select(ctx, st.stmts, scanUser, `SELECT `+userColumns+` FROM directory.users `+q.Clause(), q.Args...)
 	return users, postgres.Translate(err, "find users by id")
 }
 
@@ -94,8 +105,8 @@ func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o 
 	}
 	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() +
 		` ORDER BY ` + expr + ` ` + dir + `, id ` + dir + ` LIMIT ` + q.Arg(p.Limit())
-	var users []*User
-	if err := st.db.SelectContext(ctx, &users, query, q.Args...); err != nil {
+	users, err := postgres.Select(ctx, st.stmts, scanUser, query, q.Args...)
+	if err != nil {
 		return nil, false, postgres.Translate(err, "find users")
 	}
 	users, more := page.Trim(users, p)
@@ -106,7 +117,7 @@ func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o 
 func (st *Store) CountUsers(ctx context.Context, s access.Scope, f UserFilter) (int, error) {
 	q := st.where(s, f)
 	var n int
-	err := st.db.GetContext(ctx, &n, `SELECT count(*) FROM directory.users `+q.Clause(), q.Args...)
+	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM directory.users `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count users")
 }
 

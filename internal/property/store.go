@@ -2,10 +2,10 @@ package property
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -13,13 +13,24 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
-// Store reads and writes the property schema.
-type Store struct{ db *sqlx.DB }
+// Store reads and writes the property schema. Its reads run as prepared
+// statements.
+type Store struct {
+	db    *sqlx.DB
+	stmts *postgres.Stmts
+}
 
 // NewStore returns a store over db.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
 const buildingColumns = `id, tenant_id, provider_id, name, address, created_at`
+
+// scanBuilding reads one row of buildingColumns.
+func scanBuilding(r *sql.Rows) (*Building, error) {
+	b := new(Building)
+	return b, r.Scan(postgres.ScanUUID(&b.ID), postgres.ScanUUID(&b.TenantID), postgres.ScanUUID(&b.ProviderID),
+		&b.Name, &b.Address, &b.CreatedAt)
+}
 
 func scoped(q *postgres.Query, s access.Scope) {
 	if !s.CrossTenant() {
@@ -43,10 +54,9 @@ func (st *Store) FindBuildingByID(ctx context.Context, s access.Scope, id uuid.U
 // FindBuildingsByIDs returns the buildings of ids visible to the scope, in no order.
 func (st *Store) FindBuildingsByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Building, error) {
 	var q postgres.Query
-	q.Where("id = ANY(" + q.Arg(pq.Array(ids)) + "::uuid[])")
+	q.WhereIDs("id", ids)
 	scoped(&q, s)
-	var bs []*Building
-	err := st.db.SelectContext(ctx, &bs, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause(), q.Args...)
+	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause(), q.Args...)
 	return bs, postgres.Translate(err, "find buildings by id")
 }
 
@@ -68,8 +78,7 @@ func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFi
 	if p.After != nil {
 		q.Where("(name, id) > (" + q.Arg(p.After.Key) + "::text, " + q.Arg(p.After.ID) + "::uuid)")
 	}
-	var bs []*Building
-	err := st.db.SelectContext(ctx, &bs, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
+	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
 		` ORDER BY name, id LIMIT `+q.Arg(p.Limit()), q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find buildings")
@@ -82,7 +91,7 @@ func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFi
 func (st *Store) CountBuildings(ctx context.Context, s access.Scope, f BuildingFilter) (int, error) {
 	q := where(s, f)
 	var n int
-	err := st.db.GetContext(ctx, &n, `SELECT count(*) FROM property.buildings `+q.Clause(), q.Args...)
+	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM property.buildings `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count buildings")
 }
 
