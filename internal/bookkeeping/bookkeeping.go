@@ -1,7 +1,10 @@
 // Package bookkeeping owns invoices. An invoice's creator is the directory
-// user's stable id. It writes SQL against the bookkeeping schema only; to
-// answer "invoices created by users of acme.com" it reads directory.users in a
-// join, which is why the two contexts share a database.
+// user's stable id. It writes SQL against the bookkeeping schema only. To
+// answer "invoices created by users of acme.com" an invoice carries its
+// creator's email domain, which triggers of this context derive from
+// directory.users (migration 00030: on insert, and on every change of the
+// user's email, erasure included), which is why the two contexts share a
+// database. The domain is never exposed.
 package bookkeeping
 
 import (
@@ -27,7 +30,7 @@ type Invoice struct {
 
 // InvoiceFilter narrows FindInvoices; nil fields do not filter.
 type InvoiceFilter struct {
-	CreatedByEmailDomain *string // lower-cased domain of the creator's cached email
+	CreatedByEmailDomain *string // lower-cased domain of the creator's cached email (none once erased)
 	CreatedByUserID      *uuid.UUID
 	IssuedAfter          *time.Time // inclusive
 	IssuedBefore         *time.Time // exclusive

@@ -63,7 +63,7 @@ func where(s access.Scope, f InvoiceFilter) *postgres.Query {
 		q.Where("i.created_by_user_id = " + q.Arg(*f.CreatedByUserID))
 	}
 	if f.CreatedByEmailDomain != nil {
-		q.Where("u.email_domain = " + q.Arg(*f.CreatedByEmailDomain))
+		q.Where("i.created_by_email_domain = " + q.Arg(*f.CreatedByEmailDomain))
 	}
 	if f.IssuedAfter != nil {
 		q.Where("i.issued_at >= " + q.Arg(*f.IssuedAfter))
@@ -74,20 +74,13 @@ func where(s access.Scope, f InvoiceFilter) *postgres.Query {
 	return q
 }
 
-func from(f InvoiceFilter) string {
-	if f.CreatedByEmailDomain != nil {
-		return ` FROM bookkeeping.invoices i JOIN directory.users u ON u.id = i.created_by_user_id `
-	}
-	return ` FROM bookkeeping.invoices i `
-}
-
 // FindInvoices returns a page of invoices, newest first, and whether more follow.
 func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilter, p page.Request) ([]*Invoice, bool, error) {
 	q := where(s, f)
 	if p.After != nil {
 		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
 	}
-	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+from(f)+q.Clause()+
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
 		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit()), q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find invoices")
@@ -100,7 +93,7 @@ func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilt
 func (st *Store) CountInvoices(ctx context.Context, s access.Scope, f InvoiceFilter) (int, error) {
 	q := where(s, f)
 	var n int
-	err := st.stmts.Get(ctx, &n, `SELECT count(*)`+from(f)+q.Clause(), q.Args...)
+	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count invoices")
 }
 

@@ -79,6 +79,12 @@ func checkInvariants(t *testing.T, db *sqlx.DB) {
 		SELECT count(*) FROM bookkeeping.invoices AS i
 		JOIN directory.users AS u ON u.id = i.created_by_user_id
 		WHERE u.tenant_id <> i.tenant_id`)
+	zero(t, db, "invoices whose creator domain is not their creator's", `
+		SELECT count(*) FROM bookkeeping.invoices AS i
+		JOIN directory.users AS u ON u.id = i.created_by_user_id
+		WHERE i.created_by_email_domain IS DISTINCT FROM u.email_domain`)
+	zero(t, db, "bulk tables with a disabled trigger", `
+		SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'D'`)
 	zero(t, db, "linked contacts without their user's name and email", `
 		SELECT count(*) FROM comms.contacts AS c
 		JOIN directory.users AS u ON u.id = c.user_id
