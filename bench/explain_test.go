@@ -68,17 +68,78 @@ func TestSeqScanDetectorFlagsUnindexedFilter(t *testing.T) {
 	}
 }
 
-// planNode is the part of EXPLAIN (FORMAT JSON) this test reads.
+// TestCreatorDomainFilterWalksItsIndex checks Q3's first level: the newest
+// invoices of acme.com creators come from the creator domain index, in its
+// order, without reading directory.users. The other indexes can serve the
+// statement too (the newest invoices of everyone, each creator probed), so
+// TestQueriesUseIndexes alone would not notice that regression, which at
+// full scale costs about twenty users_pkey probes per invoice returned.
+func TestCreatorDomainFilterWalksItsIndex(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, q := range f.queries(t) {
+		if q.name != "Q3" {
+			continue
+		}
+		stmts := f.statementsOf(t, q)
+		if len(stmts) == 0 {
+			t.Fatal("Q3 sent no statement")
+		}
+		var indexes, sorts, users int
+		var walk func(n planNode)
+		walk = func(n planNode) {
+			if n.Index == "invoices_creator_domain_issued_idx" {
+				indexes++
+			}
+			if strings.Contains(n.NodeType, "Sort") {
+				sorts++
+			}
+			if n.Schema+"."+n.Relation == "directory.users" {
+				users++
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
+		}
+		walk(explain(t, f.db, stmts[0]))
+		if indexes != 1 || sorts != 0 || users != 0 {
+			t.Errorf("Q3's invoices: %d scans of invoices_creator_domain_issued_idx (want 1), %d sorts and %d reads of directory.users (want none) in\n%s",
+				indexes, sorts, users, stmts[0].Query)
+		}
+	}
+}
+
+// planNode is the part of EXPLAIN (FORMAT JSON) these tests read.
 type planNode struct {
 	NodeType string     `json:"Node Type"`
 	Relation string     `json:"Relation Name"`
 	Schema   string     `json:"Schema"`
+	Index    string     `json:"Index Name"`
 	Plans    []planNode `json:"Plans"`
 }
 
 // seqScans EXPLAINs s with its arguments, sequential scans priced out, and
 // returns the big tables the plan still scans sequentially.
 func seqScans(t *testing.T, db *sqlx.DB, s postgres.Statement) []string {
+	t.Helper()
+	var found []string
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		rel := fmt.Sprintf("%s.%s", n.Schema, n.Relation)
+		if strings.Contains(n.NodeType, "Seq Scan") && bigTables[rel] {
+			found = append(found, rel)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(explain(t, db, s))
+	return found
+}
+
+// explain returns the plan of s with its arguments, sequential scans priced
+// out (see TestQueriesUseIndexes).
+func explain(t *testing.T, db *sqlx.DB, s postgres.Statement) planNode {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := db.Connx(ctx)
@@ -98,19 +159,7 @@ func seqScans(t *testing.T, db *sqlx.DB, s postgres.Statement) []string {
 	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
 		t.Fatalf("explain output %s: %v", raw, err)
 	}
-	var found []string
-	var walk func(n planNode)
-	walk = func(n planNode) {
-		rel := fmt.Sprintf("%s.%s", n.Schema, n.Relation)
-		if strings.Contains(n.NodeType, "Seq Scan") && bigTables[rel] {
-			found = append(found, rel)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	walk(plans[0].Plan)
-	return found
+	return plans[0].Plan
 }
 
 func queriesOf(stmts []postgres.Statement) string {
