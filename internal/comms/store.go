@@ -25,12 +25,36 @@ func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStm
 
 const contactColumns = `c.id, c.tenant_id, c.user_id, c.full_name, c.email, c.phone, c.created_at, c.updated_at, c.erased_at`
 
+// contactRow is one row of contactColumns: the contact and, in the same
+// allocation, the nullable columns its pointer fields point into.
+type contactRow struct {
+	Contact
+	userID                 postgres.NullUUID
+	fullName, email, phone sql.NullString
+	erasedAt               sql.NullTime
+}
+
+// dest returns the scan targets of contactColumns, in order.
+func (x *contactRow) dest() [9]any {
+	c := &x.Contact
+	return [9]any{postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), &x.userID,
+		&x.fullName, &x.email, &x.phone, &c.CreatedAt, &c.UpdatedAt, &x.erasedAt}
+}
+
+// point sets the contact's pointer fields to what was scanned.
+func (x *contactRow) point() *Contact {
+	c := &x.Contact
+	c.UserID, c.ErasedAt = x.userID.Ptr(), postgres.TimePtr(&x.erasedAt)
+	c.FullName, c.Email, c.Phone = postgres.StringPtr(&x.fullName), postgres.StringPtr(&x.email), postgres.StringPtr(&x.phone)
+	return c
+}
+
 // scanContact reads one row of contactColumns.
 func scanContact(r *sql.Rows) (*Contact, error) {
-	c := new(Contact)
-	return c, r.Scan(postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), postgres.ScanNullUUID(&c.UserID),
-		postgres.ScanNullString(&c.FullName), postgres.ScanNullString(&c.Email), postgres.ScanNullString(&c.Phone),
-		&c.CreatedAt, &c.UpdatedAt, postgres.ScanNullTime(&c.ErasedAt))
+	x := new(contactRow)
+	d := x.dest()
+	err := r.Scan(d[:]...)
+	return x.point(), err
 }
 
 func scoped(q *postgres.Query, s access.Scope, column string) {
@@ -132,15 +156,23 @@ func scanLink(r *sql.Rows) (*BuildingLink, error) {
 		&l.Role, &l.IsPrimary)
 }
 
+// linkRow is one row of linkColumns and contactColumns, in one allocation.
+type linkRow struct {
+	BuildingLink
+	contact contactRow
+}
+
 // scanLinkWithContact reads one row of linkColumns and contactColumns.
 func scanLinkWithContact(r *sql.Rows) (*BuildingLink, error) {
-	l, c := new(BuildingLink), new(Contact)
-	l.Contact = c
-	return l, r.Scan(postgres.ScanUUID(&l.BuildingID), postgres.ScanUUID(&l.ContactID), postgres.ScanUUID(&l.TenantID),
-		&l.Role, &l.IsPrimary,
-		postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), postgres.ScanNullUUID(&c.UserID),
-		postgres.ScanNullString(&c.FullName), postgres.ScanNullString(&c.Email), postgres.ScanNullString(&c.Phone),
-		&c.CreatedAt, &c.UpdatedAt, postgres.ScanNullTime(&c.ErasedAt))
+	x := new(linkRow)
+	l := &x.BuildingLink
+	d := [14]any{postgres.ScanUUID(&l.BuildingID), postgres.ScanUUID(&l.ContactID), postgres.ScanUUID(&l.TenantID),
+		&l.Role, &l.IsPrimary}
+	c := x.contact.dest()
+	copy(d[5:], c[:])
+	err := r.Scan(d[:]...)
+	l.Contact = x.contact.point()
+	return l, err
 }
 
 // FindLinksByBuildings returns the links of the buildings of ids with their

@@ -26,12 +26,23 @@ func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStm
 
 const userColumns = `id, tenant_id, idp_id, external_id, email, full_name, synced_at, created_at, updated_at, erased_at`
 
+// userRow is one row of userColumns: the user and, in the same
+// allocation, the nullable columns its pointer fields point into.
+type userRow struct {
+	User
+	email, fullName    sql.NullString
+	syncedAt, erasedAt sql.NullTime
+}
+
 // scanUser reads one row of userColumns.
 func scanUser(r *sql.Rows) (*User, error) {
-	u := new(User)
-	return u, r.Scan(postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
-		postgres.ScanNullString(&u.Email), postgres.ScanNullString(&u.FullName), postgres.ScanNullTime(&u.SyncedAt),
-		&u.CreatedAt, &u.UpdatedAt, postgres.ScanNullTime(&u.ErasedAt))
+	x := new(userRow)
+	u := &x.User
+	err := r.Scan(postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
+		&x.email, &x.fullName, &x.syncedAt, &u.CreatedAt, &u.UpdatedAt, &x.erasedAt)
+	u.Email, u.FullName = postgres.StringPtr(&x.email), postgres.StringPtr(&x.fullName)
+	u.SyncedAt, u.ErasedAt = postgres.TimePtr(&x.syncedAt), postgres.TimePtr(&x.erasedAt)
+	return u, err
 }
 
 // scoped adds the tenant condition unless the scope reads across tenants.

@@ -114,21 +114,16 @@ func Select[T any](ctx context.Context, c *Stmts, scan func(*sql.Rows) (T, error
 	return out, rows.Err()
 }
 
-// Scan targets for rows.Scan that fill a field without reflection. A uuid
-// arrives as text (lib/pq decodes the binary form to it) and is parsed in
-// place, where uuid.UUID's own Scan first copies it into a string.
+// Scanning without reflection: a store's scan function passes rows.Scan a
+// pointer to each field, in column order. A row struct holds the value and,
+// in the same allocation, sql.NullString and sql.NullTime fields for its
+// nullable columns, which its pointer fields then point into (StringPtr,
+// TimePtr, NullUUID.Ptr): one allocation per row.
 
-// ScanUUID scans a uuid column into p.
+// ScanUUID scans a uuid column into p. A uuid arrives as text (lib/pq
+// decodes the binary form to it) and is parsed in place, where uuid.UUID's
+// own Scan first copies it into a string.
 func ScanUUID(p *uuid.UUID) sql.Scanner { return uuidTarget{p} }
-
-// ScanNullUUID scans a nullable uuid column into p: nil for NULL.
-func ScanNullUUID(p **uuid.UUID) sql.Scanner { return nullUUIDTarget{p} }
-
-// ScanNullString scans a nullable text column into p: nil for NULL.
-func ScanNullString(p **string) sql.Scanner { return nullStringTarget{p} }
-
-// ScanNullTime scans a nullable timestamptz column into p: nil for NULL.
-func ScanNullTime(p **time.Time) sql.Scanner { return nullTimeTarget{p} }
 
 type uuidTarget struct{ p *uuid.UUID }
 
@@ -137,19 +132,45 @@ func (t uuidTarget) Scan(src any) (err error) {
 	return err
 }
 
-type nullUUIDTarget struct{ p **uuid.UUID }
+// NullUUID is a nullable uuid column, scanned as ScanUUID does.
+type NullUUID struct {
+	UUID  uuid.UUID
+	Valid bool // false for NULL
+}
 
-func (t nullUUIDTarget) Scan(src any) error {
+// Scan implements sql.Scanner.
+func (n *NullUUID) Scan(src any) (err error) {
 	if src == nil {
-		*t.p = nil
+		*n = NullUUID{}
 		return nil
 	}
-	u, err := parseUUID(src)
-	if err != nil {
-		return err
+	n.UUID, err = parseUUID(src)
+	n.Valid = err == nil
+	return err
+}
+
+// Ptr returns a pointer to n's uuid, or nil for NULL.
+func (n *NullUUID) Ptr() *uuid.UUID {
+	if !n.Valid {
+		return nil
 	}
-	*t.p = &u
-	return nil
+	return &n.UUID
+}
+
+// StringPtr returns a pointer to ns's string, or nil for NULL.
+func StringPtr(ns *sql.NullString) *string {
+	if !ns.Valid {
+		return nil
+	}
+	return &ns.String
+}
+
+// TimePtr returns a pointer to nt's time, or nil for NULL.
+func TimePtr(nt *sql.NullTime) *time.Time {
+	if !nt.Valid {
+		return nil
+	}
+	return &nt.Time
 }
 
 func parseUUID(src any) (uuid.UUID, error) {
@@ -163,35 +184,4 @@ func parseUUID(src any) (uuid.UUID, error) {
 		return uuid.Parse(v)
 	}
 	return uuid.UUID{}, fmt.Errorf("scan uuid: unsupported type %T", src)
-}
-
-type nullStringTarget struct{ p **string }
-
-func (t nullStringTarget) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*t.p = nil
-	case string:
-		*t.p = &v
-	case []byte:
-		s := string(v)
-		*t.p = &s
-	default:
-		return fmt.Errorf("scan text: unsupported type %T", src)
-	}
-	return nil
-}
-
-type nullTimeTarget struct{ p **time.Time }
-
-func (t nullTimeTarget) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*t.p = nil
-	case time.Time:
-		*t.p = &v
-	default:
-		return fmt.Errorf("scan timestamptz: unsupported type %T", src)
-	}
-	return nil
 }

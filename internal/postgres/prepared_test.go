@@ -134,30 +134,35 @@ func TestScanTargets(t *testing.T) {
 	id := uuid.New()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	type row struct {
-		id, nullID  uuid.UUID
-		someID      *uuid.UUID
-		noID        *uuid.UUID
-		text, none  *string
-		when, never *time.Time
+		id           uuid.UUID
+		someID, noID postgres.NullUUID
+		text, none   sql.NullString
+		when, never  sql.NullTime
 	}
 	scan := func(r *sql.Rows) (*row, error) {
-		x := &row{noID: &id, none: new(string), never: &at} // non-nil, so NULL must clear them
-		return x, r.Scan(postgres.ScanUUID(&x.id), postgres.ScanNullUUID(&x.someID), postgres.ScanNullUUID(&x.noID),
-			postgres.ScanNullString(&x.text), postgres.ScanNullString(&x.none),
-			postgres.ScanNullTime(&x.when), postgres.ScanNullTime(&x.never))
+		// Set, so that NULL must clear them.
+		x := &row{noID: postgres.NullUUID{UUID: id, Valid: true}, none: sql.NullString{String: "x", Valid: true},
+			never: sql.NullTime{Time: at, Valid: true}}
+		return x, r.Scan(postgres.ScanUUID(&x.id), &x.someID, &x.noID, &x.text, &x.none, &x.when, &x.never)
 	}
-	rows, err := postgres.Select(context.Background(), c, scan,
-		`SELECT $1::uuid, $1::uuid, NULL::uuid, 'Zoë'::text, NULL::text, $2::timestamptz, NULL::timestamptz`, id, at)
-	if err != nil || len(rows) != 1 {
-		t.Fatalf("%d rows, %v", len(rows), err)
-	}
-	r := rows[0]
-	switch {
-	case r.id != id, r.someID == nil || *r.someID != id, r.noID != nil:
-		t.Errorf("uuids %v %v %v, want %v %v nil", r.id, r.someID, r.noID, id, id)
-	case r.text == nil || *r.text != "Zoë", r.none != nil:
-		t.Errorf("texts %v %v", r.text, r.none)
-	case r.when == nil || !r.when.Equal(at), r.never != nil:
-		t.Errorf("times %v %v, want %v nil", r.when, r.never, at)
+	for _, q := range []string{
+		`SELECT $1::uuid, $1::uuid, NULL::uuid, 'Zoë'::text, NULL::text, $2::timestamptz, NULL::timestamptz`,
+		// The same as text: lib/pq decodes a uuid from either format.
+		`SELECT $1::uuid::text, $1::uuid::text, NULL::text, 'Zoë'::text, NULL::text, $2::timestamptz, NULL::timestamptz`,
+	} {
+		rows, err := postgres.Select(context.Background(), c, scan, q, id, at)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%d rows, %v", len(rows), err)
+		}
+		r := rows[0]
+		if got := r.someID.Ptr(); r.id != id || got == nil || *got != id || r.noID.Ptr() != nil {
+			t.Errorf("uuids %v %v %v, want %v %v nil", r.id, got, r.noID.Ptr(), id, id)
+		}
+		if got := postgres.StringPtr(&r.text); got == nil || *got != "Zoë" || postgres.StringPtr(&r.none) != nil {
+			t.Errorf("texts %v %v, want Zoë nil", got, postgres.StringPtr(&r.none))
+		}
+		if got := postgres.TimePtr(&r.when); got == nil || !got.Equal(at) || postgres.TimePtr(&r.never) != nil {
+			t.Errorf("times %v %v, want %v nil", got, postgres.TimePtr(&r.never), at)
+		}
 	}
 }
