@@ -109,6 +109,49 @@ func TestCreatorDomainFilterWalksItsIndex(t *testing.T) {
 	}
 }
 
+// TestInvoicesByCreatorsWalkTheCreatorIndex checks Q1's last level: each
+// creator's newest invoices come from invoices_creator_issued_idx in its
+// order, up to the page, not from every invoice of the creator sorted (the
+// plan the planner picks when it underestimates a creator's invoices in
+// the tenant; see migration 00031).
+func TestInvoicesByCreatorsWalkTheCreatorIndex(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, q := range f.queries(t) {
+		if q.name != "Q1" {
+			continue
+		}
+		var found bool
+		for _, s := range f.statementsOf(t, q) {
+			if !strings.Contains(s.Query, "CROSS JOIN LATERAL") {
+				continue
+			}
+			found = true
+			var ordered, sorts int
+			var walk func(n planNode)
+			walk = func(n planNode) {
+				if n.Index == "invoices_creator_issued_idx" && strings.HasPrefix(n.NodeType, "Index") {
+					ordered++
+				}
+				if strings.Contains(n.NodeType, "Sort") {
+					sorts++
+				}
+				for _, c := range n.Plans {
+					walk(c)
+				}
+			}
+			walk(explain(t, f.db, s))
+			if ordered != 1 || sorts != 0 {
+				t.Errorf("Q1's invoices: %d ordered scans of invoices_creator_issued_idx (want 1) and %d sorts (want none) in\n%s",
+					ordered, sorts, s.Query)
+			}
+		}
+		if !found {
+			t.Error("Q1 sent no invoices-by-creators statement")
+		}
+	}
+}
+
 // planNode is the part of EXPLAIN (FORMAT JSON) these tests read.
 type planNode struct {
 	NodeType string     `json:"Node Type"`
