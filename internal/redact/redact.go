@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The replacements say which type was redacted, never the value.
@@ -39,9 +40,14 @@ var (
 
 // String redacts the PII and credentials that s contains by their shape.
 func String(s string) string {
-	if s == "" {
+	if s == "" || plain(s) {
 		return s
 	}
+	return byPatterns(s)
+}
+
+// byPatterns is String by the regular expressions alone.
+func byPatterns(s string) string {
 	s = jwtRe.ReplaceAllString(s, Token)
 	s = schemeRe.ReplaceAllStringFunc(s, func(m string) string {
 		scheme, _, _ := strings.Cut(m, " ")
@@ -49,6 +55,47 @@ func String(s string) string {
 	})
 	s = emailRe.ReplaceAllString(s, Email)
 	return phones(s)
+}
+
+// plain reports whether s has nothing any pattern of String could redact,
+// in one pass and without allocating, so that the ids, routes and counts
+// of most log lines skip the regular expressions. It answers false whenever
+// it is unsure: for any byte outside ASCII (case folding lets "ſ" and the
+// Kelvin sign match the schemes), an "@" (email), "eyJ" (a JWT), a scheme
+// word with whitespace in s (a credential), or a run of digits and the
+// separators a phone number allows with 7 digits or more (isPhone's least).
+func plain(s string) bool {
+	space, digits := false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80 || c == '@':
+			return false
+		case '0' <= c && c <= '9':
+			if digits++; digits >= 7 {
+				return false
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
+			space = true
+		case c == '(' || c == ')' || c == '.' || c == '-':
+		default:
+			digits = 0 // the run of phoneRe's characters ends
+		}
+	}
+	if strings.Contains(s, "eyJ") {
+		return false
+	}
+	return !space || !(containsFold(s, "bearer") || containsFold(s, "basic") || containsFold(s, "token"))
+}
+
+// containsFold reports whether the ASCII string s holds word (lower case)
+// in any case.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
 
 // phones redacts phone numbers: 7 to 15 digits (E.164's range) in one run of
@@ -111,12 +158,14 @@ func isPhone(s, m string, start, end int, uuids [][]int) bool {
 
 // keyKind returns the replacement for a sensitive attribute key, or "".
 func keyKind(key string) string {
-	k := strings.Map(func(r rune) rune {
+	var buf [32]byte
+	folded := buf[:0]
+	for _, r := range key {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			return unicode.ToLower(r)
+			folded = utf8.AppendRune(folded, unicode.ToLower(r))
 		}
-		return -1
-	}, key)
+	}
+	k := string(folded) // it does not escape: a short key stays on the stack
 	switch {
 	case strings.Contains(k, "email") || k == "mail":
 		return Email
