@@ -160,10 +160,22 @@ func isPhone(s, m string, start, end int, uuids [][]int) bool {
 func keyKind(key string) string {
 	var buf [32]byte
 	folded := buf[:0]
-	for _, r := range key {
+	for i := 0; i < len(key); {
+		if c := key[i]; c < utf8.RuneSelf {
+			switch {
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+				folded = append(folded, c)
+			case 'A' <= c && c <= 'Z':
+				folded = append(folded, c+'a'-'A')
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(key[i:])
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			folded = utf8.AppendRune(folded, unicode.ToLower(r))
 		}
+		i += n
 	}
 	k := string(folded) // it does not escape: a short key stays on the stack
 	switch {
