@@ -102,7 +102,7 @@ func New(d Deps) http.Handler {
 	if d.MetricsOnMain {
 		mux.handle("GET /metrics", metrics.Handler())
 	}
-	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux.of, observeHTTP(d.Tracer, mux.of, mux))))
+	return recoverer(d.Log, withRequestID(observeHTTP(d.Log, d.Tracer, mux.of, mux)))
 }
 
 // routes is the mux and the patterns registered on it.
@@ -274,17 +274,6 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs one line per request: its route, never its path.
-func accessLog(log *slog.Logger, route func(*http.Request) string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		log.InfoContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", methodOf(r),
-			"route", route(r), "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
-	})
-}
 
 func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
