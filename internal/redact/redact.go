@@ -62,30 +62,46 @@ func byPatterns(s string) string {
 // of most log lines skip the regular expressions. It answers false whenever
 // it is unsure: for any byte outside ASCII (case folding lets "ſ" and the
 // Kelvin sign match the schemes), an "@" (email), "eyJ" (a JWT), a scheme
-// word with whitespace in s (a credential), or a run of digits and the
-// separators a phone number allows with 7 digits or more (isPhone's least).
+// word with whitespace in s (a credential), or a run of phoneRe's
+// characters with 7 digits or more (isPhone's least) unless it is digits
+// alone, at most one match long, glued to a letter or "_" and not after a
+// "+" (an id such as a hex request id, which isPhone keeps).
 func plain(s string) bool {
-	space, digits := false, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 0x80 || c == '@':
-			return false
-		case '0' <= c && c <= '9':
-			if digits++; digits >= 7 {
-				return false
-			}
-		case c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
-			space = true
-		case c == '(' || c == ')' || c == '.' || c == '-':
-		default:
-			digits = 0 // the run of phoneRe's characters ends
+	space := false
+	run, digits, pure := 0, 0, true // the run of phoneRe's characters: where it starts
+	for i := 0; i <= len(s); i++ {
+		var c byte
+		if i < len(s) {
+			c = s[i]
 		}
+		switch {
+		case i < len(s) && (c >= 0x80 || c == '@'):
+			return false
+		case i < len(s) && '0' <= c && c <= '9':
+			digits++
+			continue
+		case c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
+			space, pure = true, false
+			continue
+		case c == '(' || c == ')' || c == '.' || c == '-':
+			pure = false
+			continue
+		}
+		// The run ends before i.
+		signed := run > 0 && s[run-1] == '+' // isPhone takes "+" and digits glued to a letter
+		if digits >= 7 && (signed || !pure || i-run > 24 || !(run > 0 && word(s[run-1]) || i < len(s) && word(c))) {
+			return false
+		}
+		run, digits, pure = i+1, 0, true
 	}
 	if strings.Contains(s, "eyJ") {
 		return false
 	}
 	return !space || !(containsFold(s, "bearer") || containsFold(s, "basic") || containsFold(s, "token"))
 }
+
+// word reports whether c glues a number to an id for isPhone.
+func word(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' }
 
 // containsFold reports whether the ASCII string s holds word (lower case)
 // in any case.
