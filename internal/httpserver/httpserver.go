@@ -102,7 +102,7 @@ func New(d Deps) http.Handler {
 	if d.MetricsOnMain {
 		mux.handle("GET /metrics", metrics.Handler())
 	}
-	return recoverer(d.Log, withRequestID(observeHTTP(d.Log, d.Tracer, mux.of, mux)))
+	return recoverer(d.Log, withRequestID(observeHTTP(d.Log, d.Tracer, mux)))
 }
 
 // routes is the mux and the patterns registered on it.
@@ -125,6 +125,19 @@ func (rt routes) of(r *http.Request) string {
 		return p
 	}
 	return "unmatched"
+}
+
+// served is the route of a request the mux has served: the pattern it
+// left in r.Pattern (the same as of, without matching the request again),
+// or of's answer when it left none.
+func (rt routes) served(r *http.Request) string {
+	if rt.patterns[r.Pattern] {
+		return r.Pattern
+	}
+	if r.Pattern == "" {
+		return rt.of(r)
+	}
+	return "unmatched" // the cleaned path of a redirect, as with of
 }
 
 // methodOf is the request's method when HTTP defines it, "_OTHER" (as

@@ -24,15 +24,19 @@ import (
 // continues a caller's W3C trace context. The span holds the method, route
 // and status only: no path, query, client address or user agent. With
 // tracing off it starts no span and reads no trace header.
-func observeHTTP(log *slog.Logger, tp trace.TracerProvider, route func(*http.Request) string, next http.Handler) http.Handler {
-	// serve runs the request as r (under its span, if any) and accounts
-	// for it as outer, the request as it came.
+func observeHTTP(log *slog.Logger, tp trace.TracerProvider, mux routes) http.Handler {
+	// serve runs the request as r (under its span, if any) on the mux and
+	// accounts for it as outer, the request as it came, by its route: rt,
+	// or the route the mux served when rt is "".
 	serve := func(w http.ResponseWriter, r, outer *http.Request, rt string) int {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		mux.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
+		}
+		if rt == "" {
+			rt = mux.served(r)
 		}
 		metrics.ObserveHTTP(rt, rec.status)
 		log.InfoContext(outer.Context(), "request", "request_id", RequestID(outer.Context()), "method", methodOf(outer),
@@ -40,11 +44,11 @@ func observeHTTP(log *slog.Logger, tp trace.TracerProvider, route func(*http.Req
 		return rec.status
 	}
 	if tp == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, r, route(r)) })
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, r, "") })
 	}
 	tracer := tp.Tracer(tracerName)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt, method := route(r), methodOf(r)
+		rt, method := mux.of(r), methodOf(r) // the span is named before the mux runs
 		name := rt
 		if _, path, ok := strings.Cut(rt, " "); ok { // the pattern names the method too
 			name = path
