@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -207,36 +208,35 @@ func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string)
 func countStatements(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, n := postgres.WithStatementCounter(r.Context())
-		next.ServeHTTP(&headerHook{ResponseWriter: w, before: func(h http.Header) {
-			h.Set("X-SQL-Statements", strconv.FormatInt(n.Load(), 10))
-		}}, r.WithContext(ctx))
+		next.ServeHTTP(&statementsHeader{ResponseWriter: w, n: n}, r.WithContext(ctx))
 		metrics.ObserveStatements(n.Load())
 	})
 }
 
-// headerHook runs before just before the header is written.
-type headerHook struct {
+// statementsHeader sets X-SQL-Statements to the count so far just before
+// the header is written.
+type statementsHeader struct {
 	http.ResponseWriter
-	before func(http.Header)
-	done   bool
+	n    *atomic.Int64
+	done bool
 }
 
-func (h *headerHook) WriteHeader(code int) {
+func (h *statementsHeader) WriteHeader(code int) {
 	if !h.done {
 		h.done = true
-		h.before(h.Header())
+		h.Header().Set("X-SQL-Statements", strconv.FormatInt(h.n.Load(), 10))
 	}
 	h.ResponseWriter.WriteHeader(code)
 }
 
-func (h *headerHook) Write(b []byte) (int, error) {
+func (h *statementsHeader) Write(b []byte) (int, error) {
 	if !h.done {
 		h.WriteHeader(http.StatusOK)
 	}
 	return h.ResponseWriter.Write(b)
 }
 
-func (h *headerHook) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+func (h *statementsHeader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 type requestIDKey struct{}
 

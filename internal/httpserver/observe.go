@@ -39,8 +39,9 @@ func observeHTTP(log *slog.Logger, tp trace.TracerProvider, mux routes) http.Han
 			rt = mux.served(r)
 		}
 		metrics.ObserveHTTP(rt, rec.status)
-		log.InfoContext(outer.Context(), "request", "request_id", RequestID(outer.Context()), "method", methodOf(outer),
-			"route", rt, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		log.LogAttrs(outer.Context(), slog.LevelInfo, "request", slog.String("request_id", RequestID(outer.Context())),
+			slog.String("method", methodOf(outer)), slog.String("route", rt), slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		return rec.status
 	}
 	if tp == nil {
