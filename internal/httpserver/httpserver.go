@@ -224,7 +224,7 @@ type statementsHeader struct {
 func (h *statementsHeader) WriteHeader(code int) {
 	if !h.done {
 		h.done = true
-		h.Header().Set("X-SQL-Statements", strconv.FormatInt(h.n.Load(), 10))
+		h.Header().Set("X-Sql-Statements", strconv.FormatInt(h.n.Load(), 10)) // canonical: no key to allocate
 	}
 	h.ResponseWriter.WriteHeader(code)
 }
@@ -256,7 +256,7 @@ func withRequestID(next http.Handler) http.Handler {
 			_, _ = rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Request-Id", id) // canonical: no key to allocate
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
 	})
 }

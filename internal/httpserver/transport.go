@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -346,7 +345,17 @@ func quickParams(b []byte) (p *graphql.RawParams, ok bool) {
 		if !ok || !r.skip(':') {
 			return nil, false
 		}
-		i := slices.Index([]string{"query", "operationName", "variables", "extensions"}, key)
+		i := -1
+		switch string(key) {
+		case "query":
+			i = 0
+		case "operationName":
+			i = 1
+		case "variables":
+			i = 2
+		case "extensions":
+			i = 3
+		}
 		if i < 0 || seen[i] {
 			return nil, false
 		}
@@ -414,19 +423,19 @@ func (r *quickReader) null() bool {
 }
 
 // plainKey reads a member name of ASCII letters only.
-func (r *quickReader) plainKey() (string, bool) {
+func (r *quickReader) plainKey() ([]byte, bool) {
 	if !r.skip('"') {
-		return "", false
+		return nil, false
 	}
 	start := r.i
 	for r.i < len(r.b) && ('a' <= r.b[r.i] && r.b[r.i] <= 'z' || 'A' <= r.b[r.i] && r.b[r.i] <= 'Z') {
 		r.i++
 	}
 	if r.i == len(r.b) || r.b[r.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	r.i++
-	return string(r.b[start : r.i-1]), true
+	return r.b[start : r.i-1], true
 }
 
 // str reads a string of valid UTF-8 whose escapes are the one-letter ones.
@@ -529,27 +538,39 @@ func refuse(w http.ResponseWriter, media string, status int, code, msg string) {
 // write sends res as json.Encoder would, but passes the data through as
 // gqlgen wrote it: re-encoding a json.RawMessage scans every byte of it again.
 func write(w http.ResponseWriter, media string, status int, res *response) {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	ct := mediaJSON + "; charset=utf-8"
+	if media == mediaGraphQLResponse {
+		ct = mediaGraphQLResponse + "; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)
-	open := "{"
-	member := func(name string, v []byte) {
-		_, _ = io.WriteString(w, open+`"`+name+`":`)
+	sep := jsonOpen
+	member := func(key, v []byte) {
+		_, _ = w.Write(sep)
+		_, _ = w.Write(key)
 		_, _ = w.Write(v)
-		open = ","
+		sep = jsonComma
 	}
 	if len(res.Errors) > 0 {
 		errs, _ := json.Marshal(res.Errors) // messages, paths and extensions always marshal
-		member("errors", errs)
+		member(jsonErrors, errs)
 	}
 	if len(res.Data) > 0 {
-		member("data", res.Data)
+		member(jsonData, res.Data)
 	}
 	if len(res.Extensions) > 0 {
 		ext, _ := json.Marshal(res.Extensions)
-		member("extensions", ext)
+		member(jsonExtensions, ext)
 	}
-	if open == "{" {
-		_, _ = io.WriteString(w, "{")
+	if len(res.Errors)+len(res.Data)+len(res.Extensions) == 0 {
+		_, _ = w.Write(jsonOpen)
 	}
-	_, _ = io.WriteString(w, "}\n")
+	_, _ = w.Write(jsonClose)
 }
+
+// The bytes write puts around a response's members; no writer may change
+// them (io.Writer's contract).
+var (
+	jsonOpen, jsonComma, jsonClose       = []byte("{"), []byte(","), []byte("}\n")
+	jsonErrors, jsonData, jsonExtensions = []byte(`"errors":`), []byte(`"data":`), []byte(`"extensions":`)
+)
