@@ -72,3 +72,16 @@ func FuzzQuickParams(f *testing.F) {
 	}
 	f.Fuzz(checkQuick)
 }
+
+func TestJSONContentType(t *testing.T) {
+	t.Parallel()
+	for ct, want := range map[string]bool{
+		"application/json": true, "application/json; charset=utf-8": true, "Application/JSON; Charset=UTF8": true,
+		"application/json;charset=utf-8": true, "application/json; charset=latin1": false, "text/plain": false,
+		"application/x-www-form-urlencoded": false, "": false, "application/json; charset=utf-8; x": false,
+	} {
+		if got := jsonContentType(ct); got != want {
+			t.Errorf("jsonContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

@@ -268,6 +268,9 @@ func negotiate(accept []string) (media string, ok bool) {
 // jsonContentType reports whether a POST's Content-Type is application/json
 // in UTF-8 (or with no charset, which means UTF-8).
 func jsonContentType(h string) bool {
+	if h == mediaJSON || h == mediaJSON+"; charset=utf-8" { // what clients send, without parsing
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(h)
 	if err != nil || mt != mediaJSON {
 		return false
