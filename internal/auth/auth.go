@@ -41,7 +41,8 @@ type Authenticator interface {
 const maxTokenBytes = 16 << 10
 
 // signedInTTL bounds how long a verified token's scope is reused without
-// another look at the directory, so an erased user is locked out soon.
+// another look at the directory or the token's signature, so an erased user
+// is locked out soon and a retired key stops verifying soon.
 const signedInTTL = time.Minute
 
 // errRefused is what every refused credential answers: nothing that helps
@@ -55,7 +56,15 @@ type Verifier struct {
 	directory *directory.Store
 	log       *slog.Logger
 	now       func() time.Time
-	signedIn  *expirable.LRU[[32]byte, access.Scope]
+	signedIn  *expirable.LRU[[32]byte, signedIn]
+}
+
+// signedIn is what a verified token, keyed by its SHA-256, is taken for
+// until the cache forgets it (signedInTTL) or until, its exp passed, the
+// verifier would refuse it.
+type signedIn struct {
+	scope access.Scope
+	until time.Time // the token's exp plus the adapter's skew, as jwx reckons it
 }
 
 type adapter struct {
@@ -87,7 +96,7 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 		o.Now = time.Now
 	}
 	v := &Verifier{byIssuer: map[string]*adapter{}, directory: dir, log: o.Log, now: o.Now,
-		signedIn: expirable.NewLRU[[32]byte, access.Scope](10_000, nil, signedInTTL)}
+		signedIn: expirable.NewLRU[[32]byte, signedIn](10_000, nil, signedInTTL)}
 	for _, c := range adapters {
 		if err := c.Normalize(); err != nil {
 			return nil, err
@@ -107,20 +116,27 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 
 // Authenticate implements Authenticator: a verified bearer token of a
 // configured adapter, whose user (unless it is a service account) is signed
-// in to the directory.
+// in to the directory. A token verified and signed in lately, byte for byte
+// the same, is taken from the cache without another signature check or
+// statement, until its exp passes.
 func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return access.Scope{}, errRefused
 	}
-	id, err := v.verify(r.Context(), raw)
+	if len(raw) > maxTokenBytes {
+		return access.Scope{}, v.refuse(r.Context(), "", "oversized")
+	}
+	key := tokenKey(raw)
+	if e, ok := v.signedIn.Get(key); ok {
+		if v.now().Truncate(time.Second).Before(e.until) {
+			return e.scope, nil
+		}
+		v.signedIn.Remove(key) // expired: verify refuses it, and says why
+	}
+	id, until, err := v.verify(r.Context(), raw)
 	if err != nil {
 		return access.Scope{}, err
-	}
-	// A token seen lately was signed in already: no statement per request.
-	key := sha256.Sum256([]byte(raw))
-	if s, ok := v.signedIn.Get(key); ok {
-		return s, nil
 	}
 	s := access.Scope{Role: id.Role, TenantID: id.TenantID}
 	if !id.ServiceAccount() {
@@ -135,30 +151,43 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 		}
 		s.UserID = u.ID
 	}
-	v.signedIn.Add(key, s)
+	v.signedIn.Add(key, signedIn{scope: s, until: until})
 	return s, nil
 }
 
-func (v *Verifier) verify(ctx context.Context, raw string) (idp.Identity, error) {
-	if len(raw) > maxTokenBytes {
-		return idp.Identity{}, v.refuse(ctx, "", "oversized")
+// tokenKey is the SHA-256 of a token, the cache's key: the cache holds no
+// credential. The token is hashed through a small buffer, not copied whole.
+func tokenKey(raw string) (key [32]byte) {
+	h := sha256.New()
+	var buf [256]byte
+	for len(raw) > 0 {
+		n := copy(buf[:], raw)
+		h.Write(buf[:n])
+		raw = raw[n:]
 	}
+	h.Sum(key[:0])
+	return key
+}
+
+// verify checks raw and returns its identity and the instant from which
+// its exp refuses it.
+func (v *Verifier) verify(ctx context.Context, raw string) (_ idp.Identity, until time.Time, _ error) {
 	// One parse of the compact form gives the header and the payload. The
 	// issuer picks the adapter; nothing of the unverified payload is
 	// trusted beyond that choice.
 	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
 	if err != nil || len(msg.Signatures()) != 1 {
-		return idp.Identity{}, v.refuse(ctx, "", "malformed")
+		return idp.Identity{}, until, v.refuse(ctx, "", "malformed")
 	}
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
 	if err := json.Unmarshal(msg.Payload(), &unverified); err != nil {
-		return idp.Identity{}, v.refuse(ctx, "", "malformed")
+		return idp.Identity{}, until, v.refuse(ctx, "", "malformed")
 	}
 	a, ok := v.byIssuer[unverified.Issuer]
 	if !ok {
-		return idp.Identity{}, v.refuse(ctx, "", "unknown_issuer")
+		return idp.Identity{}, until, v.refuse(ctx, "", "unknown_issuer")
 	}
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	algName := ""
@@ -166,11 +195,11 @@ func (v *Verifier) verify(ctx context.Context, raw string) (idp.Identity, error)
 		algName = alg.String()
 	}
 	if !slices.Contains(a.cfg.Algorithms, algName) {
-		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "algorithm")
+		return idp.Identity{}, until, v.refuse(ctx, a.cfg.ID, "algorithm")
 	}
 	alg, ok := jwa.LookupSignatureAlgorithm(algName)
 	if !ok {
-		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "algorithm")
+		return idp.Identity{}, until, v.refuse(ctx, a.cfg.ID, "algorithm")
 	}
 	kid, _ := hdr.KeyID()
 	key, err := a.keys.key(ctx, kid)
@@ -178,10 +207,10 @@ func (v *Verifier) verify(ctx context.Context, raw string) (idp.Identity, error)
 		if !errors.Is(err, errUnknownKey) {
 			v.log.WarnContext(ctx, "idp keys unavailable", "idp", a.cfg.ID, "error", err.Error())
 		}
-		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "unknown_key")
+		return idp.Identity{}, until, v.refuse(ctx, a.cfg.ID, "unknown_key")
 	}
 	if keyAlg, ok := key.Algorithm(); ok && keyAlg.String() != algName {
-		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, "algorithm")
+		return idp.Identity{}, until, v.refuse(ctx, a.cfg.ID, "algorithm")
 	}
 	tok, err := jwt.Parse([]byte(raw),
 		jwt.WithKey(alg, key),
@@ -193,13 +222,16 @@ func (v *Verifier) verify(ctx context.Context, raw string) (idp.Identity, error)
 		jwt.WithValidator(audienceOneOf(a.cfg.Audiences)),
 	)
 	if err != nil {
-		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, reason(err))
+		return idp.Identity{}, until, v.refuse(ctx, a.cfg.ID, reason(err))
 	}
 	id, why := identityOf(&a.cfg, tok)
 	if why != "" {
-		return idp.Identity{}, v.refuse(ctx, a.cfg.ID, why)
+		return idp.Identity{}, until, v.refuse(ctx, a.cfg.ID, why)
 	}
-	return id, nil
+	// exp is required: jwx refuses from exp+skew on, both truncated to the
+	// second (its default truncation).
+	exp, _ := tok.Expiration()
+	return id, exp.Truncate(time.Second).Add(time.Duration(a.cfg.ClockSkew)), nil
 }
 
 // refuse logs why a token was refused, as a class, and returns errRefused.

@@ -327,6 +327,58 @@ func TestVerification(t *testing.T) {
 	})
 }
 
+// A token verified once is taken from the cache on its next requests
+// without another signature check: the cache must not outlive its exp,
+// nor take another token for it.
+func TestVerifiedTokenCache(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+
+	t.Run("ExpiredIsRefusedThoughCached", func(t *testing.T) {
+		tok, err := r.auth0.Mint(dev.Claims{Subject: "auth0|cached-exp", TenantID: r.tenant,
+			Extra: map[string]any{rolesNS: []string{"portal-provider"}}}, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+		r.clock.Add(int64(2*time.Minute + 30*time.Second)) // past exp, within the 60 s skew
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatalf("refused within the skew: %v", err)
+		}
+		r.clock.Add(int64(time.Minute)) // past exp and skew
+		r.mustRefuse(t, tok)
+		if !strings.Contains(r.logs.String(), `"reason":"expired"`) {
+			t.Fatalf("the refusal is not logged as expired:\n%s", r.logs.String())
+		}
+		r.mustRefuse(t, tok) // and stays refused
+	})
+
+	t.Run("AnotherTokenWithACachedPartIsVerified", func(t *testing.T) {
+		tok := r.auth0Token(t, "auth0|cached", nil)
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(tok, ".")
+		other := strings.Split(r.auth0Token(t, "auth0|cached", map[string]any{"jti": "other"}), ".")
+		unsigned, _ := json.Marshal(map[string]string{"alg": "none", "typ": "JWT"})
+		for name, forged := range map[string]string{
+			"Payload":            resign(t, tok, func(c map[string]any) { c[rolesNS] = []string{"portal-admin"} }),
+			"SignatureOfAnother": parts[0] + "." + parts[1] + "." + other[2],
+			"PayloadOfAnother":   parts[0] + "." + other[1] + "." + parts[2],
+			"NoSignature":        parts[0] + "." + parts[1] + ".",
+			"AlgNone":            base64.RawURLEncoding.EncodeToString(unsigned) + "." + parts[1] + ".",
+			"SignatureExtended":  tok + "x",
+		} {
+			t.Run(name, func(t *testing.T) { r.mustRefuse(t, forged) })
+		}
+		if _, err := r.authenticate(tok); err != nil {
+			t.Fatalf("the cached token itself: %v", err)
+		}
+	})
+}
+
 func TestSubjectClaimsPerAdapter(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)

@@ -27,12 +27,13 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 	}
 	gql := handler.New(schema)
 	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
-	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	parsed := lru.New[*ast.QueryDocument](queryCacheSize)
+	gql.SetQueryCache(parsed)
 	gql.SetDisableSuggestion(!l.FieldSuggestions)
 	if l.MaxTokens > 0 {
 		gql.SetParserTokenLimit(l.MaxTokens + 1)
 	}
-	for _, e := range extensions(schema, d) {
+	for _, e := range extensions(schema, d, parsed) {
 		gql.Use(e)
 	}
 	present := graph.ErrorPresenter(d.Log, RequestID)
@@ -49,10 +50,16 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 	return gql
 }
 
+// queryCacheSize is how many parsed and validated documents gqlgen keeps,
+// and how many operations each check that depends on the document alone
+// remembers as passed.
+const queryCacheSize = 1000
+
 // extensions are the server's gqlgen extensions, the outermost first.
 // Only tracing intercepts fields, and only when tracing is on: gqlgen
-// calls a field interceptor for every field of every response.
-func extensions(schema graphql.ExecutableSchema, d Deps) []graphql.HandlerExtension {
+// calls a field interceptor for every field of every response. parsed is
+// gqlgen's cache of parsed documents.
+func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*ast.QueryDocument]) []graphql.HandlerExtension {
 	l := d.Limits
 	ops := newOperations(l.Allowed)
 	exts := []graphql.HandlerExtension{observer{ops: ops}}
@@ -62,10 +69,10 @@ func extensions(schema graphql.ExecutableSchema, d Deps) []graphql.HandlerExtens
 	if l.Introspection {
 		exts = append(exts, extension.Introspection{})
 	} else {
-		exts = append(exts, noIntrospection{})
+		exts = append(exts, noIntrospection{passed: newPassed()})
 	}
 	if l.MaxTokens > 0 {
-		exts = append(exts, tokenLimit{max: l.MaxTokens})
+		exts = append(exts, tokenLimit{max: l.MaxTokens, parsed: parsed})
 	}
 	if l.Allowed != nil {
 		exts = append(exts, allowList{ops: l.Allowed})
@@ -80,11 +87,11 @@ func extensions(schema graphql.ExecutableSchema, d Deps) []graphql.HandlerExtens
 		}
 		exts = append(exts, operationLimit{
 			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,
-			schema: costed{ExecutableSchema: schema, maxPage: maxPage},
+			schema: costed{ExecutableSchema: schema, maxPage: maxPage}, passed: newPassed(),
 		})
 	}
 	// Last, so tracing's field spans cover the writing of a root field.
-	return append(exts, storableStrings{}, graph.FastReads{})
+	return append(exts, storableStrings{passed: newPassed()}, graph.FastReads{})
 }
 
 // withTimeout bounds each request's work, from sign-in and parsing to the

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -102,7 +103,7 @@ func New(d Deps) http.Handler {
 	if d.MetricsOnMain {
 		mux.handle("GET /metrics", metrics.Handler())
 	}
-	return recoverer(d.Log, withRequestID(accessLog(d.Log, mux.of, observeHTTP(d.Tracer, mux.of, mux))))
+	return recoverer(d.Log, withRequestID(observeHTTP(d.Log, d.Tracer, mux)))
 }
 
 // routes is the mux and the patterns registered on it.
@@ -125,6 +126,19 @@ func (rt routes) of(r *http.Request) string {
 		return p
 	}
 	return "unmatched"
+}
+
+// served is the route of a request the mux has served: the pattern it
+// left in r.Pattern (the same as of, without matching the request again),
+// or of's answer when it left none.
+func (rt routes) served(r *http.Request) string {
+	if rt.patterns[r.Pattern] {
+		return r.Pattern
+	}
+	if r.Pattern == "" {
+		return rt.of(r)
+	}
+	return "unmatched" // the cleaned path of a redirect, as with of
 }
 
 // methodOf is the request's method when HTTP defines it, "_OTHER" (as
@@ -194,36 +208,35 @@ func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string)
 func countStatements(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, n := postgres.WithStatementCounter(r.Context())
-		next.ServeHTTP(&headerHook{ResponseWriter: w, before: func(h http.Header) {
-			h.Set("X-SQL-Statements", strconv.FormatInt(n.Load(), 10))
-		}}, r.WithContext(ctx))
+		next.ServeHTTP(&statementsHeader{ResponseWriter: w, n: n}, r.WithContext(ctx))
 		metrics.ObserveStatements(n.Load())
 	})
 }
 
-// headerHook runs before just before the header is written.
-type headerHook struct {
+// statementsHeader sets X-SQL-Statements to the count so far just before
+// the header is written.
+type statementsHeader struct {
 	http.ResponseWriter
-	before func(http.Header)
-	done   bool
+	n    *atomic.Int64
+	done bool
 }
 
-func (h *headerHook) WriteHeader(code int) {
+func (h *statementsHeader) WriteHeader(code int) {
 	if !h.done {
 		h.done = true
-		h.before(h.Header())
+		h.Header().Set("X-Sql-Statements", strconv.FormatInt(h.n.Load(), 10)) // canonical: no key to allocate
 	}
 	h.ResponseWriter.WriteHeader(code)
 }
 
-func (h *headerHook) Write(b []byte) (int, error) {
+func (h *statementsHeader) Write(b []byte) (int, error) {
 	if !h.done {
 		h.WriteHeader(http.StatusOK)
 	}
 	return h.ResponseWriter.Write(b)
 }
 
-func (h *headerHook) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+func (h *statementsHeader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 type requestIDKey struct{}
 
@@ -243,7 +256,7 @@ func withRequestID(next http.Handler) http.Handler {
 			_, _ = rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Request-Id", id) // canonical: no key to allocate
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
 	})
 }
@@ -274,17 +287,6 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs one line per request: its route, never its path.
-func accessLog(log *slog.Logger, route func(*http.Request) string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		log.InfoContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", methodOf(r),
-			"route", route(r), "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
-	})
-}
 
 func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,13 +21,15 @@ import (
 // error. It reads every literal of the document once (each fragment once,
 // however often it is spread) and every coerced variable, defaults
 // included, so its work is linear in the request's size. The error is
-// BAD_USER_INPUT naming the argument or variable, never the value.
-type storableStrings struct{}
+// BAD_USER_INPUT naming the argument or variable, never the value. The
+// variables are read on every request; a document whose literals passed is
+// not read again.
+type storableStrings struct{ passed passed }
 
 func (storableStrings) ExtensionName() string                   { return "StorableStrings" }
 func (storableStrings) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (storableStrings) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+func (s storableStrings) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
 	if op.Operation == nil {
 		return nil
 	}
@@ -37,12 +39,18 @@ func (storableStrings) MutateOperationContext(_ context.Context, op *graphql.Ope
 			return unstorable(field, "variable "+field, def.Position)
 		}
 	}
+	if s.passed.has(op.Operation) {
+		return nil
+	}
 	w := literalWalk{}
 	w.directives(op.Operation.Directives)
 	w.selections(op.Operation.SelectionSet)
 	for _, f := range op.Doc.Fragments {
 		w.directives(f.Directives)
 		w.selections(f.SelectionSet)
+	}
+	if w.err == nil {
+		s.passed.add(op.Operation)
 	}
 	return w.err
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	hlru "github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
@@ -86,13 +87,21 @@ func LoadAllowList(path string) (map[string]string, error) {
 }
 
 // tokenLimit refuses a document with more lexical tokens than max before it
-// is parsed, so parsing and validation work stays bounded.
-type tokenLimit struct{ max int }
+// is parsed, so parsing and validation work stays bounded. A document in
+// gqlgen's cache of parsed documents (parsed) passed this count before it
+// was parsed: it is not lexed again.
+type tokenLimit struct {
+	max    int
+	parsed graphql.Cache[*ast.QueryDocument]
+}
 
 func (tokenLimit) ExtensionName() string                   { return "TokenLimit" }
 func (tokenLimit) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (l tokenLimit) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+func (l tokenLimit) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if _, ok := l.parsed.Get(ctx, p.Query); ok {
+		return nil
+	}
 	lx := lexer.New(&ast.Source{Input: p.Query})
 	for n := 0; ; n++ {
 		tok, err := lx.ReadToken()
@@ -104,6 +113,23 @@ func (l tokenLimit) MutateOperationParameters(_ context.Context, p *graphql.RawP
 		}
 	}
 }
+
+// passed remembers operations that passed a check whose answer depends on
+// the document alone, so that a document gqlgen serves from its cache (the
+// same *ast.OperationDefinition) is not walked again. Only passes are kept:
+// a refusal's error is made afresh for each request. It holds as many
+// operations as gqlgen keeps documents, and is safe for concurrent use.
+type passed struct {
+	ops *hlru.Cache[*ast.OperationDefinition, struct{}]
+}
+
+func newPassed() passed {
+	c, _ := hlru.New[*ast.OperationDefinition, struct{}](queryCacheSize)
+	return passed{c}
+}
+
+func (p passed) has(op *ast.OperationDefinition) bool { return p.ops.Contains(op) }
+func (p passed) add(op *ast.OperationDefinition)      { p.ops.Add(op, struct{}{}) }
 
 // allowList lets only the listed operations run: a request names one by its
 // hash (extensions.persistedQuery.sha256Hash, as Apollo clients send it) or
@@ -135,15 +161,19 @@ func (a allowList) MutateOperationParameters(_ context.Context, p *graphql.RawPa
 // noIntrospection refuses __schema and __type before execution when
 // introspection is off (gqlgen itself would refuse them only while
 // executing). __typename stays allowed.
-type noIntrospection struct{}
+type noIntrospection struct{ passed passed }
 
 func (noIntrospection) ExtensionName() string                   { return "NoIntrospection" }
 func (noIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (noIntrospection) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
-	if op.Operation != nil && introspects(op.Operation.SelectionSet, map[string]bool{}) {
+func (n noIntrospection) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if op.Operation == nil || n.passed.has(op.Operation) {
+		return nil
+	}
+	if introspects(op.Operation.SelectionSet, map[string]bool{}) {
 		return codedError(codeIntrospectionOff, "introspection is turned off")
 	}
+	n.passed.add(op.Operation)
 	return nil
 }
 
@@ -215,10 +245,13 @@ func (c costed) Complexity(ctx context.Context, typeName, field string, child in
 // costed counts it); zero turns a limit off. Counts go through fragment
 // spreads as execution would expand them, but each fragment is measured
 // once and its figures reused, so the work is linear in the document's
-// size whatever its spread structure.
+// size whatever its spread structure. An operation without variables
+// weighs the same each time it is sent: once it passed, it is not measured
+// again.
 type operationLimit struct {
 	maxDepth, maxAliases, maxComplexity int
 	schema                              costed
+	passed                              passed
 }
 
 func (operationLimit) ExtensionName() string                   { return "OperationLimit" }
@@ -226,6 +259,10 @@ func (operationLimit) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (l operationLimit) MutateOperationContext(ctx context.Context, op *graphql.OperationContext) *gqlerror.Error {
 	if op.Operation == nil {
+		return nil
+	}
+	constant := len(op.Operation.VariableDefinitions) == 0 // no variable can change a `first`
+	if constant && l.passed.has(op.Operation) {
 		return nil
 	}
 	m := measurer{ctx: ctx, schema: l.schema, vars: op.Variables, fragments: map[*ast.FragmentDefinition]*figures{}}
@@ -241,6 +278,9 @@ func (l operationLimit) MutateOperationContext(ctx context.Context, op *graphql.
 	}
 	if l.maxComplexity > 0 && f.cost > l.maxComplexity {
 		return codedError(codeTooComplex, fmt.Sprintf("the operation costs %s, more than the limit of %d", count(f.cost), l.maxComplexity))
+	}
+	if constant {
+		l.passed.add(op.Operation)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/propertyportal/gateway/internal/httpserver"
 )
 
 // fragmentChain is a document of n fragments, each spreading the next one
@@ -63,6 +65,55 @@ fragment D2 on Building { contacts { contact { buildings { building { contacts {
 	t.Run("SmallChainStillRuns", func(t *testing.T) {
 		if a := query(t, srv, fragmentChain(3, `__typename`)); a.code() != "" {
 			t.Fatalf("%s", a.raw)
+		}
+	})
+}
+
+// A document gqlgen serves from its cache skips the checks it passed
+// before, but never a check of what changes between requests (its
+// variables), and never a check it failed.
+func TestChecksOfACachedDocument(t *testing.T) {
+	srv, _ := newServer(t, func(d *httpserver.Deps) { d.Limits.MaxTokens = 300 })
+	send := func(t *testing.T, doc string, vars map[string]any) answer {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"query": doc, "variables": vars})
+		return post(t, srv, string(b))
+	}
+	want := func(t *testing.T, a answer, code string) {
+		t.Helper()
+		if a.code() != code {
+			t.Fatalf("code %q, want %q: %.300s", a.code(), code, a.raw)
+		}
+	}
+	t.Run("VariablesThatMakeItTooComplex", func(t *testing.T) {
+		const doc = `query($n: Int) { users(first: $n) { edges { node { invoices(first: $n) { edges { node {
+			createdBy { invoices(first: $n) { totalCount } } } } } } } } }`
+		want(t, send(t, doc, map[string]any{"n": 1}), "")
+		want(t, send(t, doc, map[string]any{"n": 100}), "QUERY_TOO_COMPLEX")
+		want(t, send(t, doc, map[string]any{"n": 1}), "")
+	})
+	t.Run("VariablesThatCannotBeStored", func(t *testing.T) {
+		const doc = `query($idp: String) { users(filter: {idpId: $idp}) { totalCount } }`
+		want(t, send(t, doc, map[string]any{"idp": "auth0-prod"}), "")
+		want(t, send(t, doc, map[string]any{"idp": "auth0\x00"}), "BAD_USER_INPUT")
+		want(t, send(t, doc, map[string]any{"idp": "auth0-prod"}), "")
+	})
+	t.Run("RefusedEveryTime", func(t *testing.T) {
+		for _, c := range []struct{ doc, code string }{
+			{`{ users(first: 100) { edges { node { invoices(first: 100) { edges { node { createdBy { invoices(first: 100) { totalCount } } } } } } } } }`, "QUERY_TOO_COMPLEX"},
+			{`{ buildings { edges { node { contacts { contact { buildings { building { contacts { contact { buildings { building { contacts { contact { id } } } } } } } } } } } } } }`, "QUERY_TOO_DEEP"},
+			{`{ __schema { types { name } } }`, "INTROSPECTION_DISABLED"},
+			{`{ users(filter: {search: "a\u0000"}) { totalCount } }`, "BAD_USER_INPUT"},
+			{`{ ` + strings.Repeat("__typename ", 301) + `}`, "TOO_MANY_TOKENS"},
+		} {
+			for range 3 {
+				want(t, send(t, c.doc, nil), c.code)
+			}
+		}
+	})
+	t.Run("ADocumentThatPassedStillRuns", func(t *testing.T) {
+		for range 3 {
+			want(t, send(t, `{ users(first: 2) { totalCount } }`, nil), "")
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -23,7 +24,7 @@ func TestFieldsInterceptedOnlyWhenTracing(t *testing.T) {
 	// it is always there and not counted.
 	interceptors := func(d Deps) int {
 		n := 0
-		for _, e := range extensions(schema, d) {
+		for _, e := range extensions(schema, d, lru.New[*ast.QueryDocument](10)) {
 			if _, ok := e.(graphql.FieldInterceptor); ok && e.ExtensionName() != (graph.FastReads{}).ExtensionName() {
 				n++
 			}

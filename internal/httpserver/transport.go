@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -267,6 +268,9 @@ func negotiate(accept []string) (media string, ok bool) {
 // jsonContentType reports whether a POST's Content-Type is application/json
 // in UTF-8 (or with no charset, which means UTF-8).
 func jsonContentType(h string) bool {
+	if h == mediaJSON || h == mediaJSON+"; charset=utf-8" { // what clients send, without parsing
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(h)
 	if err != nil || mt != mediaJSON {
 		return false
@@ -287,6 +291,14 @@ type requestBody struct {
 // out only when a persisted query's hash names it), operationName a string
 // or null, variables and extensions objects or null.
 func decodeParams(b []byte) (*graphql.RawParams, error) {
+	if p, ok := quickParams(b); ok {
+		return p, nil
+	}
+	return decodeParamsSlow(b)
+}
+
+// decodeParamsSlow is decodeParams by encoding/json alone.
+func decodeParamsSlow(b []byte) (*graphql.RawParams, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var body requestBody
@@ -309,6 +321,171 @@ func decodeParams(b []byte) (*graphql.RawParams, error) {
 		return nil, errors.New("query is required")
 	}
 	return p, nil
+}
+
+// quickParams reads the request object most clients send without
+// encoding/json's reflection and buffers: members spelled exactly query,
+// operationName, variables and extensions, each at most once; query a
+// non-empty string and operationName a string or null, in UTF-8 and without
+// \u escapes; variables and extensions {} or null; nothing after the
+// object. Whatever it reads, decodeParams' decoder reads alike; anything
+// else (ok false) is left to that decoder.
+func quickParams(b []byte) (p *graphql.RawParams, ok bool) {
+	r := quickReader{b: b}
+	if !r.skip('{') {
+		return nil, false
+	}
+	p = &graphql.RawParams{}
+	var seen [4]bool
+	for first := true; ; first = false {
+		if r.skip('}') {
+			break
+		}
+		if !first && !r.skip(',') {
+			return nil, false
+		}
+		key, ok := r.plainKey()
+		if !ok || !r.skip(':') {
+			return nil, false
+		}
+		i := -1
+		switch string(key) {
+		case "query":
+			i = 0
+		case "operationName":
+			i = 1
+		case "variables":
+			i = 2
+		case "extensions":
+			i = 3
+		}
+		if i < 0 || seen[i] {
+			return nil, false
+		}
+		seen[i] = true
+		switch i {
+		case 0:
+			if p.Query, ok = r.str(); !ok || p.Query == "" {
+				return nil, false
+			}
+		case 1:
+			if !r.null() {
+				if p.OperationName, ok = r.str(); !ok {
+					return nil, false
+				}
+			}
+		case 2, 3:
+			if r.null() {
+				continue
+			}
+			if !r.skip('{') || !r.skip('}') {
+				return nil, false
+			}
+			if i == 2 {
+				p.Variables = map[string]any{}
+			} else {
+				p.Extensions = map[string]any{}
+			}
+		}
+	}
+	r.space()
+	return p, seen[0] && r.i == len(r.b)
+}
+
+// quickReader is quickParams' cursor over the body.
+type quickReader struct {
+	b []byte
+	i int
+}
+
+// space skips JSON's whitespace.
+func (r *quickReader) space() {
+	for r.i < len(r.b) && (r.b[r.i] == ' ' || r.b[r.i] == '\t' || r.b[r.i] == '\n' || r.b[r.i] == '\r') {
+		r.i++
+	}
+}
+
+// skip consumes c, after whitespace, if it comes next.
+func (r *quickReader) skip(c byte) bool {
+	r.space()
+	if r.i < len(r.b) && r.b[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+// null consumes a null literal if one comes next.
+func (r *quickReader) null() bool {
+	r.space()
+	if bytes.HasPrefix(r.b[r.i:], []byte("null")) {
+		r.i += 4
+		return true
+	}
+	return false
+}
+
+// plainKey reads a member name of ASCII letters only.
+func (r *quickReader) plainKey() ([]byte, bool) {
+	if !r.skip('"') {
+		return nil, false
+	}
+	start := r.i
+	for r.i < len(r.b) && ('a' <= r.b[r.i] && r.b[r.i] <= 'z' || 'A' <= r.b[r.i] && r.b[r.i] <= 'Z') {
+		r.i++
+	}
+	if r.i == len(r.b) || r.b[r.i] != '"' {
+		return nil, false
+	}
+	r.i++
+	return r.b[start : r.i-1], true
+}
+
+// str reads a string of valid UTF-8 whose escapes are the one-letter ones.
+func (r *quickReader) str() (string, bool) {
+	if !r.skip('"') {
+		return "", false
+	}
+	start, ascii := r.i, true
+	var out []byte // nil until the first escape
+	for r.i < len(r.b) {
+		c := r.b[r.i]
+		switch {
+		case c == '"':
+			raw := r.b[start:r.i]
+			r.i++
+			if !ascii && !utf8.Valid(raw) {
+				return "", false // the decoder replaces invalid bytes
+			}
+			if out == nil {
+				return string(raw), true
+			}
+			return string(out), true
+		case c < 0x20:
+			return "", false
+		case c == '\\':
+			if r.i+1 == len(r.b) {
+				return "", false
+			}
+			if out == nil {
+				out = append(make([]byte, 0, len(r.b)-start), r.b[start:r.i]...)
+			}
+			e := strings.IndexByte(`"\/bfnrt`, r.b[r.i+1])
+			if e < 0 {
+				return "", false // \u and anything invalid
+			}
+			out = append(out, "\"\\/\b\f\n\r\t"[e])
+			r.i += 2
+			continue
+		case c >= 0x80:
+			ascii = false
+		}
+		if out != nil {
+			out = append(out, c)
+		}
+		r.i++
+	}
+	return "", false
 }
 
 // paramsFromQuery reads a GET request's parameters; variables and
@@ -364,27 +541,39 @@ func refuse(w http.ResponseWriter, media string, status int, code, msg string) {
 // write sends res as json.Encoder would, but passes the data through as
 // gqlgen wrote it: re-encoding a json.RawMessage scans every byte of it again.
 func write(w http.ResponseWriter, media string, status int, res *response) {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	ct := mediaJSON + "; charset=utf-8"
+	if media == mediaGraphQLResponse {
+		ct = mediaGraphQLResponse + "; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)
-	open := "{"
-	member := func(name string, v []byte) {
-		_, _ = io.WriteString(w, open+`"`+name+`":`)
+	sep := jsonOpen
+	member := func(key, v []byte) {
+		_, _ = w.Write(sep)
+		_, _ = w.Write(key)
 		_, _ = w.Write(v)
-		open = ","
+		sep = jsonComma
 	}
 	if len(res.Errors) > 0 {
 		errs, _ := json.Marshal(res.Errors) // messages, paths and extensions always marshal
-		member("errors", errs)
+		member(jsonErrors, errs)
 	}
 	if len(res.Data) > 0 {
-		member("data", res.Data)
+		member(jsonData, res.Data)
 	}
 	if len(res.Extensions) > 0 {
 		ext, _ := json.Marshal(res.Extensions)
-		member("extensions", ext)
+		member(jsonExtensions, ext)
 	}
-	if open == "{" {
-		_, _ = io.WriteString(w, "{")
+	if len(res.Errors)+len(res.Data)+len(res.Extensions) == 0 {
+		_, _ = w.Write(jsonOpen)
 	}
-	_, _ = io.WriteString(w, "}\n")
+	_, _ = w.Write(jsonClose)
 }
+
+// The bytes write puts around a response's members; no writer may change
+// them (io.Writer's contract).
+var (
+	jsonOpen, jsonComma, jsonClose       = []byte("{"), []byte(","), []byte("}\n")
+	jsonErrors, jsonData, jsonExtensions = []byte(`"errors":`), []byte(`"data":`), []byte(`"extensions":`)
+)

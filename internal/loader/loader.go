@@ -41,97 +41,141 @@ type InvoicePageKey struct {
 
 // Loaders are one request's batch loaders, one per relation: each loads a
 // whole level of keys in one statement and keeps what it loaded for the
-// rest of the request.
+// rest of the request. Their batch functions are the server's (relations);
+// what is the request's is its scope and what it loaded.
 type Loaders struct {
-	users            *level[uuid.UUID, *directory.User]
-	contactsOfUsers  *level[uuid.UUID, *comms.Contact]
-	linksOfBuildings *level[uuid.UUID, []*comms.BuildingLink]
-	linksOfContacts  *level[uuid.UUID, []*comms.BuildingLink]
-	buildings        *level[uuid.UUID, *property.Building]
-	invoicePages     *level[InvoicePageKey, []*bookkeeping.Invoice]
+	scope access.Scope
+	rel   *relations
 
-	// BuildingsOfCaller is the set of buildings the signed-in user is a
-	// contact of, loaded once per request when first asked for.
-	BuildingsOfCaller func(ctx context.Context) (map[uuid.UUID]bool, error)
+	users            level[uuid.UUID, *directory.User]
+	contactsOfUsers  level[uuid.UUID, *comms.Contact]
+	linksOfBuildings level[uuid.UUID, []*comms.BuildingLink]
+	linksOfContacts  level[uuid.UUID, []*comms.BuildingLink]
+	buildings        level[uuid.UUID, *property.Building]
+	invoicePages     level[InvoicePageKey, []*bookkeeping.Invoice]
+
+	callerBuildings struct {
+		once sync.Once
+		set  map[uuid.UUID]bool
+		err  error
+	}
 }
 
-// New returns loaders for one request made by scope.
-func New(st Stores, scope access.Scope) *Loaders {
-	return &Loaders{
-		BuildingsOfCaller: onceSet(func(ctx context.Context) ([]uuid.UUID, error) {
+// relations are the batch functions of every relation over the stores,
+// made once per server: each takes the scope of the request that asks.
+type relations struct {
+	users            relation[uuid.UUID, *directory.User]
+	contactsOfUsers  relation[uuid.UUID, *comms.Contact]
+	linksOfBuildings relation[uuid.UUID, []*comms.BuildingLink]
+	linksOfContacts  relation[uuid.UUID, []*comms.BuildingLink]
+	buildings        relation[uuid.UUID, *property.Building]
+	invoicePages     relation[InvoicePageKey, []*bookkeeping.Invoice]
+	callerBuildings  func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error)
+}
+
+// relation is one relation's batch function and the name its batches are
+// counted by in the loader-batch histogram.
+type relation[K comparable, V any] struct {
+	name  string
+	batch scopedBatch[K, V]
+}
+
+// scopedBatch is a batch function (dataloader's contract: exactly one
+// result per key, in key order) run for a request's scope.
+type scopedBatch[K comparable, V any] func(ctx context.Context, scope access.Scope, keys []K) []*dataloader.Result[V]
+
+func relationsOf(st Stores) *relations {
+	return &relations{
+		users: relation[uuid.UUID, *directory.User]{"UserByID", one(st.Directory.FindUsersByIDs,
+			func(u *directory.User) uuid.UUID { return u.ID })},
+		contactsOfUsers: relation[uuid.UUID, *comms.Contact]{"ContactByUser", one(st.Comms.FindContactsByUserIDs,
+			func(c *comms.Contact) uuid.UUID { return *c.UserID })},
+		linksOfBuildings: relation[uuid.UUID, []*comms.BuildingLink]{"LinksByBuilding", many(st.Comms.FindLinksByBuildings,
+			func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID })},
+		linksOfContacts: relation[uuid.UUID, []*comms.BuildingLink]{"LinksByContact", many(st.Comms.FindLinksByContacts,
+			func(l *comms.BuildingLink) uuid.UUID { return l.ContactID })},
+		buildings: relation[uuid.UUID, *property.Building]{"BuildingByID", one(st.Property.FindBuildingsByIDs,
+			func(b *property.Building) uuid.UUID { return b.ID })},
+		invoicePages: relation[InvoicePageKey, []*bookkeeping.Invoice]{"InvoicesByCreator", invoicePages(st.Bookkeeping)},
+		callerBuildings: func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error) {
 			if scope.UserID == uuid.Nil {
 				return nil, nil
 			}
 			return st.Comms.FindBuildingIDsOfUser(ctx, scope, scope.UserID)
-		}),
-		users: newLevel("UserByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*directory.User, error) {
-			return st.Directory.FindUsersByIDs(ctx, scope, ids)
-		}, func(u *directory.User) uuid.UUID { return u.ID })),
-		contactsOfUsers: newLevel("ContactByUser", one(func(ctx context.Context, ids []uuid.UUID) ([]*comms.Contact, error) {
-			return st.Comms.FindContactsByUserIDs(ctx, scope, ids)
-		}, func(c *comms.Contact) uuid.UUID { return *c.UserID })),
-		linksOfBuildings: newLevel("LinksByBuilding", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
-			return st.Comms.FindLinksByBuildings(ctx, scope, ids)
-		}, func(l *comms.BuildingLink) uuid.UUID { return l.BuildingID })),
-		linksOfContacts: newLevel("LinksByContact", many(func(ctx context.Context, ids []uuid.UUID) ([]*comms.BuildingLink, error) {
-			return st.Comms.FindLinksByContacts(ctx, scope, ids)
-		}, func(l *comms.BuildingLink) uuid.UUID { return l.ContactID })),
-		buildings: newLevel("BuildingByID", one(func(ctx context.Context, ids []uuid.UUID) ([]*property.Building, error) {
-			return st.Property.FindBuildingsByIDs(ctx, scope, ids)
-		}, func(b *property.Building) uuid.UUID { return b.ID })),
-		invoicePages: newLevel("InvoicesByCreator", invoicePages(st.Bookkeeping, scope)),
+		},
 	}
+}
+
+// New returns loaders for one request made by scope.
+func New(st Stores, scope access.Scope) *Loaders { return newLoaders(relationsOf(st), scope) }
+
+// newLoaders is one allocation: the request's scope and empty levels.
+func newLoaders(rel *relations, scope access.Scope) *Loaders {
+	return &Loaders{scope: scope, rel: rel}
+}
+
+// BuildingsOfCaller returns the set of buildings the signed-in user is a
+// contact of, loaded once per request when first asked for; concurrent
+// first callers wait for the one load.
+func (l *Loaders) BuildingsOfCaller(ctx context.Context) (map[uuid.UUID]bool, error) {
+	c := &l.callerBuildings
+	c.once.Do(func() {
+		var ids []uuid.UUID
+		ids, c.err = l.rel.callerBuildings(ctx, l.scope)
+		c.set = make(map[uuid.UUID]bool, len(ids))
+		for _, id := range ids {
+			c.set[id] = true
+		}
+	})
+	return c.set, c.err
 }
 
 // UsersByID returns the users of ids that the request's scope sees.
 func (l *Loaders) UsersByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*directory.User, error) {
-	return l.users.fetch(ctx, ids)
+	return l.users.fetch(ctx, l.scope, ids, l.rel.users)
 }
 
 // ContactsByUser returns the contact of each user of ids (nil for none).
 func (l *Loaders) ContactsByUser(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*comms.Contact, error) {
-	return l.contactsOfUsers.fetch(ctx, ids)
+	return l.contactsOfUsers.fetch(ctx, l.scope, ids, l.rel.contactsOfUsers)
 }
 
 // LinksByBuilding returns the contact links of each building of ids, primary
 // first, each with its contact joined.
 func (l *Loaders) LinksByBuilding(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]*comms.BuildingLink, error) {
-	return l.linksOfBuildings.fetch(ctx, ids)
+	return l.linksOfBuildings.fetch(ctx, l.scope, ids, l.rel.linksOfBuildings)
 }
 
 // LinksByContact returns the building links of each contact of ids, without
 // their contact (it is the key's).
 func (l *Loaders) LinksByContact(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]*comms.BuildingLink, error) {
-	return l.linksOfContacts.fetch(ctx, ids)
+	return l.linksOfContacts.fetch(ctx, l.scope, ids, l.rel.linksOfContacts)
 }
 
 // BuildingsByID returns the buildings of ids that the request's scope sees.
 func (l *Loaders) BuildingsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*property.Building, error) {
-	return l.buildings.fetch(ctx, ids)
+	return l.buildings.fetch(ctx, l.scope, ids, l.rel.buildings)
 }
 
 // InvoicesByCreator returns each key's page of its creator's invoices, one
 // row more than First when more follow.
 func (l *Loaders) InvoicesByCreator(ctx context.Context, keys []InvoicePageKey) (map[InvoicePageKey][]*bookkeeping.Invoice, error) {
-	return l.invoicePages.fetch(ctx, keys)
+	return l.invoicePages.fetch(ctx, l.scope, keys, l.rel.invoicePages)
 }
 
-// level is one relation's loader: it loads the keys it has not loaded yet in
-// one batch, run with the caller's context, and keeps the results for the
-// request. No timer: a level is asked for whole.
+// level is what one relation loaded for the request: fetch loads the keys
+// it has not loaded yet in one batch, run with the caller's context, and
+// keeps the results. No timer: a level is asked for whole. The zero value
+// is an empty level.
 type level[K comparable, V any] struct {
-	batch dataloader.BatchFunc[K, V]
-	mu    sync.Mutex
-	done  map[K]V
-}
-
-func newLevel[K comparable, V any](name string, f dataloader.BatchFunc[K, V]) *level[K, V] {
-	return &level[K, V]{batch: observed(name, f)}
+	mu   sync.Mutex
+	done map[K]V
 }
 
 // fetch returns the values of keys (the zero value for a key without a
-// row). An error fails the level and keeps nothing of it.
-func (lv *level[K, V]) fetch(ctx context.Context, keys []K) (map[K]V, error) {
+// row), loading the missing ones by rel for scope. An error fails the
+// level and keeps nothing of it.
+func (lv *level[K, V]) fetch(ctx context.Context, scope access.Scope, keys []K, rel relation[K, V]) (map[K]V, error) {
 	out := make(map[K]V, len(keys))
 	var missing []K
 	lv.mu.Lock()
@@ -149,7 +193,8 @@ func (lv *level[K, V]) fetch(ctx context.Context, keys []K) (map[K]V, error) {
 	if len(missing) == 0 {
 		return out, nil
 	}
-	results := lv.batch(ctx, missing)
+	metrics.ObserveLoaderBatch(rel.name, len(missing))
+	results := rel.batch(ctx, scope, missing)
 	for _, r := range results {
 		if r.Error != nil {
 			return nil, r.Error
@@ -167,40 +212,11 @@ func (lv *level[K, V]) fetch(ctx context.Context, keys []K) (map[K]V, error) {
 	return out, nil
 }
 
-// observed records each batch's size in the loader-batch histogram.
-func observed[K comparable, V any](name string, f dataloader.BatchFunc[K, V]) dataloader.BatchFunc[K, V] {
-	return func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		metrics.ObserveLoaderBatch(name, len(keys))
-		return f(ctx, keys)
-	}
-}
-
-// onceSet memoises a set load for the request; concurrent first callers wait
-// for one load.
-func onceSet(find func(context.Context) ([]uuid.UUID, error)) func(context.Context) (map[uuid.UUID]bool, error) {
-	var (
-		once sync.Once
-		set  map[uuid.UUID]bool
-		err  error
-	)
-	return func(ctx context.Context) (map[uuid.UUID]bool, error) {
-		once.Do(func() {
-			var ids []uuid.UUID
-			ids, err = find(ctx)
-			set = make(map[uuid.UUID]bool, len(ids))
-			for _, id := range ids {
-				set[id] = true
-			}
-		})
-		return set, err
-	}
-}
-
 // one makes a batch function for a to-one relation: exactly one result per
 // key, in key order; a key without a row gets a nil value.
-func one[V any](find func(context.Context, []uuid.UUID) ([]V, error), keyOf func(V) uuid.UUID) dataloader.BatchFunc[uuid.UUID, V] {
-	return func(ctx context.Context, keys []uuid.UUID) []*dataloader.Result[V] {
-		rows, err := find(ctx, keys)
+func one[V any](find func(context.Context, access.Scope, []uuid.UUID) ([]V, error), keyOf func(V) uuid.UUID) scopedBatch[uuid.UUID, V] {
+	return func(ctx context.Context, scope access.Scope, keys []uuid.UUID) []*dataloader.Result[V] {
+		rows, err := find(ctx, scope, keys)
 		results := make([]*dataloader.Result[V], len(keys))
 		if err != nil {
 			for i := range results {
@@ -221,9 +237,9 @@ func one[V any](find func(context.Context, []uuid.UUID) ([]V, error), keyOf func
 
 // many makes a batch function for a to-many relation: one slice per key, in
 // key order, each keeping the order the store returned.
-func many[V any](find func(context.Context, []uuid.UUID) ([]V, error), keyOf func(V) uuid.UUID) dataloader.BatchFunc[uuid.UUID, []V] {
-	return func(ctx context.Context, keys []uuid.UUID) []*dataloader.Result[[]V] {
-		rows, err := find(ctx, keys)
+func many[V any](find func(context.Context, access.Scope, []uuid.UUID) ([]V, error), keyOf func(V) uuid.UUID) scopedBatch[uuid.UUID, []V] {
+	return func(ctx context.Context, scope access.Scope, keys []uuid.UUID) []*dataloader.Result[[]V] {
+		rows, err := find(ctx, scope, keys)
 		results := make([]*dataloader.Result[[]V], len(keys))
 		if err != nil {
 			for i := range results {
@@ -245,12 +261,12 @@ func many[V any](find func(context.Context, []uuid.UUID) ([]V, error), keyOf fun
 
 // invoicePages loads pages of invoices per creator: one windowed statement per
 // distinct (first, after) in the batch, which in a normal query is one.
-func invoicePages(st *bookkeeping.Store, scope access.Scope) dataloader.BatchFunc[InvoicePageKey, []*bookkeeping.Invoice] {
+func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeeping.Invoice] {
 	type pageOf struct {
 		First int
 		After page.Cursor
 	}
-	return func(ctx context.Context, keys []InvoicePageKey) []*dataloader.Result[[]*bookkeeping.Invoice] {
+	return func(ctx context.Context, scope access.Scope, keys []InvoicePageKey) []*dataloader.Result[[]*bookkeeping.Invoice] {
 		groups := map[pageOf][]uuid.UUID{}
 		var order []pageOf
 		for _, k := range keys {
@@ -292,10 +308,11 @@ type loadersKey struct{}
 // authentication middleware put in the context. A request without a scope
 // gets none; resolvers then refuse it.
 func Middleware(st Stores) func(http.Handler) http.Handler {
+	rel := relationsOf(st)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if scope, ok := access.FromContext(r.Context()); ok {
-				r = r.WithContext(context.WithValue(r.Context(), loadersKey{}, New(st, scope)))
+				r = r.WithContext(context.WithValue(r.Context(), loadersKey{}, newLoaders(rel, scope)))
 			}
 			next.ServeHTTP(w, r)
 		})

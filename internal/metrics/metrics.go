@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,15 +101,71 @@ func Handler() http.Handler {
 // ObserveHTTP counts one HTTP request; route must come from a fixed set
 // (the server's route patterns), never from the request's path.
 func ObserveHTTP(route string, status int) {
-	httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	httpByRoute.get(routeStatus{route, status}).Inc()
+}
+
+// The children of the vectors the request path observes, by label values:
+// a vector hashes its labels and locks on every WithLabelValues. Every key
+// is a label set the vector already holds, so each cache is as bounded as
+// its vector.
+var (
+	httpByRoute = children[routeStatus, prometheus.Counter]{of: func(k routeStatus) prometheus.Counter {
+		return httpRequests.WithLabelValues(k.route, strconv.Itoa(k.status))
+	}}
+	operationsBy = children[operationOutcome, prometheus.Counter]{of: func(k operationOutcome) prometheus.Counter {
+		return graphqlRequests.WithLabelValues(k.operation, k.outcome)
+	}}
+	durationBy = children[string, prometheus.Observer]{of: func(op string) prometheus.Observer {
+		return graphqlDuration.WithLabelValues(op)
+	}}
+	errorsBy = children[string, prometheus.Counter]{of: func(code string) prometheus.Counter {
+		return graphqlErrors.WithLabelValues(code)
+	}}
+	batchesBy = children[string, prometheus.Observer]{of: func(loader string) prometheus.Observer {
+		return loaderBatch.WithLabelValues(loader)
+	}}
+)
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+type operationOutcome struct{ operation, outcome string }
+
+// children is a read-mostly cache of a vector's children.
+type children[K comparable, M any] struct {
+	of func(K) M
+	mu sync.RWMutex
+	m  map[K]M
+}
+
+func (c *children[K, M]) get(k K) M {
+	c.mu.RLock()
+	m, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return m
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.m[k]; ok {
+		return m
+	}
+	if c.m == nil {
+		c.m = map[K]M{}
+	}
+	m = c.of(k)
+	c.m[k] = m
+	return m
 }
 
 // ObserveOperation counts one GraphQL operation and its latency. operation
 // must be a label from Operations.Label. outcome is "ok", "error" (it ran
 // and some field failed) or "refused" (it failed before execution).
 func ObserveOperation(operation, outcome string, d time.Duration) {
-	graphqlRequests.WithLabelValues(operation, outcome).Inc()
-	graphqlDuration.WithLabelValues(operation).Observe(d.Seconds())
+	operationsBy.get(operationOutcome{operation, outcome}).Inc()
+	durationBy.get(operation).Observe(d.Seconds())
 }
 
 // ObserveError counts one GraphQL error by its extensions.code. Codes are
@@ -117,7 +174,7 @@ func ObserveError(code string) {
 	if !codePattern.MatchString(code) {
 		code = "OTHER"
 	}
-	graphqlErrors.WithLabelValues(code).Inc()
+	errorsBy.get(code).Inc()
 }
 
 // codePattern is what every code of ours and gqlgen's looks like.
@@ -129,7 +186,7 @@ func ObserveStatements(n int64) { sqlPerRequest.Observe(float64(n)) }
 // ObserveLoaderBatch records the size of one dataloader batch; loader is
 // the loader's field name (UserByID, LinksByBuilding, ...).
 func ObserveLoaderBatch(loader string, keys int) {
-	loaderBatch.WithLabelValues(loader).Observe(float64(keys))
+	batchesBy.get(loader).Observe(float64(keys))
 }
 
 // ObserveIdPCall records one call to an IdP's admin API: adapter is the

@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,4 +59,46 @@ func TestUnknownErrorCodesShareOneLabel(t *testing.T) {
 	if body := rec.Body.String(); strings.Contains(body, "example.com") || !strings.Contains(body, `gateway_graphql_errors_total{code="OTHER"} 2`) {
 		t.Fatalf("codes not bounded:\n%s", body)
 	}
+}
+
+// The request path's observations land on the labels they name, however
+// many goroutines observe at once.
+func TestObservationsByLabels(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ObserveHTTP("POST /test-route", 200+i%2)
+			ObserveOperation("TestOp", []string{"ok", "refused"}[i%2], time.Millisecond)
+			ObserveLoaderBatch("TestLoader", 3)
+		}()
+	}
+	wg.Wait()
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`gateway_http_requests_total{code="200",route="POST /test-route"} 25`,
+		`gateway_http_requests_total{code="201",route="POST /test-route"} 25`,
+		`gateway_graphql_requests_total{operation="TestOp",outcome="ok"} 25`,
+		`gateway_graphql_requests_total{operation="TestOp",outcome="refused"} 25`,
+		`gateway_graphql_request_duration_seconds_count{operation="TestOp"} 50`,
+		`gateway_loader_batch_size_sum{loader="TestLoader"} 150`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+}
+
+func BenchmarkObserveRequest(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ObserveHTTP("POST /graphql", 200)
+			ObserveOperation("other", "ok", time.Millisecond)
+			ObserveStatements(2)
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The replacements say which type was redacted, never the value.
@@ -39,9 +40,14 @@ var (
 
 // String redacts the PII and credentials that s contains by their shape.
 func String(s string) string {
-	if s == "" {
+	if s == "" || plain(s) {
 		return s
 	}
+	return byPatterns(s)
+}
+
+// byPatterns is String by the regular expressions alone.
+func byPatterns(s string) string {
 	s = jwtRe.ReplaceAllString(s, Token)
 	s = schemeRe.ReplaceAllStringFunc(s, func(m string) string {
 		scheme, _, _ := strings.Cut(m, " ")
@@ -49,6 +55,63 @@ func String(s string) string {
 	})
 	s = emailRe.ReplaceAllString(s, Email)
 	return phones(s)
+}
+
+// plain reports whether s has nothing any pattern of String could redact,
+// in one pass and without allocating, so that the ids, routes and counts
+// of most log lines skip the regular expressions. It answers false whenever
+// it is unsure: for any byte outside ASCII (case folding lets "ſ" and the
+// Kelvin sign match the schemes), an "@" (email), "eyJ" (a JWT), a scheme
+// word with whitespace in s (a credential), or a run of phoneRe's
+// characters with 7 digits or more (isPhone's least) unless it is digits
+// alone, at most one match long, glued to a letter or "_" and not after a
+// "+" (an id such as a hex request id, which isPhone keeps).
+func plain(s string) bool {
+	space := false
+	run, digits, pure := 0, 0, true // the run of phoneRe's characters: where it starts
+	for i := 0; i <= len(s); i++ {
+		var c byte
+		if i < len(s) {
+			c = s[i]
+		}
+		switch {
+		case i < len(s) && (c >= 0x80 || c == '@'):
+			return false
+		case i < len(s) && '0' <= c && c <= '9':
+			digits++
+			continue
+		case c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
+			space, pure = true, false
+			continue
+		case c == '(' || c == ')' || c == '.' || c == '-':
+			pure = false
+			continue
+		}
+		// The run ends before i.
+		signed := run > 0 && s[run-1] == '+' // isPhone takes "+" and digits glued to a letter
+		if digits >= 7 && (signed || !pure || i-run > 24 || !(run > 0 && word(s[run-1]) || i < len(s) && word(c))) {
+			return false
+		}
+		run, digits, pure = i+1, 0, true
+	}
+	if strings.Contains(s, "eyJ") {
+		return false
+	}
+	return !space || !(containsFold(s, "bearer") || containsFold(s, "basic") || containsFold(s, "token"))
+}
+
+// word reports whether c glues a number to an id for isPhone.
+func word(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' }
+
+// containsFold reports whether the ASCII string s holds word (lower case)
+// in any case.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
 
 // phones redacts phone numbers: 7 to 15 digits (E.164's range) in one run of
@@ -111,12 +174,26 @@ func isPhone(s, m string, start, end int, uuids [][]int) bool {
 
 // keyKind returns the replacement for a sensitive attribute key, or "".
 func keyKind(key string) string {
-	k := strings.Map(func(r rune) rune {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			return unicode.ToLower(r)
+	var buf [32]byte
+	folded := buf[:0]
+	for i := 0; i < len(key); {
+		if c := key[i]; c < utf8.RuneSelf {
+			switch {
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+				folded = append(folded, c)
+			case 'A' <= c && c <= 'Z':
+				folded = append(folded, c+'a'-'A')
+			}
+			i++
+			continue
 		}
-		return -1
-	}, key)
+		r, n := utf8.DecodeRuneInString(key[i:])
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			folded = utf8.AppendRune(folded, unicode.ToLower(r))
+		}
+		i += n
+	}
+	k := string(folded) // it does not escape: a short key stays on the stack
 	switch {
 	case strings.Contains(k, "email") || k == "mail":
 		return Email
