@@ -84,6 +84,7 @@ type relation[K comparable, V any] struct {
 // result per key, in key order) run for a request's scope.
 type scopedBatch[K comparable, V any] func(ctx context.Context, scope access.Scope, keys []K) []*dataloader.Result[V]
 
+// relationsOf makes the batch functions over st, once per server.
 func relationsOf(st Stores) *relations {
 	return &relations{
 		users: relation[uuid.UUID, *directory.User]{"UserByID", one(st.Directory.FindUsersByIDs,
