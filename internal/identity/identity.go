@@ -71,6 +71,7 @@ type Options struct {
 	MaxAttempts     int           // 0: retry until the IdP accepts or refuses for good
 	RateGuard       float64       // extra spacing between calls, as a share of 1/rate; default 0.1
 	InteractiveWait time.Duration // how long a mutation waits for its change to apply before answering PENDING; default 0
+	RecordTimeout   time.Duration // how long recording a call's outcome may take; default 10s
 	Log             *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
 	// unless Reconcile.Share is set.
@@ -92,6 +93,9 @@ func (o *Options) defaults() {
 	}
 	if o.BackoffMax == 0 {
 		o.BackoffMax = 5 * time.Minute
+	}
+	if o.RecordTimeout == 0 {
+		o.RecordTimeout = 10 * time.Second
 	}
 	if o.RateGuard == 0 {
 		o.RateGuard = 0.1

@@ -65,7 +65,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (s *Service) process(ctx context.Context, j *job) {
 	log := s.opts.Log.With("job", j.ID, "idp", j.IdPID, "attempt", j.Attempts)
 	// Bookkeeping after the call must survive the worker stopping.
-	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RecordTimeout)
 	defer cancelAfter()
 	ad, ok := s.adapters[j.IdPID]
 	if !ok { // claim only takes jobs of our adapters
