@@ -37,6 +37,9 @@ type env struct {
 	fake   *auth0test.Fake
 	tenant uuid.UUID
 	users  []uuid.UUID // users[i] is auth0|i at the fake
+	// timeout bounds each admin call of the services made after it is
+	// set; zero: the fake's 5s.
+	timeout time.Duration
 }
 
 func newEnv(t testing.TB, users int) *env {
@@ -65,7 +68,10 @@ func (e *env) exec(q string, args ...any) {
 func (e *env) service(rps float64, opts identity.Options) *identity.Service {
 	cfg := e.fake.Config()
 	cfg.RequestsPerSecond = rps
-	ad := map[string]admins.Adapter{idpID: {AdminAdapter: auth0.New(cfg, nil), RequestsPerSecond: rps}}
+	if e.timeout != 0 {
+		cfg.Timeout = idp.Duration(e.timeout)
+	}
+	ad := map[string]admins.Adapter{idpID: {AdminAdapter: auth0.New(cfg, nil), RequestsPerSecond: rps, Timeout: time.Duration(cfg.Timeout)}}
 	if opts.BackoffBase == 0 {
 		opts.BackoffBase = 50 * time.Millisecond
 	}
@@ -124,6 +130,43 @@ func (e *env) states() map[string]int {
 		out[s] = n
 	}
 	return out
+}
+
+// waitFor polls cond until it holds, failing after timeout with what.
+func (e *env) waitFor(timeout time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not after %v; states %v", what, timeout, e.states())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// jobOf is user i's latest outbox row.
+func (e *env) jobOf(i int) (state string, attempts int, reason string) {
+	e.t.Helper()
+	var r struct {
+		State    string  `db:"state"`
+		Attempts int     `db:"attempts"`
+		Reason   *string `db:"reason"`
+	}
+	if err := e.db.Get(&r, `SELECT state, attempts, reason FROM identity.outbox WHERE user_id = $1 ORDER BY id DESC LIMIT 1`, e.users[i]); err != nil {
+		e.t.Fatal(err)
+	}
+	if r.Reason != nil {
+		reason = *r.Reason
+	}
+	return r.State, r.Attempts, reason
+}
+
+// slotsBusyFor makes the IdP's next rate slot start d from now, as when
+// other calls queued for the quota first.
+func (e *env) slotsBusyFor(d time.Duration) {
+	e.t.Helper()
+	e.exec(`INSERT INTO identity.rate_slots (idp_id, next_at) VALUES ($1, now() + $2 * interval '1 millisecond')
+		ON CONFLICT (idp_id) DO UPDATE SET next_at = EXCLUDED.next_at`, idpID, d.Milliseconds())
 }
 
 func (e *env) cachedEmail(i int) string {
@@ -500,4 +543,50 @@ func TestInteractiveWaitReturnsApplied(t *testing.T) {
 	}
 }
 
-var _ = idp.Permanent
+// Recording a call's outcome has its own deadline, started when the call
+// returns: a call that, with its wait for a rate slot, takes longer than
+// that deadline is still recorded, once.
+func TestSlowCallIsRecorded(t *testing.T) {
+	t.Parallel()
+	const record = 400 * time.Millisecond
+	t.Run("Applied", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, 1)
+		e.slotsBusyFor(250 * time.Millisecond)
+		e.fake.SetLatency(300 * time.Millisecond) // each under the deadline, together over it
+		s := e.service(50, identity.Options{Workers: 1, RecordTimeout: record})
+		e.update(s, 0, "slow@example.com")
+		s.Start(t.Context())
+		defer s.Stop()
+		e.waitFor(5*time.Second, "the slow change recorded applied", func() bool { st, _, _ := e.jobOf(0); return st == "applied" })
+		if _, attempts, _ := e.jobOf(0); attempts != 1 {
+			t.Errorf("applied after %d attempts, want 1", attempts)
+		}
+		if got := e.patchesOf("auth0|0"); len(got) != 1 {
+			t.Errorf("sent %d times, want once", len(got))
+		}
+		if got := e.cachedEmail(0); got != "slow@example.com" {
+			t.Errorf("cache %q", got)
+		}
+	})
+	t.Run("TimedOutRescheduled", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, 1)
+		e.timeout = 300 * time.Millisecond
+		e.slotsBusyFor(250 * time.Millisecond)
+		release := e.fake.Hang()
+		defer release()
+		s := e.service(50, identity.Options{Workers: 1, RecordTimeout: record, BackoffBase: 5 * time.Second, BackoffMax: 5 * time.Second})
+		e.update(s, 0, "slow@example.com")
+		s.Start(t.Context())
+		defer s.Stop()
+		e.waitFor(5*time.Second, "the timed-out change rescheduled", func() bool {
+			st, _, reason := e.jobOf(0)
+			return st == "pending" && strings.Contains(reason, "in time")
+		})
+		st, err := s.Status(t.Context(), e.users[0])
+		if err != nil || st.Status != identity.Pending || st.NextTryAt == nil || !st.NextTryAt.After(time.Now()) {
+			t.Fatalf("status %+v, %v; want pending with a retry time ahead", st, err)
+		}
+	})
+}
