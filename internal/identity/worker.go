@@ -64,9 +64,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // late call of the first.
 func (s *Service) process(ctx context.Context, j *job) {
 	log := s.opts.Log.With("job", j.ID, "idp", j.IdPID, "attempt", j.Attempts)
-	// Bookkeeping after the call must survive the worker stopping.
-	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RecordTimeout)
-	defer cancelAfter()
 	ad, ok := s.adapters[j.IdPID]
 	if !ok { // claim only takes jobs of our adapters
 		return
@@ -89,6 +86,10 @@ func (s *Service) process(ctx context.Context, j *job) {
 			err = &idp.AdminError{Kind: idp.Permanent, Reason: "unknown change"}
 		}
 	}
+	// Recording the outcome gets its own deadline, from now: however long
+	// the wait and the call took. It survives the worker stopping.
+	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RecordTimeout)
+	defer cancelAfter()
 	if ctx.Err() != nil { // stopping: give the job back, whatever the call did
 		if rerr := s.release(after, j); rerr != nil {
 			log.Warn("identity outbox: release failed; the lease will free it", "error", rerr.Error())
