@@ -19,6 +19,7 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/auth0"
 	"github.com/propertyportal/gateway/internal/idp/auth0/auth0test"
 	"github.com/propertyportal/gateway/internal/idp/idptest"
+	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -33,6 +34,7 @@ const loadedGuard = 0.2
 // env is a database with a tenant, an Auth0 fake and users at both.
 type env struct {
 	t      testing.TB
+	url    string
 	db     *sqlx.DB
 	fake   *auth0test.Fake
 	tenant uuid.UUID
@@ -44,7 +46,8 @@ type env struct {
 
 func newEnv(t testing.TB, users int) *env {
 	t.Helper()
-	e := &env{t: t, db: pgtest.DB(t), fake: auth0test.New(t), tenant: uuid.New()}
+	e := &env{t: t, url: pgtest.URL(t), fake: auth0test.New(t), tenant: uuid.New()}
+	e.db = e.pool()
 	e.exec(`INSERT INTO directory.tenants (id, name) VALUES ($1, 'T')`, e.tenant)
 	for i := range users {
 		id := uuid.New()
@@ -64,8 +67,25 @@ func (e *env) exec(q string, args ...any) {
 	}
 }
 
+// pool opens a connection pool to the env's database, closed when the
+// test ends.
+func (e *env) pool() *sqlx.DB {
+	e.t.Helper()
+	db, err := postgres.Open(context.Background(), e.url, postgres.Options{MaxOpenConns: 10})
+	if err != nil {
+		e.t.Fatalf("open: %v", err)
+	}
+	e.t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // service makes a gateway process's identity service against the fake at rps.
 func (e *env) service(rps float64, opts identity.Options) *identity.Service {
+	return e.serviceOn(e.db, rps, opts)
+}
+
+// serviceOn is service with the process's own connection pool db.
+func (e *env) serviceOn(db *sqlx.DB, rps float64, opts identity.Options) *identity.Service {
 	cfg := e.fake.Config()
 	cfg.RequestsPerSecond = rps
 	if e.timeout != 0 {
@@ -81,7 +101,19 @@ func (e *env) service(rps float64, opts identity.Options) *identity.Service {
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 20 * time.Millisecond
 	}
-	return identity.New(e.db, ad, opts)
+	return identity.New(db, ad, opts)
+}
+
+// crashable makes a service in a process of its own (its own connection
+// pool); crash kills that process: nothing it does afterwards reaches the
+// database, so it releases nothing, as when it is killed with SIGKILL.
+func (e *env) crashable(rps float64, opts identity.Options) (s *identity.Service, crash func()) {
+	db := e.pool()
+	s = e.serviceOn(db, rps, opts)
+	return s, func() {
+		_ = db.Close()
+		s.Stop()
+	}
 }
 
 func (e *env) admin() access.Scope { return access.Scope{Role: access.RoleAdmin, TenantID: e.tenant} }
@@ -540,6 +572,53 @@ func TestInteractiveWaitReturnsApplied(t *testing.T) {
 	r := e.update(s, 0, "quick@example.com")
 	if r.Sync.Status != identity.Applied || r.User.Email == nil || *r.User.Email != "quick@example.com" {
 		t.Fatalf("got %+v user %v", r.Sync, r.User.Email)
+	}
+}
+
+// A process that dies stalls only the call it had in flight, for at most
+// one call timeout: every change its workers held, in flight or waiting for
+// a rate slot, can be taken by another process within one call timeout.
+func TestCrashStallsAtMostOneCallTimeout(t *testing.T) {
+	t.Parallel()
+	const callTimeout = time.Second
+	e := newEnv(t, 3)
+	e.timeout = callTimeout
+	release := e.fake.Hang() // the first call never answers
+	defer release()
+	// At this rate the first worker calls at once and the others wait
+	// minutes for their slots.
+	a, crash := e.crashable(0.01, identity.Options{Workers: 3})
+	for i := range 3 {
+		e.update(a, i, fmt.Sprintf("moved%d@example.com", i))
+	}
+	a.Start(t.Context())
+	e.waitFor(5*time.Second, "all three changes taken, one call in flight", func() bool {
+		return e.count(`SELECT count(*) FROM identity.outbox WHERE state = 'running'`) == 3 && len(e.fake.Calls()) == 0 &&
+			e.count(`SELECT count(*) FROM identity.rate_slots WHERE next_at > now() + interval '200 seconds'`) == 1
+	})
+	time.Sleep(100 * time.Millisecond) // the call is at the IdP now
+	crashed := time.Now()
+	crash()
+	var free []time.Time
+	if err := e.db.Select(&free, `SELECT locked_until FROM identity.outbox WHERE state = 'running' ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range free {
+		if d := at.Sub(crashed); d > callTimeout {
+			t.Errorf("change %d is held %v after the crash; at most one call timeout (%v)", i, d.Round(time.Millisecond), callTimeout)
+		}
+	}
+	// Another process takes them all once the quota has room again.
+	release()
+	e.slotsBusyFor(0)
+	b := e.service(50, identity.Options{Workers: 3})
+	b.Start(t.Context())
+	defer b.Stop()
+	e.waitApplied(3, 10*time.Second)
+	for i := range 3 {
+		if u, _ := e.fake.Get(fmt.Sprintf("auth0|%d", i)); u.Email != fmt.Sprintf("moved%d@example.com", i) || e.cachedEmail(i) != u.Email {
+			t.Errorf("user %d: IdP %q, cache %q", i, u.Email, e.cachedEmail(i))
+		}
 	}
 }
 
