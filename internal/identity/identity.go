@@ -65,7 +65,6 @@ const (
 type Options struct {
 	Workers         int           // per process; default 4
 	PollInterval    time.Duration // how often an idle worker looks for work; default 250ms
-	Lease           time.Duration // how long a claimed job is held before another process may take it; default 2m
 	BackoffBase     time.Duration // the first retry delay; default 1s, doubled per attempt
 	BackoffMax      time.Duration // the cap on a retry delay; default 5m
 	MaxAttempts     int           // 0: retry until the IdP accepts or refuses for good
@@ -84,9 +83,6 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
-	}
-	if o.Lease == 0 {
-		o.Lease = 2 * time.Minute
 	}
 	if o.BackoffBase == 0 {
 		o.BackoffBase = time.Second

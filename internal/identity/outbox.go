@@ -66,6 +66,11 @@ func findJob(ctx context.Context, q sqlx.QueryerContext, id int64) (*job, error)
 // the same user (the per-user order), and a running job only when its
 // lease has run out (its worker died). The claim increments attempts, which
 // fences the job: only the claim that holds that attempt may finish it.
+//
+// The lease is one call timeout of the job's IdP: its worker renews it
+// while it waits for a rate slot (see hold) and takes it anew for the call
+// when the slot is granted, so a process that dies holds each of its jobs
+// for at most one call timeout.
 func (s *Service) claim(ctx context.Context, idps []string) (*job, error) {
 	var j job
 	err := postgres.Tx(ctx, s.db, func(tx *sqlx.Tx) error {
@@ -85,7 +90,7 @@ func (s *Service) claim(ctx context.Context, idps []string) (*job, error) {
 		return tx.GetContext(ctx, &j, `
 			UPDATE identity.outbox SET state = 'running', attempts = attempts + 1,
 				locked_until = now() + $2 * interval '1 millisecond'
-			WHERE id = $1 RETURNING `+jobColumns, j.ID, s.opts.Lease.Milliseconds())
+			WHERE id = $1 RETURNING `+jobColumns, j.ID, s.callTimeout(j.IdPID).Milliseconds())
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -98,6 +103,24 @@ func (s *Service) claim(ctx context.Context, idps []string) (*job, error) {
 
 // fenced is the condition that the job is still held by the claim j.
 const fenced = `id = $1 AND state = 'running' AND attempts = $2`
+
+// errLost is a claim whose lease ran out and was taken by another worker.
+var errLost = errors.New("the claim was lost to another worker")
+
+// hold extends the claim j to lease from now: errLost when the claim is no
+// longer this worker's.
+func (s *Service) hold(ctx context.Context, j *job, lease time.Duration) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE identity.outbox
+		SET locked_until = clock_timestamp() + $3 * interval '1 millisecond'
+		WHERE `+fenced, j.ID, j.Attempts, lease.Milliseconds())
+	if err != nil {
+		return postgres.Translate(err, "hold identity change")
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errLost
+	}
+	return nil
+}
 
 // retry puts the job back to wait until at, with a safe reason.
 func (s *Service) retry(ctx context.Context, j *job, at time.Time, reason string) error {
@@ -185,8 +208,9 @@ const maxLate = 20 * time.Millisecond
 
 // waitSlot waits for a call slot of idpID: it takes one, sleeps until it
 // starts, and takes another when the IdP asked to hold calls meanwhile or
-// when it woke too late for it.
-func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Duration) error {
+// when it woke too late for it. While it sleeps it calls renew every
+// renewEvery (when renew is not nil) and gives up when renew fails.
+func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Duration, renew func(context.Context) error, renewEvery time.Duration) error {
 	defer func(start time.Time) { metrics.ObserveQuotaWait(idpID, time.Since(start)) }(time.Now())
 	for {
 		wait, err := s.acquireSlot(ctx, idpID, interval)
@@ -194,7 +218,15 @@ func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Dura
 			return err
 		}
 		due := time.Now().Add(wait)
-		if !sleep(ctx, wait) {
+		for renew != nil && time.Until(due) > renewEvery {
+			if !sleep(ctx, renewEvery) {
+				return ctx.Err()
+			}
+			if err := renew(ctx); err != nil {
+				return err
+			}
+		}
+		if !sleep(ctx, time.Until(due)) {
 			return ctx.Err()
 		}
 		if time.Since(due) > maxLate {

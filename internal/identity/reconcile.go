@@ -34,7 +34,7 @@ func (s *Service) reconcile(ctx context.Context, idpID string, o ReconcileOption
 	interval := time.Duration(float64(time.Second) / ad.RequestsPerSecond * (1 + s.opts.RateGuard))
 	for ctx.Err() == nil {
 		// The pace row is shared: all processes together read at the share.
-		if err := s.waitSlot(ctx, "reconcile:"+idpID, pace); err != nil {
+		if err := s.waitSlot(ctx, "reconcile:"+idpID, pace, nil, 0); err != nil {
 			if ctx.Err() == nil {
 				log.Error("reconcile: pace", "error", err.Error())
 				sleep(ctx, time.Second)
@@ -77,7 +77,7 @@ func (s *Service) reconcileOne(ctx context.Context, idpID string, ad admins.Adap
 			}
 			continue
 		}
-		if err := s.waitSlot(ctx, idpID, interval); err != nil {
+		if err := s.waitSlot(ctx, idpID, interval, nil, 0); err != nil {
 			return true, err
 		}
 		p, err := ad.GetUser(ctx, u.ExternalID)

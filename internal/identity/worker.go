@@ -58,41 +58,70 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// process applies one claimed job. The call runs under a deadline inside
-// the job's lease, so no call of a worker outlives its claim: a job taken
-// over by another process after the lease can never be overtaken by a
-// late call of the first.
+// callTimeout is how long one admin call of idpID may take: the adapter's
+// timeout. It is also the lease of a job of idpID (see claim).
+func (s *Service) callTimeout(idpID string) time.Duration {
+	if d := s.adapters[idpID].Timeout; d > 0 {
+		return d
+	}
+	return idp.DefaultAdminTimeout
+}
+
+// process applies one claimed job. The job is held one call timeout at a
+// time: renewed while its worker waits for a rate slot, and taken anew for
+// the call when the slot is granted, with the call's deadline a little
+// inside that lease. So no call of a worker outlives its claim (a job
+// taken over by another process can never be overtaken by a late call of
+// the first), and a process that dies holds its jobs for at most one call
+// timeout.
 func (s *Service) process(ctx context.Context, j *job) {
 	log := s.opts.Log.With("job", j.ID, "idp", j.IdPID, "attempt", j.Attempts)
 	ad, ok := s.adapters[j.IdPID]
 	if !ok { // claim only takes jobs of our adapters
 		return
 	}
-	callCtx, cancel := context.WithTimeout(ctx, s.opts.Lease-5*time.Second)
-	defer cancel()
-	interval := time.Duration(float64(time.Second) / ad.RequestsPerSecond * (1 + s.opts.RateGuard))
+	calls := 1
 	if j.Op == opUpdate && ad.CallsPerUpdate > 1 {
-		interval *= time.Duration(ad.CallsPerUpdate) // the slot covers every call of the update
+		calls = ad.CallsPerUpdate // the slot and the lease cover every call of the update
 	}
-	err := s.waitSlot(callCtx, j.IdPID, interval)
+	interval := time.Duration(float64(time.Second)/ad.RequestsPerSecond*(1+s.opts.RateGuard)) * time.Duration(calls)
+	lease := s.callTimeout(j.IdPID)
+	err := s.waitSlot(ctx, j.IdPID, interval, func(ctx context.Context) error { return s.hold(ctx, j, lease) }, lease/3)
+	sent := false
 	var profile *idp.Profile
 	if err == nil {
-		switch j.Op {
-		case opUpdate:
-			profile, err = ad.UpdateUser(callCtx, j.ExternalID, idp.ProfileUpdate{Email: j.Email, FullName: j.FullName})
-		case opDelete:
-			err = ad.DeleteUser(callCtx, j.ExternalID)
-		default:
-			err = &idp.AdminError{Kind: idp.Permanent, Reason: "unknown change"}
+		callLease := lease * time.Duration(calls)
+		// The deadline starts before the lease does, and ends a tenth
+		// before it: room for the clocks of this process and the database
+		// to differ.
+		callCtx, cancel := context.WithTimeout(ctx, callLease-callLease/10)
+		defer cancel()
+		if err = s.hold(ctx, j, callLease); err == nil {
+			sent = true
+			switch j.Op {
+			case opUpdate:
+				profile, err = ad.UpdateUser(callCtx, j.ExternalID, idp.ProfileUpdate{Email: j.Email, FullName: j.FullName})
+			case opDelete:
+				err = ad.DeleteUser(callCtx, j.ExternalID)
+			default:
+				err = &idp.AdminError{Kind: idp.Permanent, Reason: "unknown change"}
+			}
 		}
 	}
 	// Recording the outcome gets its own deadline, from now: however long
 	// the wait and the call took. It survives the worker stopping.
 	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RecordTimeout)
 	defer cancelAfter()
-	if ctx.Err() != nil { // stopping: give the job back, whatever the call did
+	if errors.Is(err, errLost) {
+		log.Info("identity outbox: another worker took the change over")
+		return
+	}
+	if ctx.Err() != nil || !sent { // stopping, or the claim could not be held: give the job back
+		if ctx.Err() == nil {
+			log.Error("identity outbox: holding the change failed", "error", err.Error())
+		}
 		if rerr := s.release(after, j); rerr != nil {
-			log.Warn("identity outbox: release failed; the lease will free it", "error", rerr.Error())
+			log.Warn("identity outbox: release failed; its lease will free it", "error", rerr.Error())
 		}
 		return
 	}
@@ -140,7 +169,7 @@ func (s *Service) process(ctx context.Context, j *job) {
 		}
 	}
 	if err := s.retry(after, j, at, ae.Reason); err != nil {
-		log.Error("identity outbox: reschedule failed; the lease will free it", "error", err.Error())
+		log.Error("identity outbox: reschedule failed; its lease will free it", "error", err.Error())
 	}
 	log.Info("identity change will be retried", "in", time.Until(at).Round(time.Millisecond).String())
 }
