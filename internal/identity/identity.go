@@ -71,6 +71,10 @@ type Options struct {
 	RateGuard       float64       // extra spacing between calls, as a share of 1/rate; default 0.1
 	InteractiveWait time.Duration // how long a mutation waits for its change to apply before answering PENDING; default 0
 	RecordTimeout   time.Duration // how long recording a call's outcome may take; default 10s
+	// Settle is how long after the gateway gave up on a write (no answer:
+	// a timeout, a reset) the IdP may still apply it; default 30s. Until
+	// then nothing newer is sent for that user.
+	Settle time.Duration
 	Log             *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
 	// unless Reconcile.Share is set.
