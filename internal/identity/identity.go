@@ -75,7 +75,7 @@ type Options struct {
 	// a timeout, a reset) the IdP may still apply it; default 30s. Until
 	// then nothing newer is sent for that user.
 	Settle time.Duration
-	Log             *slog.Logger
+	Log    *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
 	// unless Reconcile.Share is set.
 	Reconcile ReconcileOptions
@@ -96,6 +96,9 @@ func (o *Options) defaults() {
 	}
 	if o.RecordTimeout == 0 {
 		o.RecordTimeout = 10 * time.Second
+	}
+	if o.Settle == 0 {
+		o.Settle = 30 * time.Second
 	}
 	if o.RateGuard == 0 {
 		o.RateGuard = 0.1

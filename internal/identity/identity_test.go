@@ -101,6 +101,9 @@ func (e *env) serviceOn(db *sqlx.DB, rps float64, opts identity.Options) *identi
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 20 * time.Millisecond
 	}
+	if opts.Settle == 0 {
+		opts.Settle = 200 * time.Millisecond
+	}
 	return identity.New(db, ad, opts)
 }
 
