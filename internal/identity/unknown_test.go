@@ -91,6 +91,35 @@ func TestUnknownOutcome(t *testing.T) {
 			t.Errorf("IdP %q, cache %q", u.Email, e.cachedEmail(0))
 		}
 	})
+	t.Run("MergedWriteRefusedSendsEachAlone", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, 1)
+		e.fake.Put(idptest.User{ID: "auth0|other", Email: "taken@example.com"})
+		e.fake.SetReset(1)
+		s := e.service(50, identity.Options{Workers: 1, Settle: 5 * time.Second})
+		e.update(s, 0, "v1@example.com")
+		e.update(s, 0, "taken@example.com") // the IdP refuses it: 409
+		s.Start(t.Context())
+		defer s.Stop()
+		e.waitFor(10*time.Second, "both changes finished", func() bool {
+			return e.count(`SELECT count(*) FROM identity.outbox WHERE state IN ('applied', 'failed')`) == 2
+		})
+		// The refusal of the merged write is the second change's, not the
+		// first's.
+		if st, _, _ := e.jobOf(0); st != "failed" {
+			t.Errorf("the refused change ended %s", st)
+		}
+		if n := e.count(`SELECT count(*) FROM identity.outbox WHERE state = 'applied' AND user_id = $1`, e.users[0]); n != 1 {
+			t.Errorf("%d changes applied, want the first", n)
+		}
+		want := "PATCH v1@example.com 200 lost,GET 200,PATCH taken@example.com 409,PATCH v1@example.com 200,PATCH taken@example.com 409"
+		if got := strings.Join(e.callsOf("auth0|0"), ","); got != want {
+			t.Errorf("calls %s, want %s", got, want)
+		}
+		if u, _ := e.fake.Get("auth0|0"); u.Email != "v1@example.com" || e.cachedEmail(0) != u.Email {
+			t.Errorf("IdP %q, cache %q", u.Email, e.cachedEmail(0))
+		}
+	})
 	t.Run("DroppedWriteWaitsOutSettle", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, 1)
