@@ -15,9 +15,9 @@ func TestSharedQuotaKeeps429sRare(t *testing.T) {
 	// Not parallel: the quota is measured on the fake's clock, so keep the
 	// machine quiet.
 	const (
-		rate    = 4 // the tenant's quota, and the gateway's setting
-		other   = 2 // what the other application uses of it
-		updates = 30
+		rate    = 8 // the tenant's quota, and the gateway's setting
+		other   = 4 // what the other application uses of it
+		updates = 40
 	)
 	e := newEnv(t, updates)
 	e.fake.SetRate(rate)
