@@ -12,7 +12,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -247,81 +246,6 @@ func (s *Service) applied(ctx context.Context, j *job, merged []int64, email, fu
 		}
 		return s.dir.ApplyIdentity(ctx, tx, j.UserID, email, fullName)
 	})
-}
-
-// acquireSlot takes the next call slot of idpID, spaced interval apart and
-// shared by every process on the database, and returns how long to wait
-// for it. The row lock makes concurrent takers queue one after another.
-func (s *Service) acquireSlot(ctx context.Context, idpID string, interval time.Duration) (time.Duration, error) {
-	var wait float64
-	err := s.db.GetContext(ctx, &wait, `
-		INSERT INTO identity.rate_slots AS r (idp_id, next_at)
-		VALUES ($1, clock_timestamp() + $2 * interval '1 microsecond')
-		ON CONFLICT (idp_id) DO UPDATE
-			SET next_at = greatest(r.next_at, clock_timestamp()) + $2 * interval '1 microsecond'
-		RETURNING extract(epoch FROM (next_at - $2 * interval '1 microsecond' - clock_timestamp()))::float8`,
-		idpID, interval.Microseconds())
-	if err != nil {
-		return 0, postgres.Translate(err, "acquire rate slot")
-	}
-	return max(0, time.Duration(wait*float64(time.Second))), nil
-}
-
-// holdSlots keeps every process from calling idpID before at (the IdP said
-// so with Retry-After or X-RateLimit-Reset). Slots already given out are
-// called back too: a worker checks held before it calls (see waitSlot).
-func (s *Service) holdSlots(ctx context.Context, idpID string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO identity.rate_slots AS r (idp_id, next_at, held_until) VALUES ($1, $2, $2)
-		ON CONFLICT (idp_id) DO UPDATE SET next_at = greatest(r.next_at, EXCLUDED.next_at),
-			held_until = greatest(r.held_until, EXCLUDED.held_until)`, idpID, at)
-	return postgres.Translate(err, "hold rate slots")
-}
-
-// held reports whether the IdP asked every process to hold its calls.
-func (s *Service) held(ctx context.Context, idpID string) (bool, error) {
-	var h bool
-	err := s.db.GetContext(ctx, &h, `SELECT coalesce(held_until > clock_timestamp(), false)
-		FROM identity.rate_slots WHERE idp_id = $1`, idpID)
-	return h, postgres.Translate(err, "check rate hold")
-}
-
-// maxLate is how late a worker may wake for its slot and still call: a
-// worker woken later (a busy machine) takes a new slot instead, so a late
-// call never lands close to the next one at the IdP.
-const maxLate = 20 * time.Millisecond
-
-// waitSlot waits for a call slot of idpID: it takes one, sleeps until it
-// starts, and takes another when the IdP asked to hold calls meanwhile or
-// when it woke too late for it. While it sleeps it calls renew every
-// renewEvery (when renew is not nil) and gives up when renew fails.
-func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Duration, renew func(context.Context) error, renewEvery time.Duration) error {
-	defer func(start time.Time) { metrics.ObserveQuotaWait(idpID, time.Since(start)) }(time.Now())
-	for {
-		wait, err := s.acquireSlot(ctx, idpID, interval)
-		if err != nil {
-			return err
-		}
-		due := time.Now().Add(wait)
-		for renew != nil && time.Until(due) > renewEvery {
-			if !sleep(ctx, renewEvery) {
-				return ctx.Err()
-			}
-			if err := renew(ctx); err != nil {
-				return err
-			}
-		}
-		if !sleep(ctx, time.Until(due)) {
-			return ctx.Err()
-		}
-		if time.Since(due) > maxLate {
-			continue
-		}
-		h, err := s.held(ctx, idpID)
-		if err != nil || !h {
-			return err
-		}
-	}
 }
 
 // syncOf turns a job into the status a client sees.

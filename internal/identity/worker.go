@@ -126,7 +126,8 @@ func (a *attempt) call(ctx context.Context, calls int, write *idp.ProfileUpdate,
 	s, j := a.s, a.j
 	interval := time.Duration(float64(time.Second)/a.ad.RequestsPerSecond*(1+s.opts.RateGuard)) * time.Duration(calls)
 	lease := s.callTimeout(j.IdPID)
-	if err := s.waitSlot(ctx, j.IdPID, interval, func(ctx context.Context) error { return s.hold(ctx, j, lease) }, lease/3); err != nil {
+	sl, err := s.waitSlot(ctx, j.IdPID, interval, func(ctx context.Context) error { return s.hold(ctx, j, lease) }, lease/3)
+	if err != nil {
 		return false, time.Time{}, err
 	}
 	callLease := lease * time.Duration(calls)
@@ -139,7 +140,13 @@ func (a *attempt) call(ctx context.Context, calls int, write *idp.ProfileUpdate,
 		return false, time.Time{}, err
 	}
 	a.wrote = write != nil
-	err = fn(callCtx)
+	var q idp.Quota
+	err = fn(idp.WithQuotaTrace(callCtx, func(got idp.Quota) { q = got }))
+	pctx, cancelPace := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RecordTimeout)
+	defer cancelPace()
+	if perr := s.followPace(pctx, j.IdPID, sl, err, q); perr != nil {
+		s.opts.Log.Warn("identity outbox: pace not adjusted", "idp", j.IdPID, "error", perr.Error())
+	}
 	if ae := idp.AsAdminError(err); err != nil && ae.Status == 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		// No answer within our own deadline: say so, keeping whether the
 		// request went out.
