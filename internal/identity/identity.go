@@ -4,12 +4,13 @@
 // with, and applied by workers through the IdP's admin adapter: in the
 // order it was made for each user, interactive changes before background
 // work, within a rate shared by every gateway process on the database
-// (identity.rate_slots), retried with jittered backoff that honours
-// Retry-After and X-RateLimit-Reset, and ended FAILED with a safe reason
-// when the IdP refuses it for good. The directory cache changes only after
-// the IdP accepted. This package writes SQL against the identity schema
-// only; directory and comms rows change through their stores. It never
-// logs PII.
+// (identity.rate_slots) and paced by the 429s the IdP answers, retried with
+// jittered backoff that honours Retry-After and X-RateLimit-Reset, and
+// ended FAILED with a safe reason when the IdP refuses it for good. A write
+// whose outcome is unknown is read back before anything newer is sent. The
+// directory cache follows only what the IdP is seen to hold. This package
+// writes SQL against the identity schema only; directory and comms rows
+// change through their stores. It never logs PII.
 package identity
 
 import (
