@@ -147,6 +147,35 @@ func TestUnknownOutcome(t *testing.T) {
 			t.Errorf("IdP %q, cache %q", u.Email, e.cachedEmail(0))
 		}
 	})
+	t.Run("NotGivenUpWhileItMayLand", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, 1)
+		e.timeout = 300 * time.Millisecond
+		e.fake.LandLate(-1) // the first PATCH goes unanswered
+		e.fake.SetDown(-1)  // and every call after it fails
+		const settle = time.Second
+		s := e.service(50, identity.Options{Workers: 1, Settle: settle, MaxAttempts: 1})
+		e.update(s, 0, "v1@example.com")
+		e.update(s, 0, "v2@example.com")
+		s.Start(t.Context())
+		defer s.Stop()
+		e.waitFor(10*time.Second, "both changes given up", func() bool {
+			return e.count(`SELECT count(*) FROM identity.outbox WHERE state = 'failed'`) == 2
+		})
+		// The first change is given up only once its write can no longer
+		// land, so the second goes out no earlier.
+		calls := e.fake.Calls()
+		if len(calls) < 2 || !strings.HasPrefix(e.callsOf("auth0|0")[0], "PATCH v1@example.com 0") {
+			t.Fatalf("calls %v", e.callsOf("auth0|0"))
+		}
+		for _, c := range calls[1:] {
+			if c.Method == "PATCH" {
+				if gap := c.At.Sub(calls[0].At); gap < e.timeout+settle-50*time.Millisecond {
+					t.Errorf("v2 sent %v after the unanswered v1; not before its timeout and Settle (%v)", gap, e.timeout+settle)
+				}
+			}
+		}
+	})
 	t.Run("TakeoverAfterCrashReadsBack", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, 1)
