@@ -179,8 +179,11 @@ func (a *attempt) apply(ctx context.Context, up idp.ProfileUpdate, merged []int6
 		}
 		return err
 	})
-	if !called || err == nil {
-		return outcome{called: called, err: err, seen: accepted(up, p), merged: merged, doubt: doubtNone}
+	if !called {
+		return outcome{err: err}
+	}
+	if err == nil {
+		return outcome{called: true, seen: accepted(up, p), merged: merged, doubt: doubtNone}
 	}
 	d := doubtNone // an answer came: the write did not take effect
 	if idp.AsAdminError(err).Unknown && write != nil {
@@ -296,20 +299,6 @@ func (s *Service) record(ctx context.Context, stopping bool, a *attempt, o outco
 		log.Info("identity outbox: another worker took the change over")
 		return
 	}
-	if stopping || !o.called {
-		// Give the job back; a write in flight may have landed.
-		if !stopping {
-			log.Error("identity outbox: holding the change failed", "error", o.err.Error())
-		}
-		d := doubtKept
-		if a.wrote && (stopping || o.called) {
-			d = doubtNow
-		}
-		if err := s.release(ctx, j, d); err != nil {
-			log.Warn("identity outbox: release failed; its lease will free it", "error", err.Error())
-		}
-		return
-	}
 	if o.settle != nil {
 		reason := "waiting to learn whether the identity provider applied an earlier request"
 		if j.Reason != nil {
@@ -321,7 +310,7 @@ func (s *Service) record(ctx context.Context, stopping bool, a *attempt, o outco
 		log.Info("identity change waits to learn whether an unanswered write landed")
 		return
 	}
-	if o.err == nil {
+	if o.called && o.err == nil { // recorded even when stopping: it is known
 		var email, name *string
 		if o.seen != nil {
 			email, name = o.seen.Email, o.seen.FullName
@@ -330,6 +319,20 @@ func (s *Service) record(ctx context.Context, stopping bool, a *attempt, o outco
 			log.Error("identity outbox: record applied change failed", "error", err.Error())
 		} else {
 			log.Info("identity change applied", "op", j.Op, "merged", len(o.merged))
+		}
+		return
+	}
+	if stopping || !o.called {
+		// Give the job back; a write cut short may have landed.
+		if !stopping {
+			log.Error("identity outbox: holding the change failed", "error", o.err.Error())
+		}
+		d := doubtKept
+		if a.wrote {
+			d = doubtNow
+		}
+		if err := s.release(ctx, j, d); err != nil {
+			log.Warn("identity outbox: release failed; its lease will free it", "error", err.Error())
 		}
 		return
 	}
@@ -342,7 +345,17 @@ func (s *Service) record(ctx context.Context, stopping bool, a *attempt, o outco
 	}
 	ae := idp.AsAdminError(o.err)
 	log = log.With("kind", ae.Kind.String(), "status", ae.Status, "unknown", o.doubt == doubtNow)
-	if ae.Kind == idp.Permanent || (s.opts.MaxAttempts > 0 && j.Attempts >= s.opts.MaxAttempts) {
+	// An unanswered write that may still land keeps its change from being
+	// given up: the user's next change must not go out before it could.
+	var landsUntil time.Time
+	switch {
+	case o.doubt == doubtNow:
+		landsUntil = time.Now().Add(s.opts.Settle)
+	case o.doubt == doubtKept && j.DoubtUntil != nil:
+		landsUntil = *j.DoubtUntil
+	}
+	giveUp := s.opts.MaxAttempts > 0 && j.Attempts >= s.opts.MaxAttempts && !time.Now().Before(landsUntil)
+	if ae.Kind == idp.Permanent || giveUp {
 		reason := ae.Reason
 		if ae.Kind != idp.Permanent {
 			reason = fmt.Sprintf("%s; gave up after %d attempts", ae.Reason, j.Attempts)
@@ -354,6 +367,9 @@ func (s *Service) record(ctx context.Context, stopping bool, a *attempt, o outco
 		return
 	}
 	at := s.nextTry(j.Attempts, ae.RetryAt, time.Now())
+	if s.opts.MaxAttempts > 0 && j.Attempts >= s.opts.MaxAttempts && at.Before(landsUntil) {
+		at = landsUntil // then it can be given up
+	}
 	if ae.Kind == idp.RateLimited {
 		hold := ae.RetryAt
 		if hold.IsZero() {
