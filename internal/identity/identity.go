@@ -4,12 +4,13 @@
 // with, and applied by workers through the IdP's admin adapter: in the
 // order it was made for each user, interactive changes before background
 // work, within a rate shared by every gateway process on the database
-// (identity.rate_slots), retried with jittered backoff that honours
-// Retry-After and X-RateLimit-Reset, and ended FAILED with a safe reason
-// when the IdP refuses it for good. The directory cache changes only after
-// the IdP accepted. This package writes SQL against the identity schema
-// only; directory and comms rows change through their stores. It never
-// logs PII.
+// (identity.rate_slots) and paced by the 429s the IdP answers, retried with
+// jittered backoff that honours Retry-After and X-RateLimit-Reset, and
+// ended FAILED with a safe reason when the IdP refuses it for good. A write
+// whose outcome is unknown is read back before anything newer is sent. The
+// directory cache follows only what the IdP is seen to hold. This package
+// writes SQL against the identity schema only; directory and comms rows
+// change through their stores. It never logs PII.
 package identity
 
 import (
@@ -65,13 +66,17 @@ const (
 type Options struct {
 	Workers         int           // per process; default 4
 	PollInterval    time.Duration // how often an idle worker looks for work; default 250ms
-	Lease           time.Duration // how long a claimed job is held before another process may take it; default 2m
 	BackoffBase     time.Duration // the first retry delay; default 1s, doubled per attempt
 	BackoffMax      time.Duration // the cap on a retry delay; default 5m
 	MaxAttempts     int           // 0: retry until the IdP accepts or refuses for good
 	RateGuard       float64       // extra spacing between calls, as a share of 1/rate; default 0.1
 	InteractiveWait time.Duration // how long a mutation waits for its change to apply before answering PENDING; default 0
-	Log             *slog.Logger
+	RecordTimeout   time.Duration // how long recording a call's outcome may take; default 10s
+	// Settle is how long after the gateway gave up on a write (no answer:
+	// a timeout, a reset) the IdP may still apply it; default 30s. Until
+	// then nothing newer is sent for that user.
+	Settle time.Duration
+	Log    *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
 	// unless Reconcile.Share is set.
 	Reconcile ReconcileOptions
@@ -84,14 +89,17 @@ func (o *Options) defaults() {
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
 	}
-	if o.Lease == 0 {
-		o.Lease = 2 * time.Minute
-	}
 	if o.BackoffBase == 0 {
 		o.BackoffBase = time.Second
 	}
 	if o.BackoffMax == 0 {
 		o.BackoffMax = 5 * time.Minute
+	}
+	if o.RecordTimeout == 0 {
+		o.RecordTimeout = 10 * time.Second
+	}
+	if o.Settle == 0 {
+		o.Settle = 30 * time.Second
 	}
 	if o.RateGuard == 0 {
 		o.RateGuard = 0.1

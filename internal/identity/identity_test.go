@@ -19,6 +19,7 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/auth0"
 	"github.com/propertyportal/gateway/internal/idp/auth0/auth0test"
 	"github.com/propertyportal/gateway/internal/idp/idptest"
+	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -33,15 +34,20 @@ const loadedGuard = 0.2
 // env is a database with a tenant, an Auth0 fake and users at both.
 type env struct {
 	t      testing.TB
+	url    string
 	db     *sqlx.DB
 	fake   *auth0test.Fake
 	tenant uuid.UUID
 	users  []uuid.UUID // users[i] is auth0|i at the fake
+	// timeout bounds each admin call of the services made after it is
+	// set; zero: the fake's 5s.
+	timeout time.Duration
 }
 
 func newEnv(t testing.TB, users int) *env {
 	t.Helper()
-	e := &env{t: t, db: pgtest.DB(t), fake: auth0test.New(t), tenant: uuid.New()}
+	e := &env{t: t, url: pgtest.URL(t), fake: auth0test.New(t), tenant: uuid.New()}
+	e.db = e.pool()
 	e.exec(`INSERT INTO directory.tenants (id, name) VALUES ($1, 'T')`, e.tenant)
 	for i := range users {
 		id := uuid.New()
@@ -61,11 +67,31 @@ func (e *env) exec(q string, args ...any) {
 	}
 }
 
+// pool opens a connection pool to the env's database, closed when the
+// test ends.
+func (e *env) pool() *sqlx.DB {
+	e.t.Helper()
+	db, err := postgres.Open(context.Background(), e.url, postgres.Options{MaxOpenConns: 10})
+	if err != nil {
+		e.t.Fatalf("open: %v", err)
+	}
+	e.t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // service makes a gateway process's identity service against the fake at rps.
 func (e *env) service(rps float64, opts identity.Options) *identity.Service {
+	return e.serviceOn(e.db, rps, opts)
+}
+
+// serviceOn is service with the process's own connection pool db.
+func (e *env) serviceOn(db *sqlx.DB, rps float64, opts identity.Options) *identity.Service {
 	cfg := e.fake.Config()
 	cfg.RequestsPerSecond = rps
-	ad := map[string]admins.Adapter{idpID: {AdminAdapter: auth0.New(cfg, nil), RequestsPerSecond: rps}}
+	if e.timeout != 0 {
+		cfg.Timeout = idp.Duration(e.timeout)
+	}
+	ad := map[string]admins.Adapter{idpID: {AdminAdapter: auth0.New(cfg, nil), RequestsPerSecond: rps, Timeout: time.Duration(cfg.Timeout)}}
 	if opts.BackoffBase == 0 {
 		opts.BackoffBase = 50 * time.Millisecond
 	}
@@ -75,7 +101,22 @@ func (e *env) service(rps float64, opts identity.Options) *identity.Service {
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 20 * time.Millisecond
 	}
-	return identity.New(e.db, ad, opts)
+	if opts.Settle == 0 {
+		opts.Settle = 200 * time.Millisecond
+	}
+	return identity.New(db, ad, opts)
+}
+
+// crashable makes a service in a process of its own (its own connection
+// pool); crash kills that process: nothing it does afterwards reaches the
+// database, so it releases nothing, as when it is killed with SIGKILL.
+func (e *env) crashable(rps float64, opts identity.Options) (s *identity.Service, crash func()) {
+	db := e.pool()
+	s = e.serviceOn(db, rps, opts)
+	return s, func() {
+		_ = db.Close()
+		s.Stop()
+	}
 }
 
 func (e *env) admin() access.Scope { return access.Scope{Role: access.RoleAdmin, TenantID: e.tenant} }
@@ -124,6 +165,43 @@ func (e *env) states() map[string]int {
 		out[s] = n
 	}
 	return out
+}
+
+// waitFor polls cond until it holds, failing after timeout with what.
+func (e *env) waitFor(timeout time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not after %v; states %v", what, timeout, e.states())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// jobOf is user i's latest outbox row.
+func (e *env) jobOf(i int) (state string, attempts int, reason string) {
+	e.t.Helper()
+	var r struct {
+		State    string  `db:"state"`
+		Attempts int     `db:"attempts"`
+		Reason   *string `db:"reason"`
+	}
+	if err := e.db.Get(&r, `SELECT state, attempts, reason FROM identity.outbox WHERE user_id = $1 ORDER BY id DESC LIMIT 1`, e.users[i]); err != nil {
+		e.t.Fatal(err)
+	}
+	if r.Reason != nil {
+		reason = *r.Reason
+	}
+	return r.State, r.Attempts, reason
+}
+
+// slotsBusyFor makes the IdP's next rate slot start d from now, as when
+// other calls queued for the quota first.
+func (e *env) slotsBusyFor(d time.Duration) {
+	e.t.Helper()
+	e.exec(`INSERT INTO identity.rate_slots (idp_id, next_at) VALUES ($1, now() + $2 * interval '1 millisecond')
+		ON CONFLICT (idp_id) DO UPDATE SET next_at = EXCLUDED.next_at`, idpID, d.Milliseconds())
 }
 
 func (e *env) cachedEmail(i int) string {
@@ -500,4 +578,97 @@ func TestInteractiveWaitReturnsApplied(t *testing.T) {
 	}
 }
 
-var _ = idp.Permanent
+// A process that dies stalls only the call it had in flight, for at most
+// one call timeout: every change its workers held, in flight or waiting for
+// a rate slot, can be taken by another process within one call timeout.
+func TestCrashStallsAtMostOneCallTimeout(t *testing.T) {
+	t.Parallel()
+	const callTimeout = time.Second
+	e := newEnv(t, 3)
+	e.timeout = callTimeout
+	release := e.fake.Hang() // the first call never answers
+	defer release()
+	// At this rate the first worker calls at once and the others wait
+	// minutes for their slots.
+	a, crash := e.crashable(0.01, identity.Options{Workers: 3})
+	for i := range 3 {
+		e.update(a, i, fmt.Sprintf("moved%d@example.com", i))
+	}
+	a.Start(t.Context())
+	e.waitFor(5*time.Second, "all three changes taken, one call in flight", func() bool {
+		return e.count(`SELECT count(*) FROM identity.outbox WHERE state = 'running'`) == 3 && len(e.fake.Calls()) == 0 &&
+			e.count(`SELECT count(*) FROM identity.rate_slots WHERE next_at > now() + interval '200 seconds'`) == 1
+	})
+	time.Sleep(100 * time.Millisecond) // the call is at the IdP now
+	crashed := time.Now()
+	crash()
+	var free []time.Time
+	if err := e.db.Select(&free, `SELECT locked_until FROM identity.outbox WHERE state = 'running' ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range free {
+		if d := at.Sub(crashed); d > callTimeout {
+			t.Errorf("change %d is held %v after the crash; at most one call timeout (%v)", i, d.Round(time.Millisecond), callTimeout)
+		}
+	}
+	// Another process takes them all once the quota has room again.
+	release()
+	e.slotsBusyFor(0)
+	b := e.service(50, identity.Options{Workers: 3})
+	b.Start(t.Context())
+	defer b.Stop()
+	e.waitApplied(3, 10*time.Second)
+	for i := range 3 {
+		if u, _ := e.fake.Get(fmt.Sprintf("auth0|%d", i)); u.Email != fmt.Sprintf("moved%d@example.com", i) || e.cachedEmail(i) != u.Email {
+			t.Errorf("user %d: IdP %q, cache %q", i, u.Email, e.cachedEmail(i))
+		}
+	}
+}
+
+// Recording a call's outcome has its own deadline, started when the call
+// returns: a call that, with its wait for a rate slot, takes longer than
+// that deadline is still recorded, once.
+func TestSlowCallIsRecorded(t *testing.T) {
+	t.Parallel()
+	const record = 400 * time.Millisecond
+	t.Run("Applied", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, 1)
+		e.slotsBusyFor(250 * time.Millisecond)
+		e.fake.SetLatency(300 * time.Millisecond) // each under the deadline, together over it
+		s := e.service(50, identity.Options{Workers: 1, RecordTimeout: record})
+		e.update(s, 0, "slow@example.com")
+		s.Start(t.Context())
+		defer s.Stop()
+		e.waitFor(5*time.Second, "the slow change recorded applied", func() bool { st, _, _ := e.jobOf(0); return st == "applied" })
+		if _, attempts, _ := e.jobOf(0); attempts != 1 {
+			t.Errorf("applied after %d attempts, want 1", attempts)
+		}
+		if got := e.patchesOf("auth0|0"); len(got) != 1 {
+			t.Errorf("sent %d times, want once", len(got))
+		}
+		if got := e.cachedEmail(0); got != "slow@example.com" {
+			t.Errorf("cache %q", got)
+		}
+	})
+	t.Run("TimedOutRescheduled", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, 1)
+		e.timeout = 300 * time.Millisecond
+		e.slotsBusyFor(250 * time.Millisecond)
+		release := e.fake.Hang()
+		defer release()
+		s := e.service(50, identity.Options{Workers: 1, RecordTimeout: record, BackoffBase: 5 * time.Second, BackoffMax: 5 * time.Second})
+		e.update(s, 0, "slow@example.com")
+		s.Start(t.Context())
+		defer s.Stop()
+		e.waitFor(5*time.Second, "the timed-out change rescheduled", func() bool {
+			st, _, reason := e.jobOf(0)
+			return st == "pending" && strings.Contains(reason, "in time")
+		})
+		st, err := s.Status(t.Context(), e.users[0])
+		if err != nil || st.Status != identity.Pending || st.NextTryAt == nil || !st.NextTryAt.After(time.Now()) {
+			t.Fatalf("status %+v, %v; want pending with a retry time ahead", st, err)
+		}
+	})
+}

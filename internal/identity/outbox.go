@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/propertyportal/gateway/internal/metrics"
+	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -29,9 +30,20 @@ type job struct {
 	NextTryAt   time.Time  `db:"next_try_at"`
 	LockedUntil *time.Time `db:"locked_until"`
 	Reason      *string    `db:"reason"`
+	// The last write sent for this change whose outcome is unknown, and
+	// until when the IdP may still apply it (nil: no such write).
+	SentEmail    *string    `db:"sent_email"`
+	SentFullName *string    `db:"sent_full_name"`
+	DoubtUntil   *time.Time `db:"doubt_until"`
 }
 
-const jobColumns = `id, user_id, idp_id, external_id, op, email, full_name, priority, state, attempts, next_try_at, locked_until, reason`
+const jobColumns = `id, user_id, idp_id, external_id, op, email, full_name, priority, state, attempts, next_try_at, locked_until, reason,
+	sent_email, sent_full_name, doubt_until`
+
+// update is the change j asks of the IdP.
+func (j *job) update() idp.ProfileUpdate {
+	return idp.ProfileUpdate{Email: j.Email, FullName: j.FullName}
+}
 
 // enqueue records a change inside tx and returns its id.
 func enqueue(ctx context.Context, tx *sqlx.Tx, j job) (int64, error) {
@@ -66,6 +78,11 @@ func findJob(ctx context.Context, q sqlx.QueryerContext, id int64) (*job, error)
 // the same user (the per-user order), and a running job only when its
 // lease has run out (its worker died). The claim increments attempts, which
 // fences the job: only the claim that holds that attempt may finish it.
+//
+// The lease is one call timeout of the job's IdP: its worker renews it
+// while it waits for a rate slot (see hold) and takes it anew for the call
+// when the slot is granted, so a process that dies holds each of its jobs
+// for at most one call timeout.
 func (s *Service) claim(ctx context.Context, idps []string) (*job, error) {
 	var j job
 	err := postgres.Tx(ctx, s.db, func(tx *sqlx.Tx) error {
@@ -85,7 +102,7 @@ func (s *Service) claim(ctx context.Context, idps []string) (*job, error) {
 		return tx.GetContext(ctx, &j, `
 			UPDATE identity.outbox SET state = 'running', attempts = attempts + 1,
 				locked_until = now() + $2 * interval '1 millisecond'
-			WHERE id = $1 RETURNING `+jobColumns, j.ID, s.opts.Lease.Milliseconds())
+			WHERE id = $1 RETURNING `+jobColumns, j.ID, s.callTimeout(j.IdPID).Milliseconds())
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -99,37 +116,119 @@ func (s *Service) claim(ctx context.Context, idps []string) (*job, error) {
 // fenced is the condition that the job is still held by the claim j.
 const fenced = `id = $1 AND state = 'running' AND attempts = $2`
 
+// errLost is a claim whose lease ran out and was taken by another worker.
+var errLost = errors.New("the claim was lost to another worker")
+
+// hold extends the claim j to lease from now: errLost when the claim is no
+// longer this worker's.
+func (s *Service) hold(ctx context.Context, j *job, lease time.Duration) error {
+	_, err := s.take(ctx, j, lease, nil)
+	return err
+}
+
+// take holds the claim j for a call of lease, as hold does, and returns the
+// database's time. For a write it records the write as in doubt until the
+// lease and Settle have passed: should this process die mid-call, the next
+// attempt knows to read the identity back, and when.
+func (s *Service) take(ctx context.Context, j *job, lease time.Duration, write *idp.ProfileUpdate) (time.Time, error) {
+	var at []time.Time
+	var err error
+	if write == nil {
+		err = s.db.SelectContext(ctx, &at, `UPDATE identity.outbox
+			SET locked_until = clock_timestamp() + $3 * interval '1 millisecond'
+			WHERE `+fenced+` RETURNING clock_timestamp()`, j.ID, j.Attempts, lease.Milliseconds())
+	} else {
+		err = s.db.SelectContext(ctx, &at, `UPDATE identity.outbox
+			SET locked_until = clock_timestamp() + $3 * interval '1 millisecond',
+				sent_email = $4, sent_full_name = $5,
+				doubt_until = clock_timestamp() + ($3 + $6) * interval '1 millisecond'
+			WHERE `+fenced+` RETURNING clock_timestamp()`, j.ID, j.Attempts, lease.Milliseconds(),
+			write.Email, write.FullName, s.opts.Settle.Milliseconds())
+	}
+	if err != nil {
+		return time.Time{}, postgres.Translate(err, "hold identity change")
+	}
+	if len(at) == 0 {
+		return time.Time{}, errLost
+	}
+	return at[0], nil
+}
+
+// doubt is what an attempt leaves known about the last write sent for its
+// change.
+type doubt int
+
+const (
+	doubtKept doubt = iota // nothing new is known: as it was
+	doubtNone              // the last write's outcome is known (an answer came, or a read settled it)
+	doubtNow               // the last write went unanswered just now: it may land until Settle from now
+)
+
+// set is the SQL that records d.
+func (d doubt) set(settle time.Duration) string {
+	switch d {
+	case doubtNone:
+		return `, sent_email = NULL, sent_full_name = NULL, doubt_until = NULL`
+	case doubtNow:
+		return fmt.Sprintf(`, doubt_until = clock_timestamp() + %d * interval '1 millisecond'`, settle.Milliseconds())
+	default:
+		return ``
+	}
+}
+
 // retry puts the job back to wait until at, with a safe reason.
-func (s *Service) retry(ctx context.Context, j *job, at time.Time, reason string) error {
+func (s *Service) retry(ctx context.Context, j *job, at time.Time, reason string, d doubt) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE identity.outbox
-		SET state = 'pending', next_try_at = $3, locked_until = NULL, reason = $4
+		SET state = 'pending', next_try_at = $3, locked_until = NULL, reason = $4`+d.set(s.opts.Settle)+`
 		WHERE `+fenced, j.ID, j.Attempts, at, reason)
 	return postgres.Translate(err, "reschedule identity change")
 }
 
-// release gives a job back untouched (the worker is stopping): due now.
-func (s *Service) release(ctx context.Context, j *job) error {
+// release gives a job back (the worker is stopping): due now.
+func (s *Service) release(ctx context.Context, j *job, d doubt) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE identity.outbox
-		SET state = 'pending', next_try_at = now(), locked_until = NULL
+		SET state = 'pending', next_try_at = now(), locked_until = NULL`+d.set(s.opts.Settle)+`
 		WHERE `+fenced, j.ID, j.Attempts)
 	return postgres.Translate(err, "release identity change")
 }
 
+// scrubbed is the SQL that ends a job's hold on PII.
+const scrubbed = `email = NULL, full_name = NULL, sent_email = NULL, sent_full_name = NULL, doubt_until = NULL`
+
 // fail ends a job FAILED with a safe reason and scrubs its values.
 func (s *Service) fail(ctx context.Context, j *job, reason string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE identity.outbox
-		SET state = 'failed', locked_until = NULL, reason = $3, email = NULL, full_name = NULL, finished_at = now()
+		SET state = 'failed', locked_until = NULL, reason = $3, `+scrubbed+`, finished_at = now()
 		WHERE `+fenced, j.ID, j.Attempts, reason)
 	return postgres.Translate(err, "fail identity change")
 }
 
-// applied ends a job APPLIED and, for an update, refreshes the directory
-// cache with what the IdP accepted, in one transaction. A job whose claim
+// laterUpdates are the user's pending updates queued after j, up to the
+// first change that is not an update, oldest first: what one write of the
+// newest wanted state also carries.
+func (s *Service) laterUpdates(ctx context.Context, j *job) ([]job, error) {
+	var js []job
+	err := s.db.SelectContext(ctx, &js, `SELECT `+jobColumns+` FROM identity.outbox
+		WHERE user_id = $1 AND id > $2 AND state = 'pending' ORDER BY id`, j.UserID, j.ID)
+	if err != nil {
+		return nil, postgres.Translate(err, "find later identity changes")
+	}
+	for i := range js {
+		if js[i].Op != opUpdate {
+			return js[:i], nil
+		}
+	}
+	return js, nil
+}
+
+// applied ends a job APPLIED, with the later updates of its user that its
+// write carried (merged), and for an update refreshes the directory cache
+// with what the IdP is seen to hold, in one transaction. A job whose claim
 // was lost (its lease ran out and another worker took it) changes nothing.
-func (s *Service) applied(ctx context.Context, j *job, email, fullName *string) error {
+func (s *Service) applied(ctx context.Context, j *job, merged []int64, email, fullName *string) error {
 	return postgres.Tx(ctx, s.db, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE identity.outbox
-			SET state = 'applied', locked_until = NULL, reason = NULL, email = NULL, full_name = NULL, finished_at = now()
+			SET state = 'applied', locked_until = NULL, reason = NULL, `+scrubbed+`, finished_at = now()
 			WHERE `+fenced, j.ID, j.Attempts)
 		if err != nil {
 			return postgres.Translate(err, "finish identity change")
@@ -137,74 +236,16 @@ func (s *Service) applied(ctx context.Context, j *job, email, fullName *string) 
 		if n, _ := res.RowsAffected(); n == 0 || j.Op != opUpdate {
 			return nil
 		}
+		if len(merged) > 0 {
+			// Pending and behind j, so no worker holds them.
+			if _, err := tx.ExecContext(ctx, `UPDATE identity.outbox
+				SET state = 'applied', reason = NULL, `+scrubbed+`, finished_at = now()
+				WHERE id = ANY($1) AND user_id = $2 AND state = 'pending'`, pq.Array(merged), j.UserID); err != nil {
+				return postgres.Translate(err, "finish merged identity changes")
+			}
+		}
 		return s.dir.ApplyIdentity(ctx, tx, j.UserID, email, fullName)
 	})
-}
-
-// acquireSlot takes the next call slot of idpID, spaced interval apart and
-// shared by every process on the database, and returns how long to wait
-// for it. The row lock makes concurrent takers queue one after another.
-func (s *Service) acquireSlot(ctx context.Context, idpID string, interval time.Duration) (time.Duration, error) {
-	var wait float64
-	err := s.db.GetContext(ctx, &wait, `
-		INSERT INTO identity.rate_slots AS r (idp_id, next_at)
-		VALUES ($1, clock_timestamp() + $2 * interval '1 microsecond')
-		ON CONFLICT (idp_id) DO UPDATE
-			SET next_at = greatest(r.next_at, clock_timestamp()) + $2 * interval '1 microsecond'
-		RETURNING extract(epoch FROM (next_at - $2 * interval '1 microsecond' - clock_timestamp()))::float8`,
-		idpID, interval.Microseconds())
-	if err != nil {
-		return 0, postgres.Translate(err, "acquire rate slot")
-	}
-	return max(0, time.Duration(wait*float64(time.Second))), nil
-}
-
-// holdSlots keeps every process from calling idpID before at (the IdP said
-// so with Retry-After or X-RateLimit-Reset). Slots already given out are
-// called back too: a worker checks held before it calls (see waitSlot).
-func (s *Service) holdSlots(ctx context.Context, idpID string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO identity.rate_slots AS r (idp_id, next_at, held_until) VALUES ($1, $2, $2)
-		ON CONFLICT (idp_id) DO UPDATE SET next_at = greatest(r.next_at, EXCLUDED.next_at),
-			held_until = greatest(r.held_until, EXCLUDED.held_until)`, idpID, at)
-	return postgres.Translate(err, "hold rate slots")
-}
-
-// held reports whether the IdP asked every process to hold its calls.
-func (s *Service) held(ctx context.Context, idpID string) (bool, error) {
-	var h bool
-	err := s.db.GetContext(ctx, &h, `SELECT coalesce(held_until > clock_timestamp(), false)
-		FROM identity.rate_slots WHERE idp_id = $1`, idpID)
-	return h, postgres.Translate(err, "check rate hold")
-}
-
-// maxLate is how late a worker may wake for its slot and still call: a
-// worker woken later (a busy machine) takes a new slot instead, so a late
-// call never lands close to the next one at the IdP.
-const maxLate = 20 * time.Millisecond
-
-// waitSlot waits for a call slot of idpID: it takes one, sleeps until it
-// starts, and takes another when the IdP asked to hold calls meanwhile or
-// when it woke too late for it.
-func (s *Service) waitSlot(ctx context.Context, idpID string, interval time.Duration) error {
-	defer func(start time.Time) { metrics.ObserveQuotaWait(idpID, time.Since(start)) }(time.Now())
-	for {
-		wait, err := s.acquireSlot(ctx, idpID, interval)
-		if err != nil {
-			return err
-		}
-		due := time.Now().Add(wait)
-		if !sleep(ctx, wait) {
-			return ctx.Err()
-		}
-		if time.Since(due) > maxLate {
-			continue
-		}
-		h, err := s.held(ctx, idpID)
-		if err != nil || !h {
-			return err
-		}
-	}
 }
 
 // syncOf turns a job into the status a client sees.

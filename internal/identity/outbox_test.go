@@ -41,14 +41,14 @@ func TestStaleClaimCannotFinish(t *testing.T) {
 		t.Fatalf("takeover: %+v %v", second, err)
 	}
 	stale := "stale@example.com"
-	if err := s.applied(t.Context(), first, &stale, nil); err != nil {
+	if err := s.applied(t.Context(), first, nil, &stale, nil); err != nil {
 		t.Fatal(err)
 	}
 	var cached string
 	if err := db.Get(&cached, `SELECT email FROM directory.users WHERE id = $1`, user); err != nil || cached != "old@example.com" {
 		t.Fatalf("the stale claim finished the job: cache %q, %v", cached, err)
 	}
-	if err := s.applied(t.Context(), second, &email, nil); err != nil {
+	if err := s.applied(t.Context(), second, nil, &email, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Get(&cached, `SELECT email FROM directory.users WHERE id = $1`, user); err != nil || cached != email {

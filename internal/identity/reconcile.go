@@ -30,11 +30,11 @@ type ReconcileOptions struct {
 func (s *Service) reconcile(ctx context.Context, idpID string, o ReconcileOptions) {
 	ad := s.adapters[idpID]
 	log := s.opts.Log.With("idp", idpID, "task", "reconcile")
-	pace := time.Duration(float64(time.Second) / (ad.RequestsPerSecond * min(o.Share, 1)) * (1 + s.opts.RateGuard))
+	every := time.Duration(float64(time.Second) / (ad.RequestsPerSecond * min(o.Share, 1)) * (1 + s.opts.RateGuard))
 	interval := time.Duration(float64(time.Second) / ad.RequestsPerSecond * (1 + s.opts.RateGuard))
 	for ctx.Err() == nil {
 		// The pace row is shared: all processes together read at the share.
-		if err := s.waitSlot(ctx, "reconcile:"+idpID, pace); err != nil {
+		if _, err := s.waitSlot(ctx, "reconcile:"+idpID, every, nil, 0); err != nil {
 			if ctx.Err() == nil {
 				log.Error("reconcile: pace", "error", err.Error())
 				sleep(ctx, time.Second)
@@ -77,10 +77,15 @@ func (s *Service) reconcileOne(ctx context.Context, idpID string, ad admins.Adap
 			}
 			continue
 		}
-		if err := s.waitSlot(ctx, idpID, interval); err != nil {
+		sl, err := s.waitSlot(ctx, idpID, interval, nil, 0)
+		if err != nil {
 			return true, err
 		}
-		p, err := ad.GetUser(ctx, u.ExternalID)
+		var q idp.Quota
+		p, err := ad.GetUser(idp.WithQuotaTrace(ctx, func(got idp.Quota) { q = got }), u.ExternalID)
+		if perr := s.followPace(ctx, idpID, sl, err, q); perr != nil {
+			return true, perr
+		}
 		if ae := idp.AsAdminError(err); err != nil && ae.Status == 404 {
 			// Gone at the IdP: erasure's business, not the cache's. Mark
 			// it seen so the reconciler moves on.

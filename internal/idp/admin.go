@@ -76,6 +76,11 @@ type AdminError struct {
 	RetryAt time.Time // for RateLimited (and a 5xx with Retry-After): when to try again; zero: unknown
 	Reason  string    // safe to show: e.g. "the identity provider refused the email address (409)"
 	Err     error     // the cause, for logs; may be nil
+	// Unknown: the request may have reached the IdP and taken effect: no
+	// answer came after it was sent (a timeout, a reset connection), or a
+	// proxy gave up waiting for the IdP (500, 502, 504). A caller that
+	// cares must read the identity back to learn what happened.
+	Unknown bool
 }
 
 // Error returns the safe reason with the cause.
@@ -90,13 +95,13 @@ func (e *AdminError) Error() string {
 func (e *AdminError) Unwrap() error { return e.Err }
 
 // AsAdminError returns err as an *AdminError; any other error (a network
-// failure, a timeout) is Retryable.
+// failure, a timeout) is Retryable, its outcome Unknown.
 func AsAdminError(err error) *AdminError {
 	var ae *AdminError
 	if errors.As(err, &ae) {
 		return ae
 	}
-	return &AdminError{Kind: Retryable, Reason: "the identity provider could not be reached", Err: err}
+	return &AdminError{Kind: Retryable, Reason: "the identity provider could not be reached", Err: err, Unknown: true}
 }
 
 // StatusError classifies an HTTP answer that was not a success. what names
@@ -117,6 +122,10 @@ func StatusError(resp *http.Response, what, detail string, now time.Time) *Admin
 		e.Kind = Retryable
 		e.RetryAt = RetryTime(resp.Header, now)
 		e.Reason = fmt.Sprintf("the identity provider failed to %s (status %d)", what, resp.StatusCode)
+		// 503 and 408 say the request was not taken; an internal error or a
+		// proxy that gave up on the IdP says nothing about it.
+		e.Unknown = resp.StatusCode == http.StatusInternalServerError ||
+			resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout
 	case resp.StatusCode == http.StatusNotFound:
 		e.Kind = Permanent
 		e.Reason = fmt.Sprintf("the identity provider does not know this user (status 404%s)", code)
@@ -156,11 +165,47 @@ func RetryTime(h http.Header, now time.Time) time.Time {
 }
 
 // TransportError wraps a failure to get an answer (refused, reset, timed
-// out) as Retryable.
+// out) as Retryable. Its outcome is known (nothing reached the IdP) unless
+// the caller marks it Unknown.
 func TransportError(what string, err error) *AdminError {
 	reason := fmt.Sprintf("the identity provider did not answer the %s request", what)
 	if errors.Is(err, context.DeadlineExceeded) {
 		reason = fmt.Sprintf("the identity provider did not answer the %s request in time", what)
 	}
 	return &AdminError{Kind: Retryable, Reason: reason, Err: err}
+}
+
+// Quota is what one admin API answer said about the caller's quota, from
+// X-RateLimit-Limit and X-RateLimit-Remaining (Auth0 sends both on every
+// Management API answer). Known is false when the answer said nothing.
+type Quota struct {
+	Limit, Remaining int
+	Known            bool
+}
+
+// QuotaOf reads the quota an answer's headers state.
+func QuotaOf(h http.Header) Quota {
+	limit, err1 := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Limit")))
+	remaining, err2 := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
+	if err1 != nil || err2 != nil || limit <= 0 || remaining < 0 {
+		return Quota{}
+	}
+	return Quota{Limit: limit, Remaining: remaining, Known: true}
+}
+
+type quotaTraceKey struct{}
+
+// WithQuotaTrace returns a context under which every admin API answer
+// (errors included) reports what it said about the quota to fn, so a
+// caller can pace itself. fn may be called more than once per operation
+// (Keycloak reads before it writes).
+func WithQuotaTrace(ctx context.Context, fn func(Quota)) context.Context {
+	return context.WithValue(ctx, quotaTraceKey{}, fn)
+}
+
+// traceQuota reports h to the quota trace of ctx, if any.
+func traceQuota(ctx context.Context, h http.Header) {
+	if fn, ok := ctx.Value(quotaTraceKey{}).(func(Quota)); ok {
+		fn(QuotaOf(h))
+	}
 }

@@ -28,9 +28,13 @@ type AdminConfig struct {
 	// shared by every gateway process on the database. Default: auth0 2,
 	// entra 10, keycloak 20, dev 50.
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
-	// Timeout bounds every admin API call (token fetch included); default 10s.
+	// Timeout bounds every admin API call (token fetch included); default
+	// DefaultAdminTimeout.
 	Timeout Duration `yaml:"timeout"`
 }
+
+// DefaultAdminTimeout bounds an admin API call when no timeout is set.
+const DefaultAdminTimeout = 10 * time.Second
 
 // DefaultRequestsPerSecond is the admin rate of a kind when none is set.
 var DefaultRequestsPerSecond = map[Kind]float64{
@@ -84,7 +88,7 @@ func (a *AdminConfig) Normalize(id string, kind Kind) error {
 		return fail("requests_per_second", "must be above 0 and at most 1000")
 	}
 	if a.Timeout == 0 {
-		a.Timeout = Duration(10 * time.Second)
+		a.Timeout = Duration(DefaultAdminTimeout)
 	}
 	if a.Timeout < 0 || time.Duration(a.Timeout) > 2*time.Minute {
 		return fail("timeout", "must be between 0s and 2m")

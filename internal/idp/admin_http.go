@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -66,14 +68,23 @@ func (c *AdminClient) Do(ctx context.Context, method, url string, body, out any,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// Once the request's headers are on the wire the IdP may act on it,
+	// answer or not: a failure after that leaves the outcome unknown.
+	var sent atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}))
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return TransportError(what, err)
+		e := TransportError(what, err)
+		e.Unknown = sent.Load()
+		return e
 	}
 	defer resp.Body.Close()
+	traceQuota(ctx, resp.Header)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return TransportError(what, err)
+		e := TransportError(what, err)
+		e.Unknown = true
+		return e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		code := ""

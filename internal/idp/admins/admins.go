@@ -6,6 +6,7 @@ package admins
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/auth0"
@@ -33,6 +34,9 @@ type Adapter struct {
 	// CallsPerUpdate is how many admin calls one UpdateUser sends (Keycloak
 	// reads before it writes), so the quota is taken for each of them.
 	CallsPerUpdate int
+	// Timeout bounds each admin call (the adapter's admin.timeout); zero:
+	// idp.DefaultAdminTimeout.
+	Timeout time.Duration
 }
 
 // New builds the admin adapters of cfgs (already normalised), keyed by IdP
@@ -55,7 +59,8 @@ func New(cfgs []idp.Config, hc *http.Client) (map[string]Adapter, error) {
 		if m, ok := a.(interface{ CallsPerUpdate() int }); ok {
 			calls = m.CallsPerUpdate()
 		}
-		out[c.ID] = Adapter{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond, CallsPerUpdate: calls}
+		out[c.ID] = Adapter{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond,
+			CallsPerUpdate: calls, Timeout: time.Duration(c.Admin.Timeout)}
 	}
 	return out, nil
 }

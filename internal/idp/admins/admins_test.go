@@ -3,6 +3,7 @@ package admins_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/admins"
@@ -68,10 +69,12 @@ func TestNew(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("got %d adapters, want 3 (entra has no admin section)", len(got))
 	}
-	if _, ok := unwrap(got["auth0-prod"]).(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 || got["auth0-prod"].CallsPerUpdate != 1 {
+	if _, ok := unwrap(got["auth0-prod"]).(*auth0.Adapter); !ok || got["auth0-prod"].RequestsPerSecond != 2 || got["auth0-prod"].CallsPerUpdate != 1 ||
+		got["auth0-prod"].Timeout != idp.DefaultAdminTimeout {
 		t.Fatalf("auth0: %+v", got["auth0-prod"])
 	}
-	if _, ok := unwrap(got["keycloak-default"]).(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 || got["keycloak-default"].CallsPerUpdate != 2 {
+	if _, ok := unwrap(got["keycloak-default"]).(*keycloak.Adapter); !ok || got["keycloak-default"].RequestsPerSecond != 5 || got["keycloak-default"].CallsPerUpdate != 2 ||
+		got["keycloak-default"].Timeout != 3*time.Second {
 		t.Fatalf("keycloak: %+v", got["keycloak-default"])
 	}
 	if _, ok := unwrap(got["dev"]).(*dev.Admin); !ok {

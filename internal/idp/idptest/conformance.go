@@ -13,9 +13,11 @@ import (
 
 // Conformance runs the behaviour every admin adapter must show against its
 // provider's fake: updates land, reads normalise, deletes delete, the token
-// is fetched once and reused, and each failure is classified (429 with its
+// is fetched once and reused, each failure is classified (429 with its
 // retry time, 5xx retryable, 404 and 409 permanent, a slow answer times
-// out as retryable). newAdapter makes an adapter with the given timeout.
+// out as retryable), a write whose answer never came is marked Unknown,
+// and every answer reports the quota it states. newAdapter makes an
+// adapter with the given timeout.
 func Conformance(t *testing.T, core *Core, newAdapter func(timeout time.Duration) idp.AdminAdapter) {
 	ctx := context.Background()
 	str := func(s string) *string { return &s }
@@ -145,6 +147,74 @@ func Conformance(t *testing.T, core *Core, newAdapter func(timeout time.Duration
 		ae := kindOf(t, err)
 		if ae.Kind != idp.Retryable || time.Since(start) > 1500*time.Millisecond {
 			t.Fatalf("got %+v after %v", ae, time.Since(start))
+		}
+	})
+	t.Run("LostAnswerIsUnknown", func(t *testing.T) {
+		a := fresh(t)
+		core.SetReset(1)
+		_, err := a.UpdateUser(ctx, "u-1", idp.ProfileUpdate{FullName: str("Reset Name")})
+		if ae := kindOf(t, err); ae.Kind != idp.Retryable || !ae.Unknown {
+			t.Fatalf("a write that took effect without an answer: got %+v", ae)
+		}
+		if u, _ := core.Get("u-1"); u.FirstName != "Reset" && u.FirstName != "Reset Name" {
+			t.Fatalf("the write did not take effect: %+v", u)
+		}
+	})
+	t.Run("AbandonedWriteLandsLate", func(t *testing.T) {
+		core.Put(User{ID: "u-1", Email: "old@example.com", FirstName: "Old"})
+		a := newAdapter(300 * time.Millisecond)
+		if _, err := a.GetUser(ctx, "u-1"); err != nil { // token first
+			t.Fatal(err)
+		}
+		core.LandLate(100 * time.Millisecond)
+		_, err := a.UpdateUser(ctx, "u-1", idp.ProfileUpdate{Email: str("late@example.com")})
+		if ae := kindOf(t, err); ae.Kind != idp.Retryable || !ae.Unknown {
+			t.Fatalf("a write that timed out: got %+v", ae)
+		}
+		if u, _ := core.Get("u-1"); u.Email != "old@example.com" {
+			t.Fatalf("landed before the client gave up: %+v", u)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for u, _ := core.Get("u-1"); u.Email != "late@example.com"; u, _ = core.Get("u-1") {
+			if time.Now().After(deadline) {
+				t.Fatal("the abandoned write never landed")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		calls := core.Calls()
+		if last := calls[len(calls)-1]; last.Method == http.MethodGet || !last.Lost || last.Status/100 != 2 {
+			t.Fatalf("the late write is recorded as %+v", last)
+		}
+	})
+	t.Run("UnavailableIsKnown", func(t *testing.T) {
+		// 503: the IdP did not take the request.
+		a := fresh(t)
+		core.SetDown(1)
+		_, err := a.UpdateUser(ctx, "u-1", idp.ProfileUpdate{FullName: str("X")})
+		if ae := kindOf(t, err); ae.Kind != idp.Retryable || ae.Unknown {
+			t.Fatalf("a 503 leaves the outcome unknown: %+v", ae)
+		}
+	})
+	t.Run("QuotaReported", func(t *testing.T) {
+		a := fresh(t)
+		core.SetRate(50) // room for this call whatever came before it
+		defer core.SetRate(0)
+		var got []idp.Quota
+		qctx := idp.WithQuotaTrace(ctx, func(q idp.Quota) { got = append(got, q) })
+		if _, err := a.GetUser(qctx, "u-1"); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d quota reports for one call", len(got))
+		}
+		if !core.QuotaHeaders {
+			if got[0] != (idp.Quota{}) {
+				t.Fatalf("a provider that states no quota reported %+v", got[0])
+			}
+			return
+		}
+		if q := got[0]; !q.Known || q.Limit != 50 || q.Remaining >= 50 {
+			t.Fatalf("quota %+v, want limit 50 with this call counted", q)
 		}
 	})
 	t.Run("BadCredentialsPermanent", func(t *testing.T) {

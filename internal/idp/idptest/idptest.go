@@ -1,13 +1,17 @@
 // Package idptest is the common core of the admin API fakes in
 // auth0test, keycloaktest and entratest: a user table, client-credentials
 // tokens, a record of every admin call, and the failure modes the tests
-// need (down, slow, rate limited, a status forced for one user). It is for
-// tests only and never talks to a real IdP.
+// need (down, slow, rate limited, a quota shared with another client, a
+// status forced for one user, a write that lands after its client gave up,
+// an answer lost to a reset connection). It is for tests only and never
+// talks to a real IdP.
 package idptest
 
 import (
 	"context"
 	"encoding/json"
+	"math"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -31,7 +35,10 @@ type Call struct {
 	Path   string
 	UserID string
 	Body   map[string]any
-	Status int // what the fake answered
+	Status int // what the fake answered (0: nothing, the client gave up)
+	// Lost: the client never saw the answer. The call took effect after
+	// its client gave up (LandLate) or its connection was reset (SetReset).
+	Lost bool
 }
 
 // ErrorBody writes a provider-shaped error document for status and code.
@@ -43,6 +50,10 @@ type ErrorBody func(status int, code, message string) any
 type Core struct {
 	ClientID, ClientSecret string
 	TokenTTL               time.Duration // expires_in of issued tokens; default 1h
+	// QuotaHeaders: every admin answer carries X-RateLimit-Limit,
+	// -Remaining and -Reset while a rate is set, as Auth0's do; otherwise
+	// only a 429 says anything, with Retry-After.
+	QuotaHeaders bool
 
 	mu         sync.Mutex
 	users      map[string]*User
@@ -52,10 +63,18 @@ type Core struct {
 	down       int // answer 503 to the next n calls; -1: until Up
 	latency    time.Duration
 	rate       float64 // requests per second before 429; 0: unlimited
-	rateMode   string  // "auth0" adds X-RateLimit-*; otherwise Retry-After
 	forced     map[string]int
 	errBody    ErrorBody
-	hang       chan struct{} // when set, calls block until it closes or the request ends
+	hang       chan struct{}  // when set, calls block until it closes or the request ends
+	late       *time.Duration // the next write lands this long after its client gave up; < 0: never
+	resets     int            // the next n writes take effect and lose their answer
+
+	// Another client of the same quota (ShareQuota): its calls, admitted
+	// or refused by the same rule as ours, are kept apart from calls.
+	otherRate    float64
+	otherNext    time.Time
+	others       []time.Time // its admitted calls
+	otherRefused int
 }
 
 // NewCore makes a core that answers errors with errBody.
@@ -130,6 +149,36 @@ func (c *Core) SetLatency(d time.Duration) { c.mu.Lock(); c.latency = d; c.mu.Un
 // SetRate makes the fake answer 429 to a call that would be more than rps
 // calls in the last second, as the provider's quota does.
 func (c *Core) SetRate(rps float64) { c.mu.Lock(); c.rate = rps; c.mu.Unlock() }
+
+// ShareQuota has another client of the same tenant call rps times a second
+// from now on (0 stops it), against the same quota as the gateway's calls:
+// its calls are admitted or refused by the same rule, and the admitted
+// ones count toward the gateway's quota. They are not in Calls.
+func (c *Core) ShareQuota(rps float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.otherRate, c.otherNext = rps, time.Now()
+}
+
+// OtherCalls is how many calls of the other client (ShareQuota) the fake
+// admitted and refused.
+func (c *Core) OtherCalls() (admitted, refused int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.catchUpOthers(time.Now())
+	return len(c.others), c.otherRefused
+}
+
+// LandLate makes the next write (any admin call but a GET) go unanswered
+// until its client gives up, and take effect after that much longer, as an
+// IdP that finishes a request its client abandoned does. A negative after
+// drops it instead. The call is recorded when it takes effect, Lost.
+func (c *Core) LandLate(after time.Duration) { c.mu.Lock(); c.late = &after; c.mu.Unlock() }
+
+// SetReset makes the next n writes (admin calls but GETs) take effect and
+// then lose their answer: the connection is reset before the response is
+// written. They are recorded Lost.
+func (c *Core) SetReset(n int) { c.mu.Lock(); c.resets = n; c.mu.Unlock() }
 
 // Force makes every call about user id answer status (0 to stop).
 func (c *Core) Force(id string, status int) {
@@ -246,21 +295,22 @@ func TokenFields(r *http.Request) map[string]string {
 }
 
 // Gate runs the common checks of an admin call about user id: bearer
-// token, latency, hang, outage, quota and a forced status. It records the
-// call and answers it when a check fails; the provider handler continues
-// only when Gate returns true, and then calls Done with its status.
+// token, quota, latency, hang, outage, a forced status, a late landing and
+// a reset. It records the call and answers it when a check fails; the
+// provider handler continues only when Gate returns true, and then calls
+// Done with its status before it writes the answer.
 func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body map[string]any) (done func(status int), ok bool) {
 	now := Arrival(r)
 	c.mu.Lock()
 	latency, hang := c.latency, c.hang
 	c.mu.Unlock()
-	record := func(status int) {
+	record := func(status int, lost bool) {
 		c.mu.Lock()
-		c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: userID, Body: body, Status: status})
+		c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: userID, Body: body, Status: status, Lost: lost})
 		c.mu.Unlock()
 	}
 	fail := func(status int, code, msg string) (func(int), bool) {
-		record(status)
+		record(status, false)
 		WriteJSON(w, status, c.errBody(status, code, msg))
 		return nil, false
 	}
@@ -273,22 +323,32 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 	}
 	c.mu.Lock()
 	if c.rate > 0 {
-		n := 0
-		for i := len(c.calls) - 1; i >= 0 && now.Sub(c.calls[i].At) < time.Second; i-- {
-			if c.calls[i].Status != http.StatusTooManyRequests {
-				n++
-			}
-		}
+		c.catchUpOthers(now)
+		n, oldest := c.inWindow(now)
+		limit := int(c.rate)
 		if float64(n) >= c.rate {
 			reset := now.Add(time.Second).Truncate(time.Second).Add(time.Second)
 			c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: userID, Body: body, Status: 429})
 			c.mu.Unlock()
 			w.Header().Set("Retry-After", "1")
-			w.Header().Set("X-RateLimit-Limit", strconv.Itoa(int(c.rate)))
-			w.Header().Set("X-RateLimit-Remaining", "0")
-			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+			if c.QuotaHeaders {
+				w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
+				w.Header().Set("X-RateLimit-Remaining", "0")
+				w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+			}
 			WriteJSON(w, http.StatusTooManyRequests, c.errBody(429, "too_many_requests", "Global limit has been reached"))
 			return nil, false
+		}
+		if c.QuotaHeaders {
+			// Admitted: this call is in the window now. The window is
+			// whole again once its oldest call leaves it.
+			if n == 0 {
+				oldest = now
+			}
+			reset := int64(math.Ceil(float64(oldest.Add(time.Second).UnixNano()) / 1e9))
+			w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, limit-n-1)))
+			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
 		}
 	}
 	down := c.down
@@ -296,12 +356,29 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 		c.down--
 	}
 	forced := c.forced[userID]
+	var late *time.Duration
+	if c.late != nil && r.Method != http.MethodGet {
+		late, c.late = c.late, nil
+	}
+	reset := c.resets > 0 && r.Method != http.MethodGet
+	if reset {
+		c.resets--
+	}
 	c.mu.Unlock()
+	if late != nil {
+		<-r.Context().Done() // no answer: the client gives up
+		if *late < 0 {
+			record(0, false)
+			return nil, false
+		}
+		time.Sleep(*late)
+		return func(status int) { record(status, true) }, true
+	}
 	if hang != nil {
 		select {
 		case <-hang:
 		case <-r.Context().Done():
-			record(0)
+			record(0, false)
 			return nil, false
 		}
 	}
@@ -309,7 +386,7 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 		select {
 		case <-time.After(latency):
 		case <-r.Context().Done():
-			record(0)
+			record(0, false)
 			return nil, false
 		}
 	}
@@ -320,23 +397,113 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 	if forced != 0 {
 		return fail(forced, "forced", "Refused")
 	}
-	return record, true
+	if reset {
+		return func(status int) {
+			record(status, true)
+			if st, ok := r.Context().Value(arrivalKey{}).(*stamp); ok {
+				st.reset = true
+			}
+		}, true
+	}
+	return func(status int) { record(status, false) }, true
+}
+
+// inWindow is how many calls the quota counts in the second before t (the
+// gateway's that were not refused, and the other client's admitted ones)
+// and when the oldest of them came. Callers hold c.mu.
+func (c *Core) inWindow(t time.Time) (n int, oldest time.Time) {
+	count := func(at time.Time) {
+		if !at.Before(t) || t.Sub(at) >= time.Second {
+			return
+		}
+		if n == 0 || at.Before(oldest) {
+			oldest = at
+		}
+		n++
+	}
+	for _, cl := range c.calls { // recorded when answered, so not in arrival order
+		if cl.Status != http.StatusTooManyRequests {
+			count(cl.At)
+		}
+	}
+	for i := len(c.others) - 1; i >= 0 && t.Sub(c.others[i]) < time.Second; i-- {
+		count(c.others[i])
+	}
+	return n, oldest
+}
+
+// catchUpOthers makes the other client's calls due before t, each
+// admitted when the quota has room for it then. Callers hold c.mu.
+func (c *Core) catchUpOthers(t time.Time) {
+	if c.otherRate <= 0 {
+		return
+	}
+	step := time.Duration(float64(time.Second) / c.otherRate)
+	for ; c.otherNext.Before(t); c.otherNext = c.otherNext.Add(step) {
+		if n, _ := c.inWindow(c.otherNext); c.rate > 0 && float64(n) >= c.rate {
+			c.otherRefused++
+			continue
+		}
+		c.others = append(c.others, c.otherNext)
+	}
 }
 
 type arrivalKey struct{}
 
+// stamp is what Stamp keeps about a request: when it arrived, and whether
+// its answer is to be lost to a reset connection.
+type stamp struct {
+	at    time.Time
+	reset bool
+}
+
 // Stamp wraps a fake's handler so each request records when it arrived,
-// before its body is read: the time the quota is measured on.
+// before its body is read: the time the quota is measured on. It also
+// resets the connection of a call that SetReset chose instead of
+// answering it.
 func Stamp(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), arrivalKey{}, time.Now())))
+		st := &stamp{at: time.Now()}
+		lw := &losable{ResponseWriter: w, st: st}
+		h.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), arrivalKey{}, st)))
+		if !st.reset {
+			return
+		}
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0) // a reset, not an orderly close
+				}
+				_ = conn.Close()
+			}
+		}
 	})
+}
+
+// losable drops what a handler writes once its request's answer is to be
+// lost, so Stamp can reset the connection with nothing sent.
+type losable struct {
+	http.ResponseWriter
+	st *stamp
+}
+
+func (l *losable) WriteHeader(status int) {
+	if !l.st.reset {
+		l.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (l *losable) Write(b []byte) (int, error) {
+	if l.st.reset {
+		return len(b), nil
+	}
+	return l.ResponseWriter.Write(b)
 }
 
 // Arrival is when r arrived (see Stamp); now when it was not stamped.
 func Arrival(r *http.Request) time.Time {
-	if t, ok := r.Context().Value(arrivalKey{}).(time.Time); ok {
-		return t
+	if st, ok := r.Context().Value(arrivalKey{}).(*stamp); ok {
+		return st.at
 	}
 	return time.Now()
 }

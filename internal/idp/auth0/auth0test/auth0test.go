@@ -2,7 +2,8 @@
 // following its documentation: POST /oauth/token (client credentials with
 // an audience), GET, PATCH and DELETE /api/v2/users/{id} with a bearer
 // token, Auth0's error body {statusCode, error, message, errorCode}, and
-// 429 with X-RateLimit-Limit, -Remaining and -Reset.
+// X-RateLimit-Limit, -Remaining and -Reset on every answer while a rate is
+// set (Auth0 sends them on each Management API response), 429 included.
 package auth0test
 
 import (
@@ -30,6 +31,7 @@ func errBody(status int, code, message string) any {
 // New starts a fake, closed when the test ends.
 func New(t testing.TB) *Fake {
 	f := &Fake{Core: idptest.NewCore(errBody)}
+	f.QuotaHeaders = true
 	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
