@@ -11,7 +11,8 @@ import (
 // SyncUser is just-in-time sync at sign-in (decision 0058): the first
 // verified token of an identity creates its pointer user; a later token
 // refreshes the email and name cache only when it was issued after the last
-// sync and something changed, so an unchanged sign-in writes nothing.
+// sync and something changed, so an unchanged sign-in writes nothing; a
+// claim the token does not carry leaves its cached value as it is.
 // Concurrent first sign-ins of one identity create exactly one user.
 //
 // Unauthenticated when the identity belongs to another tenant than its user,
@@ -25,10 +26,12 @@ func (st *Store) SyncUser(ctx context.Context, c Claims) (*User, error) {
 		INSERT INTO directory.users AS u (tenant_id, idp_id, external_id, email, full_name, synced_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (idp_id, external_id) DO UPDATE
-			SET email = EXCLUDED.email, full_name = EXCLUDED.full_name, synced_at = EXCLUDED.synced_at, updated_at = now()
+			SET email = coalesce(EXCLUDED.email, u.email), full_name = coalesce(EXCLUDED.full_name, u.full_name),
+				synced_at = EXCLUDED.synced_at, updated_at = now()
 			WHERE u.erased_at IS NULL AND u.tenant_id = EXCLUDED.tenant_id
 			  AND (u.synced_at IS NULL OR u.synced_at < EXCLUDED.synced_at)
-			  AND (u.email IS DISTINCT FROM EXCLUDED.email OR u.full_name IS DISTINCT FROM EXCLUDED.full_name)
+			  AND (u.email IS DISTINCT FROM coalesce(EXCLUDED.email, u.email)
+			    OR u.full_name IS DISTINCT FROM coalesce(EXCLUDED.full_name, u.full_name))
 		RETURNING `+userColumns,
 		c.TenantID, c.IdPID, c.ExternalID, c.Email, c.FullName, c.IssuedAt)
 	if err != nil {

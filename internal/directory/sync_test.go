@@ -81,6 +81,17 @@ func TestSyncUser(t *testing.T) {
 		}
 	})
 
+	t.Run("TokenWithoutEmailOrNameKeepsTheCache", func(t *testing.T) {
+		// A token that carries no email or name claim says nothing of them:
+		// the cache keeps what the IdP last said.
+		c := claims
+		c.Email, c.FullName, c.IssuedAt = nil, nil, t0.Add(3*time.Minute)
+		u, err := st.SyncUser(ctx, c)
+		if err != nil || u.Email == nil || *u.Email != "new@acme.com" || u.FullName == nil || *u.FullName != "A" {
+			t.Fatalf("a token without claims cleared the cache: %+v %v", u, err)
+		}
+	})
+
 	t.Run("OtherTenantIsRefused", func(t *testing.T) {
 		c := claims
 		c.TenantID = mustTenant(t, db)
