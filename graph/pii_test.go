@@ -225,3 +225,23 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPIIOfAContactSelectedTwoWays selects a provider's own contact's user
+// with its email and, below the contact's buildings, the same contact's user
+// again without it: what the second selection plans must not replace what
+// the first one planned.
+func TestPIIOfAContactSelectedTwoWays(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenant := e.tenant("T")
+	prov := e.provider(tenant, "P")
+	me := e.user(tenant, "dev", "me@acme.com", "Me")
+	mine := e.contact(tenant, me, "Me", "me@acme.com", "+441234567890")
+	e.link(tenant, e.building(tenant, prov, "B"), mine, "manager", true)
+	scope := &access.Scope{Role: access.RoleProvider, TenantID: tenant, UserID: me}
+	r := e.query(scope, `query($id: ID!) { contact(id: $id) { email user { email }
+		buildings { contact { user { id } } } } }`, map[string]any{"id": mine})
+	if len(r.Errors) > 0 || path(r.Data, "contact", "user", "email") != "me@acme.com" {
+		t.Fatalf("own user's email: %v, errors %+v", path(r.Data, "contact", "user"), r.Errors)
+	}
+}

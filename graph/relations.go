@@ -114,11 +114,13 @@ func buildingLinks(ctx context.Context, p *planner, parents []any, _ model.PageA
 }
 
 // contactLinks loads Contact.buildings: each contact's links, whose contact
-// is the parent itself.
+// is the parent's. The link gets an object of its own for it: what the
+// operation selects below the link's contact is planned on that object and
+// must not replace what the parent's own selection planned.
 func contactLinks(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
 	return links(ctx, p, parents, contactKey, (*loader.Loaders).LinksByContact,
 		func(c *model.Contact, l *comms.BuildingLink) *model.BuildingContact {
-			return &model.BuildingContact{BuildingLink: l, Contact: c}
+			return &model.BuildingContact{BuildingLink: l, Contact: p.contact(c.Contact)}
 		}, func(c *model.Contact, ls []*model.BuildingContact) { c.Buildings = ls })
 }
 

@@ -163,6 +163,8 @@ func TestFastReadsAnswerAsGQLGen(t *testing.T) {
 			three: invoices(first: 3) { edges { node { number createdBy { id } } } } } } } }`,
 		"BadNestedPageIsAnErrorOnItsPath": `{ users(first: 2) { edges { node { id invoices(first: 0) { totalCount } } } } }`,
 		"StringsThatNeedEscaping":         `{ buildings(first: 10) { edges { node { name address } } } }`,
+		"TheSameContactSelectedTwoWays": `{ contacts(first: 10) { edges { node { id email user { id email fullName }
+			buildings { contact { id phone user { id } } building { contacts { contact { email user { email } } } } } } } } }`,
 	}
 	e.exec(`UPDATE property.buildings SET address = 'Line "one"' || E'\n\t\\ tab' || chr(1) || ' ünï' WHERE tenant_id = $1`, tenant)
 
