@@ -22,9 +22,10 @@ type WebhookConfig struct {
 	Secret string `yaml:"secret"`
 	// SecretEnv names the environment variable that holds the secret.
 	SecretEnv string `yaml:"secret_env"`
-	// ReplayWindow is how far an event's time may lie from now; older or
-	// later deliveries are refused. Default 5m (Auth0's log streams can lag
-	// and retry: raise it for them).
+	// ReplayWindow is how far before now an event's time may lie; older
+	// deliveries are refused, and so are those dated later than now plus
+	// webhook.ClockSkew (1m). Default 5m (Auth0's log streams can lag and
+	// retry: raise it for them).
 	ReplayWindow Duration `yaml:"replay_window"`
 }
 
