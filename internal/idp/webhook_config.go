@@ -54,8 +54,12 @@ func (c *Config) normalizeWebhook() error {
 	if w.ReplayWindow == 0 {
 		w.ReplayWindow = Duration(5 * time.Minute)
 	}
-	if w.ReplayWindow < 0 || time.Duration(w.ReplayWindow) > 24*time.Hour {
+	if w.ReplayWindow < 0 || time.Duration(w.ReplayWindow) > MaxReplayWindow {
 		return fmt.Errorf("idp %q: webhook.replay_window: must be between 0s and 24h", c.ID)
 	}
 	return nil
 }
+
+// MaxReplayWindow is the longest replay_window a webhook may have; the
+// gateway keeps event ids longer than it (WEBHOOK_EVENT_RETENTION).
+const MaxReplayWindow = 24 * time.Hour

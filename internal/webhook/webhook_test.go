@@ -591,3 +591,62 @@ func TestFutureEventIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneEventsRunsOnSchedule: PruneEvents forgets, on every tick, the
+// event ids received longer ago than the retention, keeps the younger ones,
+// and returns when its context ends.
+func TestPruneEventsRunsOnSchedule(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	event := func(id string, age time.Duration) {
+		t.Helper()
+		db.MustExec(`INSERT INTO directory.webhook_events (idp_id, event_id, occurred_at, received_at, outcome)
+			VALUES ('prune-test', $1, now() - $2::interval, now() - $2::interval, 'applied')`, id, age.String())
+	}
+	has := func(id string) bool {
+		t.Helper()
+		var n int
+		if err := db.Get(&n, `SELECT count(*) FROM directory.webhook_events WHERE idp_id = 'prune-test' AND event_id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	waitGone := func(id string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); has(id); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("event %s older than the retention was not pruned", id)
+			}
+		}
+	}
+	event("old", 2*time.Hour)
+	event("just-old", 2*time.Minute)
+	event("young", 10*time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		webhook.PruneEvents(ctx, directory.NewStore(db), time.Minute, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	waitGone("old")
+	waitGone("just-old")
+	// A later tick prunes what has aged since.
+	event("later", time.Hour)
+	waitGone("later")
+	if !has("young") {
+		t.Fatal("an event younger than the retention was pruned")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PruneEvents did not return when its context ended")
+	}
+	event("after-stop", time.Hour)
+	time.Sleep(100 * time.Millisecond)
+	if !has("after-stop") {
+		t.Fatal("pruning went on after the context ended")
+	}
+}
