@@ -19,6 +19,7 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/idp/dev/devtest"
+	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -355,4 +356,46 @@ func (l *lineBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// TestServePrunesWebhookEventIDs: serve forgets the webhook event ids
+// received longer than WEBHOOK_EVENT_RETENTION ago and keeps younger ones.
+func TestServePrunesWebhookEventIDs(t *testing.T) {
+	trusted := devtest.Issuer(t, nil)
+	cfg := idpFile(t, `idps:
+  - id: keycloak-default
+    kind: keycloak
+    issuer: ${KC_ISSUER}
+    audiences: [portal-gateway]
+    tenant_claim: tenant_id
+`)
+	dbURL := pgtest.URL(t)
+	db, err := postgres.Open(context.Background(), dbURL, postgres.Options{MaxOpenConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for id, age := range map[string]string{"old": "50 hours", "young": "47 hours"} {
+		db.MustExec(`INSERT INTO directory.webhook_events (idp_id, event_id, occurred_at, received_at, outcome)
+			VALUES ('keycloak-default', $1, now() - $2::interval, now() - $2::interval, 'applied')`, id, age)
+	}
+	env := map[string]string{"DATABASE_URL": dbURL, "LISTEN_ADDR": "127.0.0.1:0", "IDP_CONFIG": cfg, "KC_ISSUER": trusted.URL(),
+		"CURSOR_SECRETS": testCursorSecret, "WEBHOOK_EVENT_RETENTION": "48h"}
+	start(t, env, regexp.MustCompile(`^(GraphQL): http://\S+/graphql$`), "serve")
+	left := func() []string {
+		var ids []string
+		if err := db.Select(&ids, `SELECT event_id FROM directory.webhook_events ORDER BY event_id`); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ids := left()
+		if len(ids) == 1 && ids[0] == "young" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event ids left: %v, want [young]", ids)
+		}
+	}
 }

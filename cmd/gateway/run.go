@@ -296,6 +296,10 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 		reconcileShare: cfg.ReconcileShare})
 }
 
+// webhookPruneEvery is how often serve prunes webhook event ids older than
+// WEBHOOK_EVENT_RETENTION (and once at start).
+const webhookPruneEvery = time.Hour
+
 // app is what serve runs: the databases (the first holds every context but
 // perhaps comms), who may call, and the pages and IdPs it serves.
 type app struct {
@@ -329,6 +333,14 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	// for the next process.
 	ident.Start(context.WithoutCancel(ctx))
 	defer ident.Stop()
+	// Webhook event ids are forgotten once no replay window admits them.
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		webhook.PruneEvents(pruneCtx, directory.NewStore(db), cfg.WebhookEventRetention, webhookPruneEvery, log)
+	}()
+	defer func() { stopPrune(); <-pruned }()
 	limits, err := httpserver.LimitsFrom(cfg)
 	if err != nil {
 		return err

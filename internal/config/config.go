@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/propertyportal/gateway/internal/idp"
 )
 
 // Config is every setting of the gateway. The README lists each with its
@@ -25,6 +27,10 @@ type Config struct {
 	IdentityWorkers  int           // IDENTITY_WORKERS: outbox workers per process
 	IdentityWait     time.Duration // IDENTITY_WAIT: how long an identity mutation waits for the IdP before answering PENDING
 	ReconcileShare   float64       // RECONCILE_SHARE: the share of each IdP's admin quota reconciliation may use; 0 turns it off
+	// WebhookEventRetention (WEBHOOK_EVENT_RETENTION) is how long the ids of
+	// applied webhook events are kept to refuse redeliveries; serve prunes
+	// older ones. It must outlast the longest replay window (24h).
+	WebhookEventRetention time.Duration
 
 	// Limits on GraphQL requests; every refusal happens before anything runs.
 	MaxDepth       int           // MAX_DEPTH: deepest field nesting a document may have
@@ -78,27 +84,28 @@ const (
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		ListenAddr:        ":8080",
-		MaxPageSize:       100,
-		DBMaxConns:        20,
-		ShutdownTimeout:   15 * time.Second,
-		LogLevel:          "info",
-		PhoneRegion:       "DE",
-		IdentityWorkers:   4,
-		IdentityWait:      2 * time.Second,
-		ReconcileShare:    0.1,
-		MaxDepth:          12,
-		MaxAliases:        30,
-		MaxComplexity:     50000,
-		MaxTokens:         2000,
-		MaxBodyBytes:      1 << 20,
-		MaxBatch:          0,
-		RequestTimeout:    15 * time.Second,
-		APQCacheSize:      1000,
-		GraphQLGet:        GetOff,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		ServiceName:       "gateway",
+		ListenAddr:            ":8080",
+		MaxPageSize:           100,
+		DBMaxConns:            20,
+		ShutdownTimeout:       15 * time.Second,
+		LogLevel:              "info",
+		PhoneRegion:           "DE",
+		IdentityWorkers:       4,
+		IdentityWait:          2 * time.Second,
+		ReconcileShare:        0.1,
+		WebhookEventRetention: 7 * 24 * time.Hour,
+		MaxDepth:              12,
+		MaxAliases:            30,
+		MaxComplexity:         50000,
+		MaxTokens:             2000,
+		MaxBodyBytes:          1 << 20,
+		MaxBatch:              0,
+		RequestTimeout:        15 * time.Second,
+		APQCacheSize:          1000,
+		GraphQLGet:            GetOff,
+		ReadHeaderTimeout:     10 * time.Second,
+		ReadTimeout:           30 * time.Second,
+		ServiceName:           "gateway",
 	}
 }
 
@@ -218,7 +225,8 @@ func Load(environ func(string) string) (Config, error) {
 		}
 	}
 	for name, dst := range map[string]*time.Duration{"SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout,
-		"IDENTITY_WAIT": &c.IdentityWait, "READ_HEADER_TIMEOUT": &c.ReadHeaderTimeout, "READ_TIMEOUT": &c.ReadTimeout} {
+		"IDENTITY_WAIT": &c.IdentityWait, "READ_HEADER_TIMEOUT": &c.ReadHeaderTimeout, "READ_TIMEOUT": &c.ReadTimeout,
+		"WEBHOOK_EVENT_RETENTION": &c.WebhookEventRetention} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -231,6 +239,9 @@ func Load(environ func(string) string) (Config, error) {
 		if d == 0 {
 			return c, fmt.Errorf("config: %s must be more than zero", name)
 		}
+	}
+	if c.WebhookEventRetention <= idp.MaxReplayWindow {
+		return c, fmt.Errorf("config: WEBHOOK_EVENT_RETENTION must be longer than %s, the longest replay window an IdP adapter may have, e.g. 168h", idp.MaxReplayWindow)
 	}
 	if c.ReadHeaderTimeout > c.ReadTimeout {
 		return c, fmt.Errorf("config: READ_HEADER_TIMEOUT must not be longer than READ_TIMEOUT, which includes the headers")

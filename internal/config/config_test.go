@@ -70,3 +70,21 @@ func TestReadHeaderTimeoutFitsInReadTimeout(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestWebhookEventRetention: the ids of webhook events are kept a week by
+// default, and never for less than the longest replay window an adapter may
+// have (24h), so a redelivery the window still admits is known as one.
+func TestWebhookEventRetention(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.WebhookEventRetention != 7*24*time.Hour {
+		t.Fatalf("default %s, err %v", c.WebhookEventRetention, err)
+	}
+	if c, err = Load(env(map[string]string{"WEBHOOK_EVENT_RETENTION": "48h"})); err != nil || c.WebhookEventRetention != 48*time.Hour {
+		t.Fatalf("48h: %s, err %v", c.WebhookEventRetention, err)
+	}
+	for _, v := range []string{"x", "-1h", "0s", "24h", "2h"} {
+		if _, err := Load(env(map[string]string{"WEBHOOK_EVENT_RETENTION": v})); err == nil || !strings.Contains(err.Error(), "WEBHOOK_EVENT_RETENTION") {
+			t.Errorf("%s: err = %v", v, err)
+		}
+	}
+}

@@ -120,8 +120,8 @@ func applyChange(ctx context.Context, tx *sqlx.Tx, c Change) (Outcome, error) {
 
 // PruneWebhookEvents forgets the event ids received before before and
 // returns how many. Ids need keeping only while a redelivery could still
-// pass the replay window (and Graph retries for up to 4 hours), so a daily
-// prune of what is older than a day keeps the table small.
+// pass the replay window (and Graph retries for up to 4 hours); serve runs
+// it hourly through webhook.PruneEvents with WEBHOOK_EVENT_RETENTION.
 func (st *Store) PruneWebhookEvents(ctx context.Context, before time.Time) (int64, error) {
 	res, err := st.db.ExecContext(ctx, `DELETE FROM directory.webhook_events WHERE received_at < $1`, before)
 	if err != nil {

@@ -22,9 +22,10 @@ type WebhookConfig struct {
 	Secret string `yaml:"secret"`
 	// SecretEnv names the environment variable that holds the secret.
 	SecretEnv string `yaml:"secret_env"`
-	// ReplayWindow is how far an event's time may lie from now; older or
-	// later deliveries are refused. Default 5m (Auth0's log streams can lag
-	// and retry: raise it for them).
+	// ReplayWindow is how far before now an event's time may lie; older
+	// deliveries are refused, and so are those dated later than now plus
+	// webhook.ClockSkew (1m). Default 5m (Auth0's log streams can lag and
+	// retry: raise it for them).
 	ReplayWindow Duration `yaml:"replay_window"`
 }
 
@@ -53,8 +54,12 @@ func (c *Config) normalizeWebhook() error {
 	if w.ReplayWindow == 0 {
 		w.ReplayWindow = Duration(5 * time.Minute)
 	}
-	if w.ReplayWindow < 0 || time.Duration(w.ReplayWindow) > 24*time.Hour {
+	if w.ReplayWindow < 0 || time.Duration(w.ReplayWindow) > MaxReplayWindow {
 		return fmt.Errorf("idp %q: webhook.replay_window: must be between 0s and 24h", c.ID)
 	}
 	return nil
 }
+
+// MaxReplayWindow is the longest replay_window a webhook may have; the
+// gateway keeps event ids longer than it (WEBHOOK_EVENT_RETENTION).
+const MaxReplayWindow = 24 * time.Hour

@@ -18,7 +18,8 @@ import (
 // sender puts the Unix time in seconds in TimestampHeader and
 // "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)) in
 // SignatureHeader. Signing the timestamp with the body makes a replayed
-// delivery fail once the window has passed.
+// delivery fail once the window has passed; a timestamp or occurred_at
+// later than now plus ClockSkew is refused too.
 const (
 	TimestampHeader = "X-Webhook-Timestamp"
 	SignatureHeader = "X-Webhook-Signature"
@@ -86,7 +87,7 @@ func (g generic) changes(r *http.Request, body []byte, now time.Time) ([]directo
 	default:
 		return nil, nil // another event type: nothing for the cache
 	}
-	if c.OccurredAt.After(now.Add(g.window)) {
+	if c.OccurredAt.After(now.Add(ClockSkew)) {
 		// A time in the future would hold back every real change after it.
 		c = outside(c)
 	}

@@ -2,7 +2,8 @@
 // POST /webhooks/{idp_id} and keeps the directory's cache fresh (decision
 // 0058). Each adapter kind authenticates deliveries as its IdP documents it
 // (auth0.go, keycloak.go, entra.go, generic.go); every kind refuses events
-// outside the adapter's time window, applies an event once by its id, and
+// outside the adapter's time window or dated later than now plus
+// ClockSkew, applies an event once by its id, and
 // ignores an event older than what the cache holds (directory.ApplyChange).
 // It compares secrets in constant time, uses crypto/hmac for signatures, and
 // never logs a payload, a header or a secret: only ids, counts and reasons.
@@ -26,6 +27,10 @@ import (
 
 // MaxBody is the largest delivery accepted.
 const MaxBody = 1 << 20
+
+// ClockSkew is how far in the future an event may be dated, for the IdP's
+// clock running ahead of ours.
+const ClockSkew = time.Minute
 
 // Applier applies one change to the cache; *directory.Store is the one.
 type Applier interface {
@@ -167,10 +172,13 @@ func equal(a, b string) bool {
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
 
-// within reports whether t lies within window of now, either side.
+// within reports whether t lies within window before now and no later than
+// now plus ClockSkew. A time further ahead is refused although the window
+// would admit it: applied, it would mark the cache as newer than the genuine
+// change that follows, which would then be ignored as outdated.
 func within(t, now time.Time, window time.Duration) bool {
 	d := now.Sub(t)
-	return d <= window && d >= -window
+	return d <= window && d >= -ClockSkew
 }
 
 // outside marks a change refused for lying outside the time window.

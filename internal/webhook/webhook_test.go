@@ -488,3 +488,165 @@ func TestConcurrentRedeliveries(t *testing.T) {
 		t.Fatalf("outcomes %v", total)
 	}
 }
+
+// TestFutureEventIsRefused: an event dated later than now plus the clock
+// skew, though inside the replay window, is refused as a too-old one is,
+// and is not applied; the genuine event that follows it is. A time within
+// the skew is accepted.
+func TestFutureEventIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	future := now.Add(3 * time.Minute) // inside the 5-minute window, beyond the skew
+	if future.Sub(now) <= webhook.ClockSkew || future.Sub(now) >= 5*time.Minute {
+		t.Fatalf("the test's future time must lie between the skew (%s) and the window", webhook.ClockSkew)
+	}
+
+	t.Run("Auth0", func(t *testing.T) {
+		path := "/webhooks/auth0-test"
+		auth := map[string]string{"Authorization": secret}
+		id := e.user("auth0-test", "auth0|future", now.Add(-time.Hour))
+		ev := func(logID string, at time.Time, email string) []byte {
+			b, _ := json.Marshal([]any{map[string]any{"log_id": logID, "data": map[string]any{
+				"log_id": logID, "date": at.Format(time.RFC3339Nano), "type": "sapi",
+				"details": map[string]any{
+					"request":  map[string]any{"method": "patch", "path": "/api/v2/users/" + url.PathEscape("auth0|future")},
+					"response": map[string]any{"body": map[string]any{"user_id": "auth0|future", "email": email}},
+				}}}})
+			return b
+		}
+		if code, sum := e.post(path, ev("fut-1", future, "future@example.com"), auth); code != http.StatusOK || sum["outside_window"] != 1 {
+			t.Fatalf("future event: status %d summary %v", code, sum)
+		}
+		if c := e.cache(id); *c.Email == "future@example.com" {
+			t.Fatal("a future event was applied")
+		}
+		if code, sum := e.post(path, ev("fut-2", now, "genuine@example.com"), auth); code != http.StatusOK || sum["applied"] != 1 {
+			t.Fatalf("genuine event: status %d summary %v", code, sum)
+		}
+		if c := e.cache(id); *c.Email != "genuine@example.com" {
+			t.Fatalf("the genuine event was not applied: %v", *c.Email)
+		}
+		if _, sum := e.post(path, ev("fut-3", now.Add(webhook.ClockSkew/2), "skewed@example.com"), auth); sum["applied"] != 1 {
+			t.Fatalf("an event within the skew: summary %v", sum)
+		}
+	})
+
+	t.Run("Keycloak", func(t *testing.T) {
+		path := "/webhooks/keycloak-test"
+		user := uuid.NewString()
+		id := e.user("keycloak-test", user, now.Add(-time.Hour))
+		ev := func(uid string, at time.Time, email string) ([]byte, map[string]string) {
+			b, _ := json.Marshal(map[string]any{"uid": uid, "time": at.UnixMilli(), "type": "admin.USER-UPDATE",
+				"resourcePath": "users/" + user, "representation": `{"email":"` + email + `"}`})
+			return b, map[string]string{webhook.KeycloakSignatureHeader: webhook.SignKeycloak([]byte(secret), b)}
+		}
+		b, h := ev("kc-fut-1", future, "future@example.com")
+		if code, sum := e.post(path, b, h); code != http.StatusOK || sum["outside_window"] != 1 {
+			t.Fatalf("future event: status %d summary %v", code, sum)
+		}
+		if c := e.cache(id); *c.Email == "future@example.com" {
+			t.Fatal("a future event was applied")
+		}
+		b, h = ev("kc-fut-2", now, "genuine@example.com")
+		if code, sum := e.post(path, b, h); code != http.StatusOK || sum["applied"] != 1 {
+			t.Fatalf("genuine event: status %d summary %v", code, sum)
+		}
+		if c := e.cache(id); *c.Email != "genuine@example.com" {
+			t.Fatalf("the genuine event was not applied: %v", *c.Email)
+		}
+	})
+
+	t.Run("GenericTimestamp", func(t *testing.T) {
+		path := "/webhooks/oidc-test"
+		id := e.user("oidc-test", "sub-fut-ts", now.Add(-time.Hour))
+		body, h := generic(genericEvent("g-fut-ts", "user.updated", "sub-fut-ts", now.Add(-time.Second), "future@example.com"), future)
+		if code, _ := e.post(path, body, h); code != http.StatusUnauthorized {
+			t.Fatalf("future timestamp: status %d, want %d as for a too-old one", code, http.StatusUnauthorized)
+		}
+		if c := e.cache(id); *c.Email == "future@example.com" {
+			t.Fatal("a delivery stamped in the future was applied")
+		}
+		body, h = generic(genericEvent("g-fut-ts", "user.updated", "sub-fut-ts", now.Add(-time.Second), "genuine@example.com"), now)
+		if code, sum := e.post(path, body, h); code != http.StatusOK || sum["applied"] != 1 {
+			t.Fatalf("genuine event: status %d summary %v", code, sum)
+		}
+	})
+
+	t.Run("GenericOccurredAt", func(t *testing.T) {
+		path := "/webhooks/oidc-test"
+		id := e.user("oidc-test", "sub-fut-at", now.Add(-time.Hour))
+		body, h := generic(genericEvent("g-fut-at-1", "user.updated", "sub-fut-at", future, "future@example.com"), now)
+		if code, sum := e.post(path, body, h); code != http.StatusOK || sum["outside_window"] != 1 {
+			t.Fatalf("future event: status %d summary %v", code, sum)
+		}
+		if c := e.cache(id); *c.Email == "future@example.com" {
+			t.Fatal("a future event was applied")
+		}
+		body, h = generic(genericEvent("g-fut-at-2", "user.updated", "sub-fut-at", now, "genuine@example.com"), now)
+		if code, sum := e.post(path, body, h); code != http.StatusOK || sum["applied"] != 1 {
+			t.Fatalf("genuine event: status %d summary %v", code, sum)
+		}
+		if c := e.cache(id); *c.Email != "genuine@example.com" {
+			t.Fatalf("the genuine event was not applied: %v", *c.Email)
+		}
+	})
+}
+
+// TestPruneEventsRunsOnSchedule: PruneEvents forgets, on every tick, the
+// event ids received longer ago than the retention, keeps the younger ones,
+// and returns when its context ends.
+func TestPruneEventsRunsOnSchedule(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	event := func(id string, age time.Duration) {
+		t.Helper()
+		db.MustExec(`INSERT INTO directory.webhook_events (idp_id, event_id, occurred_at, received_at, outcome)
+			VALUES ('prune-test', $1, now() - $2::interval, now() - $2::interval, 'applied')`, id, age.String())
+	}
+	has := func(id string) bool {
+		t.Helper()
+		var n int
+		if err := db.Get(&n, `SELECT count(*) FROM directory.webhook_events WHERE idp_id = 'prune-test' AND event_id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	waitGone := func(id string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); has(id); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("event %s older than the retention was not pruned", id)
+			}
+		}
+	}
+	event("old", 2*time.Hour)
+	event("just-old", 2*time.Minute)
+	event("young", 10*time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		webhook.PruneEvents(ctx, directory.NewStore(db), time.Minute, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	waitGone("old")
+	waitGone("just-old")
+	// A later tick prunes what has aged since.
+	event("later", time.Hour)
+	waitGone("later")
+	if !has("young") {
+		t.Fatal("an event younger than the retention was pruned")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PruneEvents did not return when its context ended")
+	}
+	event("after-stop", time.Hour)
+	time.Sleep(100 * time.Millisecond)
+	if !has("after-stop") {
+		t.Fatal("pruning went on after the context ended")
+	}
+}
