@@ -26,14 +26,27 @@ var Codes = map[apperr.Kind]string{
 	apperr.Forbidden:       "FORBIDDEN",
 	apperr.Unauthenticated: "UNAUTHENTICATED",
 	apperr.RateLimited:     "RATE_LIMITED",
+	apperr.Unavailable:     "UNAVAILABLE",
 }
+
+// RetryAfter is the retry hint of an UNAVAILABLE answer, in seconds: its
+// extensions.retryAfter and, for a request refused before GraphQL runs, its
+// Retry-After header.
+const RetryAfter = 5
+
+// CodeCancelled is the code of an error of a request its client gave up
+// on: no client reads it, and nothing logs it (see ErrorPresenter).
+const CodeCancelled = "CANCELLED"
 
 // ErrorPresenter is the one place errors become GraphQL errors. Our errors
 // show their safe message and their kind's code. gqlgen's own parse and
 // validation errors keep their code, and an argument gqlgen could not
 // unmarshal is BAD_USER_INPUT; neither echoes what the caller sent (see
-// withoutInput). Anything else is logged with the request id and shown as
-// "internal error".
+// withoutInput). An UNAVAILABLE error carries a retry hint (retryAfter,
+// in seconds). An error of a request whose client went away (its context is
+// cancelled) is no error of the gateway: it is not logged (the transport
+// counts and logs the cancelled request once). Anything else is logged with
+// the request id and shown as "internal error".
 func ErrorPresenter(log *slog.Logger, requestID func(context.Context) string) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
@@ -42,6 +55,9 @@ func ErrorPresenter(log *slog.Logger, requestID func(context.Context) string) gr
 			ext := map[string]any{"code": Codes[e.Kind]}
 			if e.Field != "" {
 				ext["field"] = e.Field
+			}
+			if e.Kind == apperr.Unavailable {
+				ext["retryAfter"] = RetryAfter
 			}
 			gqlErr.Extensions = ext
 			return gqlErr
@@ -56,6 +72,11 @@ func ErrorPresenter(log *slog.Logger, requestID func(context.Context) string) gr
 				gqlErr.Extensions = map[string]any{"code": Codes[apperr.Invalid], "field": arg}
 				return gqlErr
 			}
+		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			gqlErr.Message = "the request was cancelled"
+			gqlErr.Extensions = map[string]any{"code": CodeCancelled}
+			return gqlErr
 		}
 		log.ErrorContext(ctx, "internal error", "request_id", requestID(ctx), "error", err.Error())
 		gqlErr.Message = "internal error"

@@ -20,6 +20,7 @@ const (
 	Forbidden                   // the caller may not do or see this
 	Unauthenticated             // no valid credentials
 	RateLimited                 // too many requests; try later
+	Unavailable                 // a dependency (the database) cannot be reached; try later
 )
 
 // String names the kind, for logs.
@@ -37,6 +38,8 @@ func (k Kind) String() string {
 		return "unauthenticated"
 	case RateLimited:
 		return "rate_limited"
+	case Unavailable:
+		return "unavailable"
 	default:
 		return "internal"
 	}

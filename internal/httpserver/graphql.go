@@ -18,9 +18,9 @@ import (
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error
-// presenter. The limits run in CreateOperationContext, so a refused
+// presenter, which tells db of every outage a request meets. The limits run in CreateOperationContext, so a refused
 // document never reaches a resolver (and sends no SQL).
-func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
+func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Server {
 	l := d.Limits
 	if l.MaxBodyBytes <= 0 {
 		l.MaxBodyBytes = 1 << 20
@@ -44,6 +44,7 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps) *handler.Server {
 			e.Extensions = map[string]any{"code": codeTimeout}
 			return e
 		}
+		db.seen(ctx, err)
 		return present(ctx, err)
 	})
 	gql.SetRecoverFunc(graph.Recover(d.Log))

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -82,11 +83,12 @@ func New(d Deps) http.Handler {
 		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Cursors: d.Cursors, Identity: d.Identity,
 		Erasure: d.Erasure, PhoneRegion: d.PhoneRegion,
 	}
-	gql := newGraphQL(graph.NewSchema(res), d)
+	db := &outage{log: d.Log}
+	gql := newGraphQL(graph.NewSchema(res), d, db)
 
 	mux := routes{http.NewServeMux(), map[string]bool{}}
-	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet,
-		withTimeout(d.RequestTimeout, authenticate(d.Log, d.Authenticator, loader.Middleware(d.Stores)(countStatements(gql)))))))
+	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet, observeCancel(d.Log,
+		withTimeout(d.RequestTimeout, authenticate(d.Log, db, d.Authenticator, loader.Middleware(d.Stores)(countStatements(db, gql))))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}
@@ -168,9 +170,11 @@ func ready(dbs []*sqlx.DB) http.HandlerFunc {
 
 // authenticate puts the caller's scope in the context, or answers 401 with
 // a GraphQL error and nothing that tells why. A failure of the gateway
-// itself while signing in (the directory is down) is a 503, logged with the
-// request id.
-func authenticate(log *slog.Logger, a auth.Authenticator, next http.Handler) http.Handler {
+// itself while signing in is a 503: UNAVAILABLE with Retry-After when the
+// database cannot be reached (logged once per outage, by db), INTERNAL
+// logged with the request id otherwise, and nothing logged when the client
+// has gone away.
+func authenticate(log *slog.Logger, db *outage, a auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
 			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
@@ -178,6 +182,15 @@ func authenticate(log *slog.Logger, a auth.Authenticator, next http.Handler) htt
 		}
 		s, err := a.Authenticate(r)
 		if err != nil {
+			if db.seen(r.Context(), err) {
+				w.Header().Set("Retry-After", strconv.Itoa(graph.RetryAfter))
+				writeError(w, http.StatusServiceUnavailable, apperr.Unavailable, "the database is unavailable")
+				return
+			}
+			if errors.Is(r.Context().Err(), context.Canceled) {
+				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+				return
+			}
 			if apperr.KindOf(err) != apperr.Unauthenticated {
 				log.ErrorContext(r.Context(), "sign-in failed", "request_id", RequestID(r.Context()), "error", err.Error())
 				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
@@ -198,18 +211,41 @@ func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string)
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 	}
 	w.WriteHeader(status)
+	ext := map[string]any{"code": graph.Codes[kind]}
+	if kind == apperr.Unavailable {
+		ext["retryAfter"] = graph.RetryAfter
+	}
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": graph.Codes[kind]}}},
+		"errors": []map[string]any{{"message": msg, "extensions": ext}},
+	})
+}
+
+// observeCancel counts a request whose client went away before its answer
+// and logs it once, at debug: it is no error of the gateway, and the
+// errors of its fields are not logged (graph.ErrorPresenter).
+func observeCancel(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			metrics.ObserveCancelled()
+			log.DebugContext(r.Context(), "request cancelled", "request_id", RequestID(r.Context()))
+		}
 	})
 }
 
 // countStatements counts the SQL statements a request sends and reports the
-// count in the X-SQL-Statements response header.
-func countStatements(next http.Handler) http.Handler {
+// count in the X-SQL-Statements response header. A request that sent
+// statements and met no outage tells db the database is up.
+func countStatements(db *outage, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, n := postgres.WithStatementCounter(r.Context())
+		ctx, down := withOutageMark(ctx)
+		start := time.Now()
 		next.ServeHTTP(&statementsHeader{ResponseWriter: w, n: n}, r.WithContext(ctx))
 		metrics.ObserveStatements(n.Load())
+		if n.Load() > 0 && !down.Load() && ctx.Err() == nil {
+			db.answered(ctx, start)
+		}
 	})
 }
 

@@ -44,6 +44,11 @@ var (
 		Help: "GraphQL errors by extensions.code.",
 	}, []string{"code"})
 
+	cancelledRequests = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gateway_requests_cancelled_total",
+		Help: "GraphQL requests whose client went away before the answer.",
+	})
+
 	sqlPerRequest = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "gateway_sql_statements_per_request",
 		Help:    "SQL statements one GraphQL request sent.",
@@ -88,7 +93,7 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, sqlPerRequest, loaderBatch,
+		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, cancelledRequests, sqlPerRequest, loaderBatch,
 		idpCalls, idpDuration, outboxDepth, outboxAge, quotaWaits,
 	)
 }
@@ -179,6 +184,9 @@ func ObserveError(code string) {
 
 // codePattern is what every code of ours and gqlgen's looks like.
 var codePattern = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
+
+// ObserveCancelled counts one request whose client went away.
+func ObserveCancelled() { cancelledRequests.Inc() }
 
 // ObserveStatements records how many SQL statements one request sent.
 func ObserveStatements(n int64) { sqlPerRequest.Observe(float64(n)) }

@@ -10,6 +10,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,7 +95,8 @@ func Tx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error
 
 // Translate turns a database error into an apperr: no rows is NotFound, a
 // unique violation is Conflict, a foreign-key or check violation is Invalid,
-// anything else Internal. what names the operation, never the values.
+// a database that cannot be reached (see Outage) Unavailable, anything else
+// Internal. what names the operation, never the values.
 func Translate(err error, what string) error {
 	if err == nil {
 		return nil
@@ -103,6 +106,9 @@ func Translate(err error, what string) error {
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return apperr.Wrap(err, apperr.NotFound, "not found")
+	}
+	if Outage(err) {
+		return apperr.Wrap(err, apperr.Unavailable, "the database is unavailable")
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
@@ -118,6 +124,29 @@ func Translate(err error, what string) error {
 		}
 	}
 	return apperr.Wrap(err, apperr.Internal, what)
+}
+
+// Outage reports whether err says the database cannot be reached, as
+// opposed to refusing a statement: a connection refused, reset or timed out
+// while dialling, a connection the server closed, the server shutting down
+// or not accepting connections yet (admin_shutdown, crash_shutdown,
+// cannot_connect_now) and any connection exception (class 08). A cancelled
+// or timed-out context is not an outage: the caller gave up.
+func Outage(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "57P01", "57P02", "57P03":
+			return true
+		}
+		return pqErr.Code.Class() == "08"
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &netErr)
 }
 
 // Query builds a WHERE clause with numbered placeholders.
