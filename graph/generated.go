@@ -1672,7 +1672,7 @@ input UpdateMyProfileInput {
   email: String
   "The new full name, 1 to 200 characters."
   fullName: String
-  "The new phone number in international form, e.g. +44 20 7946 0958; an empty string removes it. Needs a linked contact."
+  "The new phone number, e.g. +44 20 7946 0958 (without a country code it is read in the gateway's default region); it must be a valid number, and is stored in E.164 form. An empty string removes it. Needs a linked contact."
   phone: String
 }
 

@@ -161,6 +161,23 @@ func TestUpdateMyProfile(t *testing.T) {
 			t.Errorf("half-written: contact email %q, %d queued", email, e.outboxRows())
 		}
 	})
+	t.Run("PhoneThatIsNoValidNumberIsRefused", func(t *testing.T) {
+		// One validator for profiles and contacts: a number phonenumbers does
+		// not take for a valid one is refused, not stored.
+		e := newIdentityEnv(t, identity.Options{})
+		tn := e.tenant("T")
+		u, c := e.person(tn, "jane@example.com", "Jane Doe", "+442079460958")
+		for _, phone := range []string{"+4412345", "+999 1234567", "+44 20 7946 0958 9999", "+44 20 7946 O958"} {
+			r := e.query(provider(tn, u), updateMyProfile, map[string]any{"input": map[string]any{"phone": phone}})
+			if r.code(t) != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "input.phone" {
+				t.Errorf("%q: got %+v", phone, r.Errors)
+			}
+		}
+		var stored string
+		if err := e.db.Get(&stored, `SELECT phone FROM comms.contacts WHERE id = $1`, c); err != nil || stored != "+442079460958" {
+			t.Errorf("phone now %q (%v)", stored, err)
+		}
+	})
 	t.Run("PhoneWithoutContact", func(t *testing.T) {
 		e := newIdentityEnv(t, identity.Options{})
 		tn := e.tenant("T")

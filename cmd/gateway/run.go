@@ -326,7 +326,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	ident := identity.New(db, ads, identity.Options{Log: log, Workers: cfg.IdentityWorkers,
+	ident := identity.New(db, ads, identity.Options{Log: log, Workers: cfg.IdentityWorkers, PhoneRegion: cfg.PhoneRegion,
 		InteractiveWait: cfg.IdentityWait, Reconcile: identity.ReconcileOptions{Share: a.reconcileShare}})
 	// The workers outlive the HTTP server's shutdown, so the changes of the
 	// last requests are still taken; a job in flight at Stop is released

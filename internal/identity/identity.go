@@ -76,13 +76,19 @@ type Options struct {
 	// a timeout, a reset) the IdP may still apply it; default 30s. Until
 	// then nothing newer is sent for that user.
 	Settle time.Duration
-	Log    *slog.Logger
+	// PhoneRegion is the region a profile's phone number without a country
+	// code is read in; comms.DefaultRegion when empty.
+	PhoneRegion string
+	Log         *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
 	// unless Reconcile.Share is set.
 	Reconcile ReconcileOptions
 }
 
 func (o *Options) defaults() {
+	if o.PhoneRegion == "" {
+		o.PhoneRegion = comms.DefaultRegion
+	}
 	if o.Workers == 0 {
 		o.Workers = 4
 	}

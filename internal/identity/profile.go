@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"net/mail"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -48,7 +47,7 @@ func (s *Service) UpdateMyProfile(ctx context.Context, sc access.Scope, in Profi
 		}
 		return nil, apperr.E(apperr.Unauthenticated, "sign in to change your profile")
 	}
-	if err := in.normalize(); err != nil {
+	if err := in.normalize(s.opts.PhoneRegion); err != nil {
 		return nil, err
 	}
 	return s.change(ctx, sc.UserID, func(u *directory.User) error {
@@ -69,7 +68,7 @@ func (s *Service) UpdateUserIdentity(ctx context.Context, sc access.Scope, userI
 		return nil, apperr.E(apperr.Forbidden, "only an admin of the user's tenant may change their identity")
 	}
 	p := ProfileInput{Email: in.Email, FullName: in.FullName}
-	if err := p.normalize(); err != nil {
+	if err := p.normalize(s.opts.PhoneRegion); err != nil {
 		return nil, err
 	}
 	return s.change(ctx, userID, func(u *directory.User) error {
@@ -245,12 +244,11 @@ func same(a, b *string) bool {
 	return *a == *b
 }
 
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
 // normalize checks every field and puts it in canonical form: the email
 // trimmed with its domain lower-cased, the name trimmed, the phone in
-// E.164 without separators. Invalid names the field.
-func (in *ProfileInput) normalize() error {
+// E.164 (a number without a country code read in region). Invalid names
+// the field.
+func (in *ProfileInput) normalize(region string) error {
 	if in.Email != nil {
 		e := strings.TrimSpace(*in.Email)
 		a, err := mail.ParseAddress(e)
@@ -271,15 +269,12 @@ func (in *ProfileInput) normalize() error {
 		}
 		in.FullName = &n
 	}
-	if in.Phone != nil {
-		p := strings.Map(func(r rune) rune {
-			if strings.ContainsRune(" -.()", r) {
-				return -1
-			}
-			return r
-		}, *in.Phone)
-		if p != "" && !e164.MatchString(p) {
-			return apperr.InvalidField("input.phone", "must be an international number such as +44 20 7946 0958")
+	if in.Phone != nil && *in.Phone != "" {
+		// The one phone validator (comms'): a number phonenumbers takes for
+		// a valid one, in E.164; "" removes the phone.
+		p, err := comms.NormalizePhone("input.phone", *in.Phone, region)
+		if err != nil {
+			return err
 		}
 		in.Phone = &p
 	}
