@@ -25,7 +25,6 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/loader"
-	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/property"
 	"github.com/propertyportal/gateway/internal/seed"
 )
@@ -128,37 +127,8 @@ func validHeader(v string) bool {
 // and checks that the gateway recovers by itself and that every write whose
 // commit was acknowledged is there.
 func TestPostgresRestartUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts its own PostgreSQL cluster")
-	}
+	cluster, db := ownCluster(t)
 	ctx := context.Background()
-	cluster, err := postgres.StartCluster(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cluster.StartServer(context.Background()) // Stop needs a running server
-		if err := cluster.Stop(); err != nil {
-			t.Logf("stop cluster: %v", err)
-		}
-	})
-	admin, err := postgres.Open(ctx, cluster.URL("postgres"), postgres.Options{MaxOpenConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = admin.ExecContext(ctx, "CREATE DATABASE portal")
-	_ = admin.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.Open(ctx, cluster.URL("portal"), postgres.Options{MaxOpenConns: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := postgres.Migrate(ctx, db.DB); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := seed.Demo(ctx, db); err != nil {
 		t.Fatal(err)
 	}
