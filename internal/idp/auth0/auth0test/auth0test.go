@@ -1,7 +1,8 @@
 // Package auth0test is a fake of the Auth0 Management API v2 for tests,
 // following its documentation: POST /oauth/token (client credentials with
 // an audience), GET, PATCH and DELETE /api/v2/users/{id} with a bearer
-// token, Auth0's error body {statusCode, error, message, errorCode}, and
+// token (a DELETE of a user that is not there answers 204, as Auth0's
+// does), Auth0's error body {statusCode, error, message, errorCode}, and
 // X-RateLimit-Limit, -Remaining and -Reset on every answer while a rate is
 // set (Auth0 sends them on each Management API response), 429 included.
 package auth0test
@@ -21,20 +22,26 @@ import (
 // Fake is a running fake Auth0 tenant.
 type Fake struct {
 	*idptest.Core
-	URL string
+	URL    string
+	Server *httptest.Server
 }
 
 func errBody(status int, code, message string) any {
 	return map[string]any{"statusCode": status, "error": http.StatusText(status), "message": message, "errorCode": code}
 }
 
-// New starts a fake, closed when the test ends.
-func New(t testing.TB) *Fake {
+// New starts a fake on 127.0.0.1, closed when the test ends.
+func New(t testing.TB) *Fake { return start(t, false) }
+
+// NewTLS starts a fake served over https with httptest's certificate
+// (Server.Certificate), for clients that only speak https.
+func NewTLS(t testing.TB) *Fake { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Fake {
 	f := &Fake{Core: idptest.NewCore(errBody)}
 	f.QuotaHeaders = true
-	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
+	f.Server = idptest.Serve(t, http.HandlerFunc(f.serve), useTLS)
+	f.URL = f.Server.URL
 	return f
 }
 
@@ -76,6 +83,13 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, exists := f.Get(id)
+	if !exists && r.Method == http.MethodDelete {
+		// Auth0 answers 204 to the deletion of a user that does not
+		// exist: DELETE /api/v2/users/{id} documents no 404.
+		done(204)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if !exists {
 		done(404)
 		idptest.WriteJSON(w, http.StatusNotFound, errBody(404, "inexistent_user", "The user does not exist."))

@@ -23,7 +23,8 @@ const Tenant = "11111111-2222-3333-4444-555555555555"
 // Fake is a running fake of Graph and its token endpoint.
 type Fake struct {
 	*idptest.Core
-	URL string
+	URL    string
+	Server *httptest.Server
 }
 
 func errBody(status int, code, message string) any {
@@ -37,12 +38,17 @@ func errBody(status int, code, message string) any {
 		"innerError": map[string]string{"date": time.Now().UTC().Format(time.RFC3339), "request-id": "00000000-0000-0000-0000-000000000000"}}}
 }
 
-// New starts a fake, closed when the test ends.
-func New(t testing.TB) *Fake {
+// New starts a fake on 127.0.0.1, closed when the test ends.
+func New(t testing.TB) *Fake { return start(t, false) }
+
+// NewTLS starts a fake served over https with httptest's certificate
+// (Server.Certificate), for clients that only speak https.
+func NewTLS(t testing.TB) *Fake { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Fake {
 	f := &Fake{Core: idptest.NewCore(errBody)}
-	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
+	f.Server = idptest.Serve(t, http.HandlerFunc(f.serve), useTLS)
+	f.URL = f.Server.URL
 	return f
 }
 
