@@ -41,6 +41,14 @@ func (r Results) OK(step string) {
 	}
 }
 
+// Require stops the test unless step succeeded.
+func (r Results) Require(step string) {
+	r.T.Helper()
+	if ok, _ := r.Get(step, "ok"); ok != true {
+		r.T.Fatalf("%s: the official client failed: %s", step, r.dump(step))
+	}
+}
+
 // Failed asserts that step threw an error of class name for an answer
 // with status.
 func (r Results) Failed(step string, status int, name string) {
