@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 )
@@ -49,12 +50,13 @@ func ClientsDir(t testing.TB) string {
 	}
 }
 
-// needClients finds node and the installed clients of tools/idp-clients
+// NeedClients finds node and the installed clients of tools/idp-clients
 // at the versions package.json pins. Without them the test fails when CI
 // is set (.ci/run installs them) and is skipped otherwise, as the browser
 // test does without Chromium.
-func needClients(t *testing.T, dir string) string {
+func NeedClients(t *testing.T) (node, dir string) {
 	t.Helper()
+	dir = ClientsDir(t)
 	missing := func(why string) {
 		t.Helper()
 		msg := why + ": run `npm ci --prefix tools/idp-clients`"
@@ -74,7 +76,16 @@ func needClients(t *testing.T, dir string) string {
 	if err != nil || json.Unmarshal(b, &pkg) != nil || len(pkg.Dependencies) == 0 {
 		t.Fatalf("read %s/package.json: %v", dir, err)
 	}
-	for name, want := range pkg.Dependencies {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		missing("tools/idp-clients/node_modules is missing")
+	}
+	names := make([]string, 0, len(pkg.Dependencies))
+	for name := range pkg.Dependencies {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		want := pkg.Dependencies[name]
 		var got struct {
 			Version string `json:"version"`
 		}
@@ -86,7 +97,7 @@ func needClients(t *testing.T, dir string) string {
 			missing(name + " " + got.Version + " is installed, package.json pins " + want)
 		}
 	}
-	return node
+	return node, dir
 }
 
 // CertFile writes srv's certificate as PEM for NODE_EXTRA_CA_CERTS and
@@ -107,8 +118,7 @@ func CertFile(t testing.TB, srv *httptest.Server) string {
 // exits non-zero fails the test with its stderr.
 func RunClient(t *testing.T, script string, env map[string]string) map[string]any {
 	t.Helper()
-	dir := ClientsDir(t)
-	node := needClients(t, dir)
+	node, dir := NeedClients(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, script))

@@ -15,6 +15,7 @@ import (
 // against the fake through the calls the adapter makes, and checks both
 // what the client saw and what the fake did.
 func TestOfficialClientAgreesWithFake(t *testing.T) {
+	idptest.NeedClients(t)
 	f := auth0test.NewTLS(t)
 	env := func(mode string) map[string]string {
 		return map[string]string{

@@ -13,6 +13,7 @@ import (
 // against the fake through the calls the adapter makes, and checks both
 // what the client saw and what the fake did.
 func TestOfficialClientAgreesWithFake(t *testing.T) {
+	idptest.NeedClients(t)
 	f := entratest.NewTLS(t)
 	const id = "6e3a2f3c-1d6b-4a55-9b1e-0c5f2b7d8e91"
 	env := func(mode string) map[string]string {

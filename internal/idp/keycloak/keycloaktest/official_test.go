@@ -15,6 +15,7 @@ import (
 // against the fake through the calls the adapter makes, and checks both
 // what the client saw and what the fake did.
 func TestOfficialClientAgreesWithFake(t *testing.T) {
+	idptest.NeedClients(t)
 	f := keycloaktest.New(t)
 	// A secret with characters that RFC 6749 (2.3.1) has form-encoded
 	// before HTTP Basic, as the client sends it.
