@@ -3,7 +3,7 @@
 // the fake at IDP_URL (https; NODE_EXTRA_CA_CERTS trusts its certificate).
 //
 // IDP_MODE=calls: client-credentials token, read, update (email, name),
-// read again, delete, read after the delete, delete again.
+// read again, update of another documented attribute, delete, read after the delete, delete again.
 // IDP_MODE=ratelimit: a burst of reads without retries until one is
 // refused with 429, then one read with the client's default retries.
 import { ManagementClient } from "auth0";
@@ -42,6 +42,11 @@ if (env("IDP_MODE") === "calls") {
     return { status: rawResponse.status, headers: headers(rawResponse.headers), user: data };
   });
   await run(out, "readUpdated", read);
+  // A root attribute the adapter does not change but the API documents.
+  await run(out, "updateNickname", async () => {
+    const { data, rawResponse } = await mgmt.users.update(id, { nickname: "jd" }).withRawResponse();
+    return { status: rawResponse.status, nickname: data.nickname ?? null };
+  });
   await run(out, "delete", async () => {
     const { rawResponse } = await mgmt.users.delete(id).withRawResponse();
     return { status: rawResponse.status };

@@ -58,6 +58,15 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 		c.OK("readUpdated")
 		c.Equal("readUpdated", "new@example.com", "user", "email")
 		c.Equal("readUpdated", "Jane Doe", "user", "name")
+		// fields=user_id,email,name&include_fields=true: those and no others.
+		if u, _ := c.Get("readUpdated", "user"); len(u.(map[string]any)) != 3 {
+			t.Errorf("read with fields answered %v, want user_id, email and name only", u)
+		}
+		// The Management API takes every root attribute the client's
+		// UpdateUserRequestContent lists, nickname among them.
+		c.OK("updateNickname")
+		c.Equal("updateNickname", float64(200), "status")
+		c.Equal("updateNickname", "jd", "nickname")
 
 		c.OK("delete")
 		c.Equal("delete", float64(204), "status")
@@ -71,7 +80,7 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 		for _, cl := range f.Calls() {
 			switch {
 			case cl.Method == http.MethodPatch && cl.Status == 200:
-				update = cl.Path == "/api/v2/users/auth0|abc123" && len(cl.Body) == 2 && cl.Body["email"] == "new@example.com" && cl.Body["name"] == "Jane Doe"
+				update = update || cl.Path == "/api/v2/users/auth0|abc123" && len(cl.Body) == 2 && cl.Body["email"] == "new@example.com" && cl.Body["name"] == "Jane Doe"
 			case cl.Method == http.MethodDelete && cl.Status == 204:
 				del = cl.UserID == "auth0|abc123"
 			case cl.Method == http.MethodGet && cl.Status == 200:
