@@ -35,6 +35,20 @@ await run(out, "token", async () => {
   accessToken = body.access_token;
   return { status: res.status, tokenType: body.token_type, expiresIn: body.expires_in, tokenLength: accessToken.length };
 });
+// The identity platform documents a form body only.
+await run(out, "tokenAsJSON", async () => {
+  const res = await fetch(env("IDP_TOKEN_URL"), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      client_id: env("IDP_CLIENT_ID"),
+      client_secret: env("IDP_CLIENT_SECRET"),
+      scope: "https://graph.microsoft.com/.default",
+      grant_type: "client_credentials",
+    }),
+  });
+  return { status: res.status, body: await res.json() };
+});
 if (!out.token.ok) {
   print(out);
   process.exit(0);

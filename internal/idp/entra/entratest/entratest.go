@@ -1,7 +1,7 @@
 // Package entratest is a fake of Microsoft Graph's user API and the
 // Microsoft identity platform's token endpoint for tests, following their
 // documentation: POST /{tenant}/oauth2/v2.0/token (client credentials with
-// scope https://graph.microsoft.com/.default, form encoded), GET, PATCH
+// scope https://graph.microsoft.com/.default, a form body only), GET, PATCH
 // (204) and DELETE /v1.0/users/{id} with a bearer token, Graph's error body
 // {"error": {"code", "message", "innerError"}}, and 429 with Retry-After.
 package entratest
@@ -61,6 +61,11 @@ func (f *Fake) Config() idp.AdminConfig {
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/"+Tenant+"/oauth2/v2.0/token" && r.Method == http.MethodPost {
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			// The identity platform reads a form only: a JSON body has no grant_type.
+			idptest.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_codes": []int{900144}})
+			return
+		}
 		fields := idptest.TokenFields(r)
 		if fields["scope"] != "https://graph.microsoft.com/.default" {
 			idptest.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_scope", "error_codes": []int{1002012}})

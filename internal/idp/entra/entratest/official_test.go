@@ -42,6 +42,8 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 		if n := c.Num("token", "expiresIn"); n < 3500 || n > 3600 {
 			t.Errorf("expires_in %v, want about an hour", n)
 		}
+		c.Equal("tokenAsJSON", float64(400), "status")
+		c.Equal("tokenAsJSON", "invalid_request", "body", "error")
 		if n := f.TokenCalls() - tokensBefore; n != 1 {
 			t.Errorf("the fake issued %d tokens, want 1", n)
 		}
