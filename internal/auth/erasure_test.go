@@ -1,0 +1,161 @@
+package auth_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/auth"
+	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/postgres/pgtest"
+	"github.com/propertyportal/gateway/internal/privacy"
+)
+
+// replicas is a database with a tenant, an Auth0-like provider and two
+// verifiers on it, each with its own pool, as two gateway processes.
+type replicas struct {
+	url    string
+	db     *sqlx.DB
+	tenant uuid.UUID
+	p      *provider
+	cfg    idp.Config
+	vs     []*auth.Verifier
+}
+
+func newReplicas(t *testing.T) *replicas {
+	t.Helper()
+	r := &replicas{url: pgtest.URL(t), p: newProvider(t)}
+	r.db = openDB(t, r.url)
+	r.tenant = mustTenant(t, r.db)
+	r.cfg = idp.Config{ID: "auth0-prod", Kind: idp.KindAuth0, Issuer: r.p.URL(), Audiences: []string{dev.Audience},
+		TenantClaim: dev.TenantClaim, RolesClaim: rolesNS, RoleMap: map[string]access.Role{"portal-provider": access.RoleProvider}}
+	for range 2 {
+		r.vs = append(r.vs, r.replica(t))
+	}
+	return r
+}
+
+// replica is another verifier on the database, with a pool of its own.
+func (r *replicas) replica(t *testing.T) *auth.Verifier {
+	t.Helper()
+	v, err := auth.New([]idp.Config{r.cfg}, directory.NewStore(openDB(t, r.url)), auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func openDB(t *testing.T, url string) *sqlx.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.Options{MaxOpenConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func (r *replicas) token(t *testing.T, subject string) string {
+	t.Helper()
+	return r.p.mint(t, dev.Claims{Subject: subject, TenantID: r.tenant, Email: "jane@acme.com", Name: "Jane Doe",
+		Extra: map[string]any{rolesNS: []string{"portal-provider"}}})
+}
+
+func authenticateOn(v *auth.Verifier, tok string) (access.Scope, error) {
+	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return v.Authenticate(req)
+}
+
+// signIn signs tok in on every replica, so each holds it in its cache, and
+// returns its user.
+func (r *replicas) signIn(t *testing.T, tok string) uuid.UUID {
+	t.Helper()
+	var user uuid.UUID
+	for i, v := range r.vs {
+		for range 2 { // the second is a cache hit
+			s, err := authenticateOn(v, tok)
+			if err != nil {
+				t.Fatalf("replica %d: %v", i, err)
+			}
+			if s.UserID == uuid.Nil || (user != uuid.Nil && s.UserID != user) {
+				t.Fatalf("replica %d: user %v, want one user (%v)", i, s.UserID, user)
+			}
+			user = s.UserID
+		}
+	}
+	return user
+}
+
+// refusedSoon waits, as a guard against a hang rather than a measure of
+// speed, until every replica refuses tok, and checks it stays refused.
+func (r *replicas) refusedSoon(t *testing.T, tok string) {
+	t.Helper()
+	for i, v := range r.vs {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			s, err := authenticateOn(v, tok)
+			if err != nil {
+				if apperr.KindOf(err) != apperr.Unauthenticated {
+					t.Fatalf("replica %d: %v, want UNAUTHENTICATED", i, err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d still accepts the erased user's token: %+v", i, s)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, err := authenticateOn(v, tok); apperr.KindOf(err) != apperr.Unauthenticated {
+			t.Fatalf("replica %d: after a refusal: %v", i, err)
+		}
+	}
+}
+
+// An erasure ends the user's access on every replica at once, though each
+// holds the user's token in its sign-in cache; others keep theirs.
+func TestErasureEndsAccessOnEveryReplica(t *testing.T) {
+	t.Parallel()
+	r := newReplicas(t)
+	ctx := context.Background()
+	bystander := r.token(t, "auth0|bystander")
+	r.signIn(t, bystander)
+
+	t.Run("EraseUser", func(t *testing.T) {
+		tok := r.token(t, "auth0|erased")
+		user := r.signIn(t, tok)
+		sv := &privacy.Service{DB: r.db}
+		admin := access.Scope{Role: access.RoleAdmin, TenantID: r.tenant, UserID: uuid.New()}
+		if _, err := sv.EraseUser(ctx, admin, user); err != nil {
+			t.Fatal(err)
+		}
+		r.refusedSoon(t, tok)
+	})
+
+	t.Run("DeletedAtTheIdP", func(t *testing.T) {
+		tok := r.token(t, "auth0|deleted")
+		r.signIn(t, tok)
+		out, err := directory.NewStore(r.db).ApplyChange(ctx, directory.Change{IdPID: r.cfg.ID, EventID: "evt-deleted",
+			ExternalID: "auth0|deleted", Type: directory.ChangeDeleted, OccurredAt: time.Now()})
+		if err != nil || out != directory.OutcomeApplied {
+			t.Fatalf("webhook change: %v %v", out, err)
+		}
+		r.refusedSoon(t, tok)
+	})
+
+	for i, v := range r.vs {
+		if _, err := authenticateOn(v, bystander); err != nil {
+			t.Fatalf("replica %d refuses another user: %v", i, err)
+		}
+	}
+}
