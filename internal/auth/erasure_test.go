@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -45,14 +46,42 @@ func newReplicas(t *testing.T) *replicas {
 	return r
 }
 
-// replica is another verifier on the database, with a pool of its own.
-func (r *replicas) replica(t *testing.T) *auth.Verifier {
+// replica is another verifier on the database, with a pool of its own and
+// its erasure listener up. dialer, when not nil, is what the listener
+// connects through.
+func (r *replicas) replica(t *testing.T, dialer ...pq.Dialer) *auth.Verifier {
 	t.Helper()
 	v, err := auth.New([]idp.Config{r.cfg}, directory.NewStore(openDB(t, r.url)), auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(dialer) > 0 {
+		auth.SetListenerDialer(v, dialer[0])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.ListenForErasures(ctx, r.url) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("listener: %v", err)
+		}
+		if auth.CacheOn(v) {
+			t.Error("the cache is on with its listener stopped")
+		}
+	})
+	waitFor(t, "the erasure listener", func() bool { return auth.CacheOn(v) })
 	return v
+}
+
+// waitFor polls cond, as a guard against a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited in vain for %s", what)
+		}
+	}
 }
 
 func openDB(t *testing.T, url string) *sqlx.DB {
@@ -83,6 +112,7 @@ func (r *replicas) signIn(t *testing.T, tok string) uuid.UUID {
 	t.Helper()
 	var user uuid.UUID
 	for i, v := range r.vs {
+		cached := auth.CachedTokens(v)
 		for range 2 { // the second is a cache hit
 			s, err := authenticateOn(v, tok)
 			if err != nil {
@@ -92,6 +122,9 @@ func (r *replicas) signIn(t *testing.T, tok string) uuid.UUID {
 				t.Fatalf("replica %d: user %v, want one user (%v)", i, s.UserID, user)
 			}
 			user = s.UserID
+		}
+		if n := auth.CachedTokens(v); n != cached+1 {
+			t.Fatalf("replica %d caches %d tokens, want %d", i, n, cached+1)
 		}
 	}
 	return user
@@ -154,6 +187,9 @@ func TestErasureEndsAccessOnEveryReplica(t *testing.T) {
 	})
 
 	for i, v := range r.vs {
+		if n := auth.CachedTokens(v); n != 1 {
+			t.Fatalf("replica %d caches %d tokens, want the other user's only", i, n)
+		}
 		if _, err := authenticateOn(v, bystander); err != nil {
 			t.Fatalf("replica %d refuses another user: %v", i, err)
 		}
