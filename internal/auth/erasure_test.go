@@ -2,8 +2,13 @@ package auth_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,7 +56,8 @@ func newReplicas(t *testing.T) *replicas {
 // connects through.
 func (r *replicas) replica(t *testing.T, dialer ...pq.Dialer) *auth.Verifier {
 	t.Helper()
-	v, err := auth.New([]idp.Config{r.cfg}, directory.NewStore(openDB(t, r.url)), auth.Options{})
+	v, err := auth.New([]idp.Config{r.cfg}, directory.NewStore(openDB(t, r.url)),
+		auth.Options{Log: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,19 +65,26 @@ func (r *replicas) replica(t *testing.T, dialer ...pq.Dialer) *auth.Verifier {
 		auth.SetListenerDialer(v, dialer[0])
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- v.ListenForErasures(ctx, r.url) }()
+	stopped := v.ListenForErasures(ctx, r.url)
+	if auth.CacheOn(v) {
+		t.Fatal("the cache is on before the listener is")
+	}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("listener: %v", err)
-		}
+		<-stopped
 		if auth.CacheOn(v) {
 			t.Error("the cache is on with its listener stopped")
 		}
 	})
 	waitFor(t, "the erasure listener", func() bool { return auth.CacheOn(v) })
 	return v
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // waitFor polls cond, as a guard against a hang.
@@ -193,5 +206,138 @@ func TestErasureEndsAccessOnEveryReplica(t *testing.T) {
 		if _, err := authenticateOn(v, bystander); err != nil {
 			t.Fatalf("replica %d refuses another user: %v", i, err)
 		}
+	}
+}
+
+// gate is a dialer that refuses to connect while it is shut.
+type gate struct {
+	shut atomic.Bool
+	d    net.Dialer
+}
+
+func (g *gate) Dial(network, address string) (net.Conn, error) {
+	return g.DialTimeout(network, address, 0)
+}
+
+func (g *gate) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	if g.shut.Load() {
+		return nil, errors.New("gate shut")
+	}
+	d := g.d
+	d.Timeout = timeout
+	return d.Dial(network, address)
+}
+
+// While its erasure listener is down a replica serves nothing from its
+// cache, so an erasure it cannot hear of still ends access at once; the
+// cache comes back, empty, when the listener reconnects.
+func TestErasureListenerOutage(t *testing.T) {
+	t.Parallel()
+	r := newReplicas(t)
+	ctx := context.Background()
+	g := &gate{}
+	v := r.replica(t, g)
+	tok := r.token(t, "auth0|outage")
+	other := r.token(t, "auth0|outage-other")
+	user := r.signIn(t, tok)
+	if _, err := authenticateOn(v, tok); err != nil || auth.CachedTokens(v) != 1 {
+		t.Fatalf("not cached before the outage: %v, %d tokens", err, auth.CachedTokens(v))
+	}
+
+	// The listener loses its connection and cannot reconnect.
+	g.shut.Store(true)
+	terminateListeners(t, r.db)
+	waitFor(t, "the cache to go off", func() bool { return !auth.CacheOn(v) })
+	if n := auth.CachedTokens(v); n != 0 {
+		t.Fatalf("%d tokens kept with the listener down", n)
+	}
+	for range 2 {
+		if _, err := authenticateOn(v, other); err != nil {
+			t.Fatalf("sign-in with the listener down: %v", err)
+		}
+	}
+	if n := auth.CachedTokens(v); n != 0 {
+		t.Fatalf("%d tokens cached with the listener down", n)
+	}
+
+	// An erasure it does not hear of: the next request is refused.
+	sv := &privacy.Service{DB: r.db}
+	if _, err := sv.EraseUser(ctx, access.Scope{Role: access.RoleInternal}, user); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := authenticateOn(v, tok); apperr.KindOf(err) != apperr.Unauthenticated {
+		t.Fatalf("the erased user's token with the listener down: %v, want UNAUTHENTICATED", err)
+	}
+
+	// Back: the cache is on again, starts empty and works.
+	g.shut.Store(false)
+	waitFor(t, "the cache to come back", func() bool { return auth.CacheOn(v) })
+	if _, err := authenticateOn(v, tok); apperr.KindOf(err) != apperr.Unauthenticated {
+		t.Fatalf("the erased user's token after the outage: %v", err)
+	}
+	for range 2 {
+		if _, err := authenticateOn(v, other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := auth.CachedTokens(v); n != 1 {
+		t.Fatalf("%d tokens cached after the outage, want 1", n)
+	}
+	// And it hears erasures again.
+	if _, err := directory.NewStore(r.db).ApplyChange(ctx, directory.Change{IdPID: r.cfg.ID, EventID: "evt-outage",
+		ExternalID: "auth0|outage-other", Type: directory.ChangeDeleted, OccurredAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the erasure notice after the outage", func() bool { return auth.CachedTokens(v) == 0 })
+	if _, err := authenticateOn(v, other); apperr.KindOf(err) != apperr.Unauthenticated {
+		t.Fatalf("erased after the outage: %v", err)
+	}
+}
+
+// A listener that reconnects at once, too fast to be seen down, comes back
+// with an empty cache: a notice sent while it was away is not heard.
+func TestErasureListenerReconnectPurges(t *testing.T) {
+	t.Parallel()
+	r := newReplicas(t)
+	v := r.vs[0]
+	tok := r.token(t, "auth0|reconnect")
+	user := r.signIn(t, tok)
+	// An erasure whose notice no listener hears, as one during a
+	// reconnection: the trigger is off while it commits.
+	mustExec(t, r.db, `ALTER TABLE directory.users DISABLE TRIGGER users_erased_notify`)
+	mustExec(t, r.db, `UPDATE directory.users SET erased_at = now() WHERE id = $1`, user)
+	mustExec(t, r.db, `ALTER TABLE directory.users ENABLE TRIGGER users_erased_notify`)
+	if _, err := authenticateOn(v, tok); err != nil {
+		t.Fatalf("the cache no longer holds the token: %v", err) // else this test tests nothing
+	}
+	terminateListeners(t, r.db)
+	for i, v := range r.vs {
+		waitFor(t, "the purge on reconnection", func() bool {
+			_, err := authenticateOn(v, tok)
+			return apperr.KindOf(err) == apperr.Unauthenticated
+		})
+		waitFor(t, "the cache to come back", func() bool { return auth.CacheOn(v) })
+		if _, err := authenticateOn(v, tok); apperr.KindOf(err) != apperr.Unauthenticated {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+	}
+}
+
+func mustExec(t *testing.T, db *sqlx.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// terminateListeners ends the backends of the database's erasure
+// listeners, as a restart of the server or a lost connection would.
+func terminateListeners(t *testing.T, db *sqlx.DB) {
+	t.Helper()
+	var n int
+	err := db.Get(&n, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN "`+auth.ErasureChannel+`"'`)
+	if err != nil || n == 0 {
+		t.Fatalf("terminate listeners: %d, %v", n, err)
 	}
 }

@@ -31,29 +31,41 @@ var defaultListenerTuning = listenerTuning{
 }
 
 // ListenForErasures keeps the sign-in cache in step with erasures on every
-// replica until ctx is done: it LISTENs on ErasureChannel over a
-// connection of its own to dsn (the main database, where directory.users
-// lives) and, on each notice, drops every cached token of the erased user,
-// so the user's next request is verified and signed in again, which
-// SyncUser refuses. The notice comes from the erasing transaction itself,
-// at its commit, whichever path erased (eraseUser, eraseContact, an IdP
-// deletion by webhook). It costs nothing per request: a cache hit still
-// sends no statement.
+// replica until ctx is done: in the background it LISTENs on
+// ErasureChannel over a connection of its own to dsn (the main database,
+// where directory.users lives) and, on each notice, drops every cached
+// token of the erased user, so the user's next request is verified and
+// signed in again, which SyncUser refuses. The notice comes from the
+// erasing transaction itself, at its commit, whichever path erased
+// (eraseUser, eraseContact, an IdP deletion by webhook). It costs nothing
+// per request: a cache hit still sends no statement.
 //
-// While the listener is not connected and listening (before the first
-// LISTEN, after a lost connection until it is re-established, after ctx is
-// done) the cache is off: every request is verified and signed in, so an
-// erasure still ends access at once, at the price of one sign-in statement
-// per request. When it comes back the cache starts empty, since notices
-// sent meanwhile were lost.
+// From this call on, while the listener is not connected and listening
+// (until the first LISTEN, after a lost connection until it is
+// re-established, after ctx is done) the cache is off: every request is
+// verified and signed in, so an erasure still ends access at once, at the
+// price of one sign-in statement per request. When it comes back the
+// cache starts empty, since notices sent meanwhile were lost.
 //
 // A request that took its scope before the erasure landed may finish; only
 // later requests are refused.
 //
-// It returns nil when ctx is done and an error only when the server
-// refuses the LISTEN; the cache stays off then.
-func (v *Verifier) ListenForErasures(ctx context.Context, dsn string) error {
+// Call it once. The channel it returns is closed when the listener has
+// stopped; a LISTEN the server refuses stops it early, logged, with the
+// cache off.
+func (v *Verifier) ListenForErasures(ctx context.Context, dsn string) (stopped <-chan struct{}) {
 	v.signedIn.setState(func(s *listenerState) { *s = listenerState{guarded: true} })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := v.listen(ctx, dsn); err != nil {
+			v.log.ErrorContext(ctx, "erasure listener stopped: the sign-in cache stays off", "error", err.Error())
+		}
+	}()
+	return done
+}
+
+func (v *Verifier) listen(ctx context.Context, dsn string) error {
 	tune := v.listenerTuning
 	l := pq.NewDialListener(tune.dialer, dsn, tune.minReconnect, tune.maxReconnect, v.listenerEvent)
 	stop := context.AfterFunc(ctx, func() { _ = l.Close() })
@@ -73,7 +85,7 @@ func (v *Verifier) ListenForErasures(ctx context.Context, dsn string) error {
 		}
 		return fmt.Errorf("listen for erasures: %w", err)
 	}
-	if _, on := v.signedIn.setState(func(s *listenerState) { s.listening = true }); on {
+	if was, on := v.signedIn.setState(func(s *listenerState) { s.listening = true }); on && !was {
 		v.log.InfoContext(ctx, "erasure listener up: the sign-in cache is on")
 	}
 	for {
