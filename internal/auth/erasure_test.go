@@ -114,9 +114,17 @@ func (r *replicas) token(t *testing.T, subject string) string {
 }
 
 func authenticateOn(v *auth.Verifier, tok string) (access.Scope, error) {
-	req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	s, _, err := authenticateCounted(v, tok)
+	return s, err
+}
+
+// authenticateCounted also returns how many statements the call sent.
+func authenticateCounted(v *auth.Verifier, tok string) (access.Scope, int64, error) {
+	ctx, n := postgres.WithStatementCounter(context.Background())
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/graphql", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	return v.Authenticate(req)
+	s, err := v.Authenticate(req)
+	return s, n.Load(), err
 }
 
 // signIn signs tok in on every replica, so each holds it in its cache, and
@@ -126,10 +134,13 @@ func (r *replicas) signIn(t *testing.T, tok string) uuid.UUID {
 	var user uuid.UUID
 	for i, v := range r.vs {
 		cached := auth.CachedTokens(v)
-		for range 2 { // the second is a cache hit
-			s, err := authenticateOn(v, tok)
+		for j := range 2 { // the second is a cache hit
+			s, stmts, err := authenticateCounted(v, tok)
 			if err != nil {
 				t.Fatalf("replica %d: %v", i, err)
+			}
+			if j == 1 && stmts != 0 {
+				t.Fatalf("replica %d: a cache hit sent %d statements", i, stmts)
 			}
 			if s.UserID == uuid.Nil || (user != uuid.Nil && s.UserID != user) {
 				t.Fatalf("replica %d: user %v, want one user (%v)", i, s.UserID, user)
@@ -252,8 +263,8 @@ func TestErasureListenerOutage(t *testing.T) {
 		t.Fatalf("%d tokens kept with the listener down", n)
 	}
 	for range 2 {
-		if _, err := authenticateOn(v, other); err != nil {
-			t.Fatalf("sign-in with the listener down: %v", err)
+		if _, stmts, err := authenticateCounted(v, other); err != nil || stmts == 0 {
+			t.Fatalf("sign-in with the listener down: %v, %d statements (want a sign-in each time)", err, stmts)
 		}
 	}
 	if n := auth.CachedTokens(v); n != 0 {
