@@ -324,16 +324,18 @@ type app struct {
 
 func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, a app) error {
 	db := a.dbs[0]
-	hooks, err := webhook.New(a.adapters, a.getenv, directory.NewStore(db), log)
-	if err != nil {
-		return err
-	}
 	ads, err := admins.New(a.adapters, nil)
 	if err != nil {
 		return err
 	}
 	ident := identity.New(db, ads, identity.Options{Log: log, Workers: cfg.IdentityWorkers, PhoneRegion: cfg.PhoneRegion,
 		InteractiveWait: cfg.IdentityWait, Reconcile: identity.ReconcileOptions{Share: a.reconcileShare}})
+	erasure := &privacy.Service{DB: db, CommsDB: a.commsDB, Identity: ident}
+	// An IdP's deletion of an identity erases its user as the API does.
+	hooks, err := webhook.New(a.adapters, a.getenv, privacy.Changes{Erasure: erasure, Directory: directory.NewStore(db)}, log)
+	if err != nil {
+		return err
+	}
 	// The workers outlive the HTTP server's shutdown, so the changes of the
 	// last requests are still taken; a job in flight at Stop is released
 	// for the next process.
@@ -359,7 +361,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		Handler: httpserver.New(httpserver.Deps{
 			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
 			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
-			Erasure: &privacy.Service{DB: db, CommsDB: a.commsDB, IdPDeletion: ident.QueueDeletion}, PhoneRegion: cfg.PhoneRegion,
+			Erasure: erasure, PhoneRegion: cfg.PhoneRegion,
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 			MetricsOnMain: cfg.MetricsOnMain, Tracer: a.tracer,
