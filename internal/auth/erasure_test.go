@@ -107,6 +107,12 @@ func openDB(t *testing.T, url string) *sqlx.DB {
 	return db
 }
 
+// webhook applies IdP changes as the webhook handler does: a deletion is
+// an erasure through the privacy service.
+func (r *replicas) webhook() privacy.Changes {
+	return privacy.Changes{Erasure: &privacy.Service{DB: r.db}, Directory: directory.NewStore(r.db)}
+}
+
 func (r *replicas) token(t *testing.T, subject string) string {
 	t.Helper()
 	return r.p.mint(t, dev.Claims{Subject: subject, TenantID: r.tenant, Email: "jane@acme.com", Name: "Jane Doe",
@@ -202,7 +208,7 @@ func TestErasureEndsAccessOnEveryReplica(t *testing.T) {
 	t.Run("DeletedAtTheIdP", func(t *testing.T) {
 		tok := r.token(t, "auth0|deleted")
 		r.signIn(t, tok)
-		out, err := directory.NewStore(r.db).ApplyChange(ctx, directory.Change{IdPID: r.cfg.ID, EventID: "evt-deleted",
+		out, err := r.webhook().ApplyChange(ctx, directory.Change{IdPID: r.cfg.ID, EventID: "evt-deleted",
 			ExternalID: "auth0|deleted", Type: directory.ChangeDeleted, OccurredAt: time.Now()})
 		if err != nil || out != directory.OutcomeApplied {
 			t.Fatalf("webhook change: %v %v", out, err)
@@ -295,7 +301,7 @@ func TestErasureListenerOutage(t *testing.T) {
 		t.Fatalf("%d tokens cached after the outage, want 1", n)
 	}
 	// And it hears erasures again.
-	if _, err := directory.NewStore(r.db).ApplyChange(ctx, directory.Change{IdPID: r.cfg.ID, EventID: "evt-outage",
+	if _, err := r.webhook().ApplyChange(ctx, directory.Change{IdPID: r.cfg.ID, EventID: "evt-outage",
 		ExternalID: "auth0|outage-other", Type: directory.ChangeDeleted, OccurredAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
