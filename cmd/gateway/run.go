@@ -162,6 +162,9 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
+	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
+	defer stopListening()
+	verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
 	creds, err := devCredentials(issuer, demo)
 	if err != nil {
 		return err
@@ -274,6 +277,9 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
+	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
+	defer stopListening()
+	verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
 	commsDB := db
 	if cfg.CommsURL() != cfg.DatabaseURL {
 		if commsDB, err = postgres.Open(ctx, cfg.CommsURL(), postgres.Options{MaxOpenConns: cfg.DBMaxConns}); err != nil {
