@@ -2,7 +2,7 @@
 # bench/overload.sh: the gateway past its capacity, with the admission bound
 # (MAX_CONCURRENT_REQUESTS) off and on.
 #
-#   bench/overload.sh                       # SCALE=200, 32 and 1,000 connections, 10 s each (~2 min)
+#   bench/overload.sh                       # SCALE=200, 32 and 1,000 connections, 10 s each (~1.5 min)
 #   CONNS="1000 2000" DURATION=20 bench/overload.sh
 #   BENCH_VARIANTS="MAX_CONCURRENT_REQUESTS=0;default;MAX_CONCURRENT_REQUESTS=20 ADMISSION_QUEUE=0" bench/overload.sh
 #
@@ -35,13 +35,11 @@ if [[ "${BENCH_NICE:-1}" != 0 && "$(nice)" -lt 10 ]]; then
 	exec nice -n 10 env BENCH_NICE=0 "$0" "$@"
 fi
 
-: "${SCALE:=200}"
+: "${SCALE:=200}" "${DURATION:=10}" "${WARMUP:=3}" # before run.sh sets its own defaults
 # shellcheck source=bench/run.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run.sh"
 QUERY=${QUERY:-q3}
 CONNS=${CONNS:-32 1000}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-3}
 CLIENTS=${CLIENTS:-now wait}
 [[ $QUERY == q3 || $QUERY == typename ]] || die "QUERY=$QUERY: q3 or typename (the callers of the others live in bench/run.sh's main)"
 
