@@ -271,3 +271,39 @@ func TestQueuedRequestsLeaveTheQueue(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkOverloadedRefusal is the handler's cost of a refusal by the
+// bound (no network): the whole middleware chain up to the 503.
+func BenchmarkOverloadedRefusal(b *testing.B) {
+	srv, db := newServer(b, func(d *httpserver.Deps) {
+		d.Admission = httpserver.Admission{MaxConcurrent: 1}
+	})
+	tx, err := db.BeginTx(context.Background(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`LOCK TABLE property.buildings IN ACCESS EXCLUSIVE MODE`); err != nil {
+		b.Fatal(err)
+	}
+	held := sendQuery(context.Background(), srv, cheap)
+	for lockWaiters(db) != 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h := srv.Config.Handler
+	body := `{"query":"` + cheap + `"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", internal)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	b.StopTimer()
+	_ = tx.Rollback()
+	<-held
+}
