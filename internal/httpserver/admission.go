@@ -73,7 +73,8 @@ func (ad *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case ad.slots <- struct{}{}:
 	default:
-		if !ad.await(w, r) {
+		var ok bool
+		if r, ok = ad.await(w, r); !ok {
 			return
 		}
 	}
@@ -85,13 +86,14 @@ func (ad *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ad.next.ServeHTTP(w, r)
 }
 
-// await waits in the queue for a slot and reports whether it got one; when
-// it did not, the request has been answered.
-func (ad *admission) await(w http.ResponseWriter, r *http.Request) bool {
+// await waits in the queue for a slot and reports whether it got one, with
+// the request to serve then (its body read, see readBody); when it did
+// not, the request has been answered.
+func (ad *admission) await(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	if ad.queued.Add(1) > ad.queue {
 		ad.queued.Add(-1)
 		overloaded(w, metrics.RefusedQueueFull)
-		return false
+		return r, false
 	}
 	metrics.AdmissionQueued(1)
 	defer func() {
@@ -100,34 +102,36 @@ func (ad *admission) await(w http.ResponseWriter, r *http.Request) bool {
 	}()
 	t := time.NewTimer(ad.wait)
 	defer t.Stop()
-	ad.readBody(r)
+	r = ad.readBody(r)
 	select {
 	case ad.slots <- struct{}{}: // the runtime hands a freed slot to the longest waiting
-		return true
+		return r, true
 	case <-t.C:
 		overloaded(w, metrics.RefusedQueueTimeout)
 	case <-r.Context().Done(): // the client went away: no one reads the answer
 		refuse(w, mediaJSON, http.StatusServiceUnavailable, graph.CodeCancelled, "the request was cancelled")
 	}
-	return false
+	return r, false
 }
 
 // readBody reads a waiting request's body, up to one byte more than the
-// transport takes, and puts it back in front of the rest: net/http cancels
-// a request's context when its client goes away only once the body is
-// read. A GraphQL body has come with the headers, so this is a copy; at
-// most Queue bodies are held so. A body that fails to read fails the same
-// way in the transport.
-func (ad *admission) readBody(r *http.Request) {
+// transport takes, and returns a copy of the request whose body is what it
+// read in front of the rest: net/http cancels a request's context when its
+// client goes away only once the body is read. A GraphQL body has come
+// with the headers, so this is a copy; at most Queue bodies are held so.
+// A body that fails to read fails the same way in the transport.
+func (ad *admission) readBody(r *http.Request) *http.Request {
 	if r.Body == nil || r.Body == http.NoBody {
-		return
+		return r
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, ad.maxBody+1))
 	var rest io.Reader = r.Body
 	if err != nil {
 		rest = errReader{err}
 	}
-	r.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), r.Body}
+	r2 := r.WithContext(r.Context())
+	r2.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), r.Body}
+	return r2
 }
 
 type readCloser struct {

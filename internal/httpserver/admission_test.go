@@ -25,10 +25,15 @@ type sent struct {
 // sendQuery posts q with the internal credential in the background, under
 // ctx; its answer (or error) arrives on the channel.
 func sendQuery(ctx context.Context, srv *httptest.Server, q string) chan sent {
+	b, _ := json.Marshal(map[string]any{"query": q})
+	return sendBody(ctx, srv, string(b))
+}
+
+// sendBody posts body as sendQuery does.
+func sendBody(ctx context.Context, srv *httptest.Server, body string) chan sent {
 	ch := make(chan sent, 1)
 	go func() {
-		b, _ := json.Marshal(map[string]any{"query": q})
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/graphql", strings.NewReader(string(b)))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", internal)
 		res, err := http.DefaultClient.Do(req)
@@ -270,6 +275,34 @@ func TestQueuedRequestsLeaveTheQueue(t *testing.T) {
 			t.Errorf("refusals: queue_timeout %v -> %v (want +1), queue_full %v -> %v (want +0)", before.late, m.late, before.full, m.full)
 		}
 	})
+}
+
+// TestQueuedBodyReachesTheTransport: the body a queued request's wait has
+// read reaches the transport as sent: a query runs, and a body over
+// MAX_BODY_BYTES is still refused REQUEST_TOO_LARGE.
+func TestQueuedBodyReachesTheTransport(t *testing.T) {
+	srv, db := newServer(t, func(d *httpserver.Deps) {
+		d.MetricsOnMain = true
+		d.Limits.MaxBodyBytes = 2048
+		d.Admission = httpserver.Admission{MaxConcurrent: 1, Queue: 2, Wait: time.Minute}
+	})
+	before := admissionNow(t, srv.URL)
+	release := lockBuildings(t, db)
+	ctx := context.Background()
+	first := sendQuery(ctx, srv, cheap)
+	waitUntil(t, "a request waiting on the lock", 10*time.Second, func() bool { return lockWaiters(db) == 1 })
+	large := sendBody(ctx, srv, `{"query":"{ __typename }","variables":{"pad":"`+strings.Repeat("x", 4096)+`"}}`)
+	queued := sendQuery(ctx, srv, `{ __typename }`)
+	waitUntil(t, "two requests in the queue", 10*time.Second, func() bool { return admissionNow(t, srv.URL).queued == before.queued+2 })
+	release()
+	if s := receive(t, "the large body", large); s.err != nil || s.status != http.StatusRequestEntityTooLarge || s.code() != "REQUEST_TOO_LARGE" {
+		t.Fatalf("the large body after the queue: %v %d %s", s.err, s.status, s.raw)
+	}
+	for _, ch := range []chan sent{first, queued} {
+		if s := receive(t, "a query", ch); s.err != nil || s.status != 200 || s.code() != "" {
+			t.Fatalf("a query after the queue: %v %d %s", s.err, s.status, s.raw)
+		}
+	}
 }
 
 // BenchmarkOverloadedRefusal is the handler's cost of a refusal by the
