@@ -365,6 +365,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			Webhooks: hooks, Identity: ident,
 			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 			MetricsOnMain: cfg.MetricsOnMain, Tracer: a.tracer,
+			Admission: httpserver.Admission{MaxConcurrent: cfg.MaxConcurrentRequests, Queue: cfg.AdmissionQueue, Wait: cfg.AdmissionWait},
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

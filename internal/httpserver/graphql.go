@@ -22,11 +22,8 @@ import (
 // document never reaches a resolver (and sends no SQL).
 func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Server {
 	l := d.Limits
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = 1 << 20
-	}
 	gql := handler.New(schema)
-	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
+	gql.AddTransport(httpTransport{maxBody: maxBody(l), maxBatch: l.MaxBatch})
 	parsed := lru.New[*ast.QueryDocument](queryCacheSize)
 	gql.SetQueryCache(parsed)
 	gql.SetDisableSuggestion(!l.FieldSuggestions)
@@ -49,6 +46,15 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Se
 	})
 	gql.SetRecoverFunc(graph.Recover(d.Log))
 	return gql
+}
+
+// maxBody is the largest request body the transport takes: MAX_BODY_BYTES,
+// 1 MiB when zero.
+func maxBody(l Limits) int64 {
+	if l.MaxBodyBytes <= 0 {
+		return 1 << 20
+	}
+	return l.MaxBodyBytes
 }
 
 // queryCacheSize is how many parsed and validated documents gqlgen keeps,
@@ -122,7 +128,7 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Request-ID"},
-		ExposedHeaders: []string{"X-Request-ID", "X-SQL-Statements"},
+		ExposedHeaders: []string{"X-Request-ID", "X-SQL-Statements", "Retry-After"}, // Retry-After: of a 503 OVERLOADED or UNAVAILABLE
 		MaxAge:         600,
 	}).Handler(next)
 }

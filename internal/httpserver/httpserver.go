@@ -1,6 +1,6 @@
 // Package httpserver is the gateway's HTTP surface: the GraphQL endpoint, the
 // GraphiQL page (when configured), health checks, and the middleware chain every request passes
-// (recover, request id, access log, authentication, per-request loaders). It
+// (recover, request id, access log, admission, authentication, per-request loaders). It
 // logs no credential and no PII: only method, route (the pattern a request
 // matched, never its path), status, duration and ids.
 package httpserver
@@ -62,6 +62,9 @@ type Deps struct {
 	Limits      Limits
 	// RequestTimeout bounds one GraphQL request; none when zero.
 	RequestTimeout time.Duration
+	// Admission bounds the GraphQL requests executing at once; its zero
+	// value admits every request.
+	Admission Admission
 	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
 	CORSAllowedOrigins []string
 	// MetricsOnMain serves /metrics on this handler, to everyone who
@@ -87,8 +90,8 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(graph.NewSchema(res), d, db)
 
 	mux := routes{http.NewServeMux(), map[string]bool{}}
-	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet, observeCancel(d.Log,
-		withTimeout(d.RequestTimeout, authenticate(d.Log, db, d.Authenticator, loader.Middleware(d.Stores)(countStatements(db, gql))))))))
+	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet, observeCancel(d.Log, admit(d.Admission, maxBody(d.Limits),
+		withTimeout(d.RequestTimeout, authenticate(d.Log, db, d.Authenticator, loader.Middleware(d.Stores)(countStatements(db, gql)))))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}
