@@ -13,6 +13,8 @@ import (
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/admins"
@@ -104,7 +106,7 @@ func (e *env) serviceOn(db *sqlx.DB, rps float64, opts identity.Options) *identi
 	if opts.Settle == 0 {
 		opts.Settle = 200 * time.Millisecond
 	}
-	return identity.New(db, ad, opts)
+	return identity.New(db, directory.NewStore(db), comms.NewStore(db), ad, opts)
 }
 
 // crashable makes a service in a process of its own (its own connection
