@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/config"
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error
@@ -23,7 +24,7 @@ import (
 func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Server {
 	l := d.Limits
 	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = 1 << 20
+		l.MaxBodyBytes = config.DefaultMaxBodyBytes
 	}
 	gql := handler.New(schema)
 	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
@@ -84,7 +85,7 @@ func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*a
 	if l.MaxDepth > 0 || l.MaxAliases > 0 || l.MaxComplexity > 0 {
 		maxPage := d.MaxPageSize
 		if maxPage <= 0 {
-			maxPage = 100
+			maxPage = config.DefaultMaxPageSize
 		}
 		exts = append(exts, operationLimit{
 			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,

@@ -23,6 +23,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp/admins"
 )
@@ -65,7 +66,7 @@ const (
 
 // Options tune the workers; zero values take the defaults.
 type Options struct {
-	Workers         int           // per process; default 4
+	Workers         int           // per process; default config.DefaultIdentityWorkers
 	PollInterval    time.Duration // how often an idle worker looks for work; default 250ms
 	BackoffBase     time.Duration // the first retry delay; default 1s, doubled per attempt
 	BackoffMax      time.Duration // the cap on a retry delay; default 5m
@@ -78,7 +79,7 @@ type Options struct {
 	// then nothing newer is sent for that user.
 	Settle time.Duration
 	// PhoneRegion is the region a profile's phone number without a country
-	// code is read in; comms.DefaultRegion when empty.
+	// code is read in; config.DefaultPhoneRegion when empty.
 	PhoneRegion string
 	Log         *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
@@ -88,10 +89,10 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.PhoneRegion == "" {
-		o.PhoneRegion = comms.DefaultRegion
+		o.PhoneRegion = config.DefaultPhoneRegion
 	}
 	if o.Workers == 0 {
-		o.Workers = 4
+		o.Workers = config.DefaultIdentityWorkers
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
