@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -201,5 +202,21 @@ func TestServeMigrateMigratesTheCommsDatabase(t *testing.T) {
 	startServe(t, map[string]string{"COMMS_DATABASE_URL": commsURL})
 	if !migrated(t, open(t, commsURL)) {
 		t.Fatal("serve -migrate left the comms database without its schema")
+	}
+}
+
+// TestSeedRefusesCommsInItsOwnDatabase: seed writes every context into
+// DATABASE_URL, so it refuses to run when comms lives elsewhere rather
+// than fill a comms schema nothing reads.
+func TestSeedRefusesCommsInItsOwnDatabase(t *testing.T) {
+	mainURL, commsURL := pgtest.URL(t), pgtest.URL(t)
+	env := map[string]string{"DATABASE_URL": mainURL, "COMMS_DATABASE_URL": commsURL}
+	err := run(context.Background(), []string{"seed", "-demo"}, func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "COMMS_DATABASE_URL") {
+		t.Fatalf("err = %v, want one naming COMMS_DATABASE_URL", err)
+	}
+	var n int
+	if err := open(t, mainURL).Get(&n, `SELECT count(*) FROM directory.tenants`); err != nil || n != 0 {
+		t.Fatalf("seed wrote %d tenants (%v)", n, err)
 	}
 }

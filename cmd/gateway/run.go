@@ -516,6 +516,10 @@ func runSeed(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	if cfg.DatabaseURL == "" {
 		return errors.New("seed needs DATABASE_URL")
 	}
+	if cfg.CommsURL() != cfg.DatabaseURL {
+		// Its statements join comms rows to directory and property rows.
+		return errors.New("seed writes every context, comms too, into DATABASE_URL: unset COMMS_DATABASE_URL to seed")
+	}
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: 4})
 	if err != nil {
 		return err
