@@ -144,6 +144,10 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
+	mln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	url := "http://" + ln.Addr().String()
 	issuer, err := dev.NewIssuer(url + "/dev-idp")
 	if err != nil {
@@ -187,7 +191,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	}
 	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token\n", issuer.URL())
 	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
-	return serve(ctx, cfg, ln, log, g, app{devIdP: issuer.Handler(), tracer: tracer,
+	return serve(ctx, cfg, ln, log, g, app{metrics: mln, devIdP: issuer.Handler(), tracer: tracer,
 		gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"}})
 }
 
@@ -375,19 +379,38 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
+	mln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
-	return serve(ctx, cfg, ln, log, g, app{tracer: tracer, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"}})
+	return serve(ctx, cfg, ln, log, g, app{metrics: mln, tracer: tracer, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"}})
 }
 
 // webhookPruneEvery is how often serve prunes webhook event ids older than
 // WEBHOOK_EVENT_RETENTION (and once at start).
 const webhookPruneEvery = time.Hour
 
-// app is what serve adds to the gateway's services: its pages and IdPs.
+// listenMetrics opens METRICS_ADDR, when set, before the gateway says it is
+// ready, so /metrics answers from the moment the GraphQL address is printed.
+func listenMetrics(cfg config.Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	return ln, nil
+}
+
+// app is what serve adds to the gateway's services: its listeners, pages
+// and IdPs.
 type app struct {
-	devIdP http.Handler         // gateway dev only
-	gi     graphiql.Options     // the GraphiQL page, when GRAPHIQL serves it
-	tracer trace.TracerProvider // nil: tracing is off
+	metrics net.Listener         // METRICS_ADDR's; nil: /metrics has no listener of its own
+	devIdP  http.Handler         // gateway dev only
+	gi      graphiql.Options     // the GraphiQL page, when GRAPHIQL serves it
+	tracer  trace.TracerProvider // nil: tracing is off
 }
 
 func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, g *gateway, a app) error {
@@ -426,14 +449,10 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("METRICS_ADDR: %w", err)
-		}
+	if a.metrics != nil {
 		msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout}
 		defer msrv.Close()
-		go func() { errc <- msrv.Serve(mln) }()
+		go func() { errc <- msrv.Serve(a.metrics) }()
 	}
 	select {
 	case err := <-errc:
