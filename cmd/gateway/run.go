@@ -169,8 +169,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	// One database for every context: gateway dev ignores COMMS_DATABASE_URL.
-	// The demo users were never created at an IdP: reconciliation stays off.
+	// One database for every context (gateway dev ignores
+	// COMMS_DATABASE_URL), and no reconciliation (see above).
 	g, err := build(cfg, databases{main: db, comms: db}, adapters, getenv, log, cursors, 0)
 	if err != nil {
 		return err
@@ -253,8 +253,8 @@ func (d databases) all() []*sqlx.DB {
 }
 
 // openDatabases opens DATABASE_URL and, when COMMS_DATABASE_URL names
-// another database, that one; close closes what was opened.
-func openDatabases(ctx context.Context, cfg config.Config, o postgres.Options) (d databases, close func(), err error) {
+// another database, that one; closeAll closes what was opened.
+func openDatabases(ctx context.Context, cfg config.Config, o postgres.Options) (d databases, closeAll func(), err error) {
 	if d.main, err = postgres.Open(ctx, cfg.DatabaseURL, o); err != nil {
 		return d, nil, err
 	}
