@@ -101,9 +101,11 @@ type ComplexityRoot struct {
 
 	Erasure struct {
 		AlreadyErased     func(childComplexity int) int
+		CancelledChanges  func(childComplexity int) int
 		ErasedAt          func(childComplexity int) int
 		Fields            func(childComplexity int) int
 		ID                func(childComplexity int) int
+		IdPDeletion       func(childComplexity int) int
 		IdPDeletionQueued func(childComplexity int) int
 		Kind              func(childComplexity int) int
 		RelatedIDs        func(childComplexity int) int
@@ -456,6 +458,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Erasure.AlreadyErased(childComplexity), true
+	case "Erasure.cancelledIdentityChanges":
+		if e.ComplexityRoot.Erasure.CancelledChanges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.CancelledChanges(childComplexity), true
 	case "Erasure.erasedAt":
 		if e.ComplexityRoot.Erasure.ErasedAt == nil {
 			break
@@ -474,6 +482,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Erasure.ID(childComplexity), true
+	case "Erasure.idpDeletion":
+		if e.ComplexityRoot.Erasure.IdPDeletion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.IdPDeletion(childComplexity), true
 	case "Erasure.idpDeletionQueued":
 		if e.ComplexityRoot.Erasure.IdPDeletionQueued == nil {
 			break
@@ -1631,8 +1645,30 @@ type Erasure {
   erasedFields: [String!]!
   "The other ids erased with the subject: a contact's user, a user's contact."
   relatedIds: [ID!]!
-  "True when this call queued the deletion of the identity at its IdP."
+  "True when this call queued the deletion of the identity at its IdP (idpDeletion is QUEUED)."
   idpDeletionQueued: Boolean!
+  """
+  What this call did about the identity at its IdP. NOT_CONFIGURED means the
+  gateway scrubbed everything it holds but cannot delete the identity at the
+  IdP (its adapter has no admin section): delete it there by hand.
+  """
+  idpDeletion: IdPDeletion!
+  "How many queued identity changes of the user this call cancelled; none of them reaches the IdP."
+  cancelledIdentityChanges: Int!
+}
+
+"""
+What an erasure did about the erased user's identity at its IdP.
+"""
+enum IdPDeletion {
+  "Nothing to delete: a contact without an account, or a user erased before."
+  NONE
+  "The deletion is queued in the identity outbox; it is the only call to the IdP about this user that follows."
+  QUEUED
+  "The IdP's adapter has no admin section, so the gateway cannot delete the identity: delete it at the IdP by hand."
+  NOT_CONFIGURED
+  "The IdP deleted the identity and told the gateway (a webhook), which erased the user."
+  DELETED_AT_IDP
 }
 
 # ---- Identity updates (internal/identity) ----
@@ -1870,6 +1906,10 @@ func (ec *executionContext) childFields_Erasure(ctx context.Context, field graph
 		return ec.fieldContext_Erasure_relatedIds(ctx, field)
 	case "idpDeletionQueued":
 		return ec.fieldContext_Erasure_idpDeletionQueued(ctx, field)
+	case "idpDeletion":
+		return ec.fieldContext_Erasure_idpDeletion(ctx, field)
+	case "cancelledIdentityChanges":
+		return ec.fieldContext_Erasure_cancelledIdentityChanges(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Erasure", field.Name)
 }
@@ -3682,7 +3722,7 @@ func (ec *executionContext) _Erasure_idpDeletionQueued(ctx context.Context, fiel
 			return ec.fieldContext_Erasure_idpDeletionQueued(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.IdPDeletionQueued, nil
+			return obj.IdPDeletionQueued(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -3693,7 +3733,53 @@ func (ec *executionContext) _Erasure_idpDeletionQueued(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Erasure_idpDeletionQueued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Erasure", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Erasure_idpDeletion(ctx context.Context, field graphql.CollectedField, obj *privacy.Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_idpDeletion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdPDeletion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v privacy.IdPDeletion) graphql.Marshaler {
+			return ec.marshalNIdPDeletion2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋprivacyᚐIdPDeletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_idpDeletion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "IdPDeletion")
+}
+
+func (ec *executionContext) _Erasure_cancelledIdentityChanges(ctx context.Context, field graphql.CollectedField, obj *privacy.Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_cancelledIdentityChanges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelledChanges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_cancelledIdentityChanges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Int")
 }
 
 func (ec *executionContext) _IdentitySync_status(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
@@ -7712,6 +7798,16 @@ func (ec *executionContext) _Erasure(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "idpDeletion":
+			out.Values[i] = ec._Erasure_idpDeletion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelledIdentityChanges":
+			out.Values[i] = ec._Erasure_cancelledIdentityChanges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9007,6 +9103,21 @@ func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNIdPDeletion2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋprivacyᚐIdPDeletion(ctx context.Context, v any) (privacy.IdPDeletion, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := privacy.IdPDeletion(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdPDeletion2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋprivacyᚐIdPDeletion(ctx context.Context, sel ast.SelectionSet, v privacy.IdPDeletion) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IdPDeletion!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx context.Context, sel ast.SelectionSet, v identity.Sync) graphql.Marshaler {

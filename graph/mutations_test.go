@@ -61,7 +61,7 @@ const (
 	unlinkB    = `mutation($b: ID!, $c: ID!) { unlinkContactFromBuilding(buildingId: $b, contactId: $c) }`
 	linkUser   = `mutation($c: ID!, $u: ID!) { linkContactToUser(contactId: $c, userId: $u) { id user { id email } } }`
 	unlinkUser = `mutation($c: ID!) { unlinkContactFromUser(contactId: $c) { id user { id } } }`
-	eraseUser  = `mutation($id: ID!) { eraseUser(id: $id) { subject id alreadyErased erasedAt erasedFields relatedIds idpDeletionQueued } }`
+	eraseUser  = `mutation($id: ID!) { eraseUser(id: $id) { subject id alreadyErased erasedAt erasedFields relatedIds idpDeletionQueued idpDeletion cancelledIdentityChanges } }`
 	eraseCt    = `mutation($id: ID!) { eraseContact(id: $id) { subject id alreadyErased erasedFields relatedIds } }`
 )
 
@@ -176,7 +176,8 @@ func TestEraseMutations(t *testing.T) {
 	data := e.ok(admin(tenant), eraseUser, map[string]any{"id": user})
 	er := path(data, "eraseUser").(map[string]any)
 	if er["subject"] != "USER" || er["alreadyErased"] != false || len(er["erasedFields"].([]any)) != 5 ||
-		path(er, "relatedIds", 0) != ct.String() || er["idpDeletionQueued"] != false {
+		path(er, "relatedIds", 0) != ct.String() || er["idpDeletionQueued"] != false ||
+		er["idpDeletion"] != "NOT_CONFIGURED" || er["cancelledIdentityChanges"] != 0.0 {
 		t.Fatalf("erasure %v", er)
 	}
 	again := e.ok(internal(), eraseUser, map[string]any{"id": user})

@@ -212,6 +212,7 @@ func userInvoices(ctx context.Context, p *planner, parents []any, args model.Pag
 		return nil, err
 	}
 	var children []any
+	cursor := sealed(p.pages, invoiceCursor)
 	for i, x := range parents {
 		u := x.(*model.User)
 		invs, more := page.Trim(found[keys[i]], req)
@@ -222,7 +223,7 @@ func userInvoices(ctx context.Context, p *planner, parents []any, args model.Pag
 		}
 		filter := bookkeeping.InvoiceFilter{CreatedByUserID: &u.ID}
 		s, st := p.scope, p.r.Bookkeeping
-		u.InvoicePages.Set(args, model.NewConnection(nodes, more, sealed(p.pages, invoiceCursor),
+		u.InvoicePages.Set(args, model.NewConnection(nodes, more, cursor,
 			func(ctx context.Context) (int, error) { return st.CountInvoices(ctx, s, filter) }), nil)
 	}
 	return children, nil

@@ -50,22 +50,22 @@ func (FastReads) InterceptField(ctx context.Context, next graphql.Resolver) (any
 		if v == nil {
 			return nil, nil
 		}
-		ok = writeConnection(w, sel, "User", v, w.user)
+		ok = writeConnection(w, sel, userConnection, v, w.user)
 	case *model.BuildingConnection:
 		if v == nil {
 			return nil, nil
 		}
-		ok = writeConnection(w, sel, "Building", v, w.building)
+		ok = writeConnection(w, sel, buildingConnection, v, w.building)
 	case *model.ContactConnection:
 		if v == nil {
 			return nil, nil
 		}
-		ok = writeConnection(w, sel, "Contact", v, w.contact)
+		ok = writeConnection(w, sel, contactConnection, v, w.contact)
 	case *model.InvoiceConnection:
 		if v == nil {
 			return nil, nil
 		}
-		ok = writeConnection(w, sel, "Invoice", v, w.invoice)
+		ok = writeConnection(w, sel, invoiceConnection, v, w.invoice)
 	case *model.User:
 		if v == nil {
 			return nil, nil
@@ -382,7 +382,7 @@ func (w *writer) user(sel ast.SelectionSet, u *model.User) bool {
 			case conn == nil:
 				return w.required()
 			}
-			return writeConnection(w, f.Selections, "Invoice", conn, w.invoice)
+			return writeConnection(w, f.Selections, invoiceConnection, conn, w.invoice)
 		}
 		return w.unknown(f)
 	})
@@ -496,13 +496,23 @@ func (w *writer) invoice(sel ast.SelectionSet, inv *model.Invoice) bool {
 }
 
 // writeConnection writes a connection of nodes of typ.
-func writeConnection[N any](w *writer, sel ast.SelectionSet, typ string, c *model.Connection[N], node func(ast.SelectionSet, N) bool) bool {
-	return w.object(sel, []string{typ + "Connection"}, func(f *graphql.CollectedField) bool {
+// connectionType names a connection's types, as w.object takes them.
+type connectionType struct{ conn, edge []string }
+
+var (
+	userConnection     = connectionType{[]string{"UserConnection"}, []string{"UserEdge"}}
+	buildingConnection = connectionType{[]string{"BuildingConnection"}, []string{"BuildingEdge"}}
+	contactConnection  = connectionType{[]string{"ContactConnection"}, []string{"ContactEdge"}}
+	invoiceConnection  = connectionType{[]string{"InvoiceConnection"}, []string{"InvoiceEdge"}}
+)
+
+func writeConnection[N any](w *writer, sel ast.SelectionSet, typ connectionType, c *model.Connection[N], node func(ast.SelectionSet, N) bool) bool {
+	return w.object(sel, typ.conn, func(f *graphql.CollectedField) bool {
 		switch f.Name {
 		case "edges":
 			return w.list(len(c.Edges), func(i int) bool {
 				e := c.Edges[i]
-				return w.object(f.Selections, []string{typ + "Edge"}, func(ef *graphql.CollectedField) bool {
+				return w.object(f.Selections, typ.edge, func(ef *graphql.CollectedField) bool {
 					switch ef.Name {
 					case "cursor":
 						return w.str(e.Cursor())

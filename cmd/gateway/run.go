@@ -175,6 +175,9 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
+	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
+	defer stopListening()
+	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
 	creds, err := devCredentials(issuer, demo)
 	if err != nil {
 		return err
@@ -315,9 +318,6 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 	if g.verifier, err = auth.New(adapters, g.stores.Directory, auth.Options{Log: log}); err != nil {
 		return nil, err
 	}
-	if g.webhooks, err = webhook.New(adapters, getenv, g.stores.Directory, log); err != nil {
-		return nil, err
-	}
 	ads, err := admins.New(adapters, nil)
 	if err != nil {
 		return nil, err
@@ -325,7 +325,11 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 	g.identity = identity.New(dbs.main, g.stores.Directory, g.stores.Comms, ads, identity.Options{Log: log,
 		Workers: cfg.IdentityWorkers, PhoneRegion: cfg.PhoneRegion, InteractiveWait: cfg.IdentityWait,
 		Reconcile: identity.ReconcileOptions{Share: reconcileShare}})
-	g.erasure = &privacy.Service{DB: dbs.main, CommsDB: dbs.comms, IdPDeletion: g.identity.QueueDeletion}
+	g.erasure = &privacy.Service{DB: dbs.main, CommsDB: dbs.comms, Identity: g.identity}
+	// An IdP's deletion of an identity erases its user as the API does.
+	if g.webhooks, err = webhook.New(adapters, getenv, privacy.Changes{Erasure: g.erasure, Directory: g.stores.Directory}, log); err != nil {
+		return nil, err
+	}
 	g.schema = graph.NewSchema(&graph.Resolver{
 		Directory: g.stores.Directory, Comms: g.stores.Comms, Property: g.stores.Property, Bookkeeping: g.stores.Bookkeeping,
 		MaxPage: cfg.MaxPageSize, Cursors: cursors, Identity: g.identity, Erasure: g.erasure, PhoneRegion: cfg.PhoneRegion,
@@ -370,6 +374,9 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
+	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
+	defer stopListening()
+	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
 	if *migrate {
 		if err := migrateAll(ctx, dbs, postgres.Migrate); err != nil {
 			return err

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
@@ -41,8 +40,9 @@ type Authenticator interface {
 const maxTokenBytes = 16 << 10
 
 // signedInTTL bounds how long a verified token's scope is reused without
-// another look at the directory or the token's signature, so an erased user
-// is locked out soon and a retired key stops verifying soon.
+// another look at the directory or the token's signature, so a retired key
+// stops verifying soon. An erased user is locked out at once by the
+// erasure listener (ListenForErasures), not by this bound.
 const signedInTTL = time.Minute
 
 // errRefused is what every refused credential answers: nothing that helps
@@ -56,15 +56,9 @@ type Verifier struct {
 	directory *directory.Store
 	log       *slog.Logger
 	now       func() time.Time
-	signedIn  *expirable.LRU[[32]byte, signedIn]
-}
+	signedIn  *signedInCache
 
-// signedIn is what a verified token, keyed by its SHA-256, is taken for
-// until the cache forgets it (signedInTTL) or until, its exp passed, the
-// verifier would refuse it.
-type signedIn struct {
-	scope access.Scope
-	until time.Time // the token's exp plus the adapter's skew, as jwx reckons it
+	listenerTuning listenerTuning
 }
 
 type adapter struct {
@@ -96,7 +90,7 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 		o.Now = time.Now
 	}
 	v := &Verifier{byIssuer: map[string]*adapter{}, directory: dir, log: o.Log, now: o.Now,
-		signedIn: expirable.NewLRU[[32]byte, signedIn](10_000, nil, signedInTTL)}
+		signedIn: newSignedInCache(), listenerTuning: defaultListenerTuning}
 	for _, c := range adapters {
 		if err := c.Normalize(); err != nil {
 			return nil, err
@@ -118,7 +112,8 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 // configured adapter, whose user (unless it is a service account) is signed
 // in to the directory. A token verified and signed in lately, byte for byte
 // the same, is taken from the cache without another signature check or
-// statement, until its exp passes.
+// statement, until its exp passes or its user is erased (see
+// ListenForErasures).
 func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
@@ -128,12 +123,17 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 		return access.Scope{}, v.refuse(r.Context(), "", "oversized")
 	}
 	key := tokenKey(raw)
-	if e, ok := v.signedIn.Get(key); ok {
+	if e, ok := v.signedIn.get(key); ok {
 		if v.now().Truncate(time.Second).Before(e.until) {
 			return e.scope, nil
 		}
-		v.signedIn.Remove(key) // expired: verify refuses it, and says why
+		v.signedIn.remove(key) // expired: verify refuses it, and says why
 	}
+	// Read before SyncUser reads the user: an erasure notice that comes
+	// while this sign-in runs keeps its scope out of the cache. The scope
+	// is still returned: a request under way when the erasure lands may
+	// finish.
+	gen := v.signedIn.generation()
 	id, until, err := v.verify(r.Context(), raw)
 	if err != nil {
 		return access.Scope{}, err
@@ -151,7 +151,7 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 		}
 		s.UserID = u.ID
 	}
-	v.signedIn.Add(key, signedIn{scope: s, until: until})
+	v.signedIn.add(key, signedIn{scope: s, until: until}, gen)
 	return s, nil
 }
 

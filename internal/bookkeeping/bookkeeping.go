@@ -25,7 +25,6 @@ type Invoice struct {
 	Currency        string    `db:"currency"`     // ISO 4217
 	IssuedAt        time.Time `db:"issued_at"`
 	CreatedByUserID uuid.UUID `db:"created_by_user_id"`
-	CreatedAt       time.Time `db:"created_at"`
 }
 
 // InvoiceFilter narrows FindInvoices; nil fields do not filter.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -25,13 +24,16 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-const invoiceColumns = `i.id, i.tenant_id, i.number, i.amount_minor, i.currency, i.issued_at, i.created_by_user_id, i.created_at`
+// invoiceColumns are what an Invoice holds; uuids in their 16-byte binary
+// form (postgres.UUIDColumn).
+const invoiceColumns = `uuid_send(i.id) AS id, uuid_send(i.tenant_id) AS tenant_id, i.number, i.amount_minor, i.currency, i.issued_at,
+	uuid_send(i.created_by_user_id) AS created_by_user_id`
 
 // scanInvoice reads one row of invoiceColumns.
 func scanInvoice(r *sql.Rows) (*Invoice, error) {
 	inv := new(Invoice)
 	return inv, r.Scan(postgres.ScanUUID(&inv.ID), postgres.ScanUUID(&inv.TenantID), &inv.Number, &inv.AmountMinor,
-		&inv.Currency, &inv.IssuedAt, postgres.ScanUUID(&inv.CreatedByUserID), &inv.CreatedAt)
+		&inv.Currency, &inv.IssuedAt, postgres.ScanUUID(&inv.CreatedByUserID))
 }
 
 func scoped(q *postgres.Query, s access.Scope) {
@@ -107,8 +109,8 @@ func (st *Store) FindInvoicesByCreators(ctx context.Context, s access.Scope, use
 	if p.After != nil {
 		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
 	}
-	ids := q.Arg(pq.Array(userIDs))
-	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM unnest(`+ids+`::uuid[]) AS k(id)
+	ids := q.Arg(postgres.UUIDArray(userIDs))
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT i.* FROM unnest(`+ids+`::uuid[]) AS k(id)
 		CROSS JOIN LATERAL (SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
 		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit())+`) i`, q.Args...)
 	return invs, postgres.Translate(err, "find invoices by creator")

@@ -16,6 +16,7 @@ import (
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
+	"github.com/propertyportal/gateway/internal/privacy"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -181,7 +182,9 @@ func TestCreatorDomainFollowsTheDirectory(t *testing.T) {
 	t.Run("WebhookDeleteClearsIt", func(t *testing.T) {
 		u := e.signIn(t, "f@acme.com")
 		inv := e.invoice(t, u)
-		out, err := e.dir.ApplyChange(ctx, directory.Change{IdPID: u.IdPID, EventID: "ev-delete", ExternalID: u.ExternalID,
+		// An IdP deletion is an erasure, applied as the webhook handler does.
+		changes := privacy.Changes{Erasure: &privacy.Service{DB: e.db}, Directory: e.dir}
+		out, err := changes.ApplyChange(ctx, directory.Change{IdPID: u.IdPID, EventID: "ev-delete", ExternalID: u.ExternalID,
 			Type: directory.ChangeDeleted, OccurredAt: time.Now()})
 		if err != nil || out != directory.OutcomeApplied {
 			t.Fatalf("webhook: %v %v", out, err)

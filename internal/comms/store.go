@@ -23,7 +23,10 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-const contactColumns = `c.id, c.tenant_id, c.user_id, c.full_name, c.email, c.phone, c.created_at, c.updated_at, c.erased_at`
+// contactColumns are what a Contact holds; uuids in their 16-byte binary
+// form (postgres.UUIDColumn).
+const contactColumns = `uuid_send(c.id) AS id, uuid_send(c.tenant_id) AS tenant_id, uuid_send(c.user_id) AS user_id,
+	c.full_name, c.email, c.phone, c.created_at, c.updated_at, c.erased_at`
 
 // contactRow is one row of contactColumns: the contact and, in the same
 // allocation, the nullable columns its pointer fields point into.
@@ -147,7 +150,8 @@ func ContactCursor(c *Contact) page.Cursor {
 	return page.Cursor{List: ContactList, Key: key, ID: c.ID}
 }
 
-const linkColumns = `bc.building_id, bc.contact_id, bc.tenant_id, bc.role, bc.is_primary`
+const linkColumns = `uuid_send(bc.building_id) AS building_id, uuid_send(bc.contact_id) AS contact_id,
+	uuid_send(bc.tenant_id) AS tenant_id, bc.role, bc.is_primary`
 
 // scanLink reads one row of linkColumns.
 func scanLink(r *sql.Rows) (*BuildingLink, error) {

@@ -45,7 +45,7 @@ func (st *Store) FindStalestUsers(ctx context.Context, idpID string, olderThan t
 	var users []*User
 	err := st.db.SelectContext(ctx, &users, `SELECT `+userColumns+` FROM directory.users
 		WHERE idp_id = $1 AND erased_at IS NULL AND (synced_at IS NULL OR synced_at < $2)
-		ORDER BY synced_at NULLS FIRST, id LIMIT $3`, idpID, olderThan, limit)
+		ORDER BY synced_at NULLS FIRST, users.id LIMIT $3`, idpID, olderThan, limit)
 	return users, postgres.Translate(err, "find stalest users")
 }
 
@@ -73,7 +73,7 @@ func (st *Store) RefreshIdentity(ctx context.Context, id uuid.UUID, email, fullN
 func (st *Store) OldestSync(ctx context.Context, idpID string) (time.Time, bool, error) {
 	var ts []time.Time
 	err := st.db.SelectContext(ctx, &ts, `SELECT coalesce(synced_at, created_at) FROM directory.users
-		WHERE idp_id = $1 AND erased_at IS NULL ORDER BY synced_at NULLS FIRST, id LIMIT 1`, idpID)
+		WHERE idp_id = $1 AND erased_at IS NULL ORDER BY synced_at NULLS FIRST, users.id LIMIT 1`, idpID)
 	if err != nil || len(ts) == 0 {
 		return time.Time{}, false, postgres.Translate(err, "oldest sync")
 	}

@@ -24,7 +24,10 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-const userColumns = `id, tenant_id, idp_id, external_id, email, full_name, synced_at, created_at, updated_at, erased_at`
+// userColumns are what a User holds; uuids in their 16-byte binary form
+// (postgres.UUIDColumn).
+const userColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id, idp_id, external_id, email, full_name,
+	synced_at, created_at, updated_at, erased_at`
 
 // userRow is one row of userColumns: the user and, in the same
 // allocation, the nullable columns its pointer fields point into.
@@ -115,7 +118,7 @@ func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o 
 		q.Where("(" + expr + ", id) " + cmp + " (" + q.Arg(p.After.Key) + cast + ", " + q.Arg(p.After.ID) + "::uuid)")
 	}
 	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() +
-		` ORDER BY ` + expr + ` ` + dir + `, id ` + dir + ` LIMIT ` + q.Arg(p.Limit())
+		` ORDER BY ` + expr + ` ` + dir + `, users.id ` + dir + ` LIMIT ` + q.Arg(p.Limit())
 	users, err := postgres.Select(ctx, st.stmts, scanUser, query, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find users")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -52,53 +53,75 @@ const (
 //   - updated: the email/name cache and synced_at are refreshed, unless the
 //     change is not newer than synced_at (an out-of-order or replayed
 //     delivery), which is ignored;
-//   - stale: synced_at is cleared so the user is refreshed first;
-//   - deleted: the pointer is marked erased and its email and name are
-//     scrubbed, whatever the order (an identity deleted at the IdP has no
-//     later update that could be lost).
+//   - stale: synced_at is cleared so the user is refreshed first.
+//
+// A deletion is an erasure, which scrubs comms and writes the audit too:
+// privacy.Service.EraseDeletedIdentity applies it, with RecordWebhookEvent
+// and LockUserOfIdentity; ApplyChange refuses it.
 //
 // A user never signed in here is not created: that needs a token's tenant.
 func (st *Store) ApplyChange(ctx context.Context, c Change) (Outcome, error) {
+	if c.Type == ChangeDeleted {
+		return "", apperr.E(apperr.Internal, "an IdP deletion is an erasure: apply it through the privacy service")
+	}
 	var out Outcome
 	err := postgres.Tx(ctx, st.db, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO directory.webhook_events (idp_id, event_id, occurred_at, outcome)
-			VALUES ($1, $2, $3, '') ON CONFLICT DO NOTHING`, c.IdPID, c.EventID, c.OccurredAt)
-		if err != nil {
-			return postgres.Translate(err, "record webhook event")
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		fresh, err := RecordWebhookEvent(ctx, tx, c)
+		if err != nil || !fresh {
 			out = OutcomeDuplicate
-			return nil
+			return err
 		}
 		if out, err = applyChange(ctx, tx, c); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE directory.webhook_events SET outcome = $3 WHERE idp_id = $1 AND event_id = $2`,
-			c.IdPID, c.EventID, out)
-		return postgres.Translate(err, "record webhook outcome")
+		return SetWebhookOutcome(ctx, tx, c, out)
 	})
 	return out, err
 }
 
-func applyChange(ctx context.Context, tx *sqlx.Tx, c Change) (Outcome, error) {
+// RecordWebhookEvent records the event of c inside tx; false when it was
+// recorded before (a redelivery, to be ignored).
+func RecordWebhookEvent(ctx context.Context, tx *sqlx.Tx, c Change) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO directory.webhook_events (idp_id, event_id, occurred_at, outcome)
+		VALUES ($1, $2, $3, '') ON CONFLICT DO NOTHING`, c.IdPID, c.EventID, c.OccurredAt)
+	if err != nil {
+		return false, postgres.Translate(err, "record webhook event")
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// SetWebhookOutcome records what became of the event of c.
+func SetWebhookOutcome(ctx context.Context, tx *sqlx.Tx, c Change, out Outcome) error {
+	_, err := tx.ExecContext(ctx, `UPDATE directory.webhook_events SET outcome = $3 WHERE idp_id = $1 AND event_id = $2`,
+		c.IdPID, c.EventID, out)
+	return postgres.Translate(err, "record webhook outcome")
+}
+
+// LockUserOfIdentity reads and locks the user of the identity (idpID,
+// externalID), erased or not, inside tx; nil when there is none.
+func LockUserOfIdentity(ctx context.Context, tx *sqlx.Tx, idpID, externalID string) (*User, error) {
 	var us []User
 	err := tx.SelectContext(ctx, &us, `SELECT `+userColumns+` FROM directory.users WHERE idp_id = $1 AND external_id = $2 FOR UPDATE`,
-		c.IdPID, c.ExternalID)
-	if err != nil {
-		return "", postgres.Translate(err, "find webhook user")
+		idpID, externalID)
+	if err != nil || len(us) == 0 {
+		return nil, postgres.Translate(err, "find webhook user")
 	}
-	if len(us) == 0 {
+	return &us[0], nil
+}
+
+func applyChange(ctx context.Context, tx *sqlx.Tx, c Change) (Outcome, error) {
+	u, err := LockUserOfIdentity(ctx, tx, c.IdPID, c.ExternalID)
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
 		return OutcomeUnknownUser, nil
 	}
-	u := us[0]
 	if u.ErasedAt != nil {
 		return OutcomeErasedUser, nil
 	}
 	switch c.Type {
-	case ChangeDeleted:
-		_, err = tx.ExecContext(ctx, `UPDATE directory.users SET email = NULL, full_name = NULL, erased_at = $2, updated_at = now()
-			WHERE id = $1`, u.ID, c.OccurredAt)
-		return OutcomeApplied, postgres.Translate(err, "erase deleted user")
 	case ChangeStale:
 		if u.SyncedAt != nil && !c.OccurredAt.After(*u.SyncedAt) {
 			return OutcomeOutdated, nil

@@ -253,7 +253,7 @@ func syncOf(j *job) Sync {
 	switch j.State {
 	case "applied":
 		return Sync{Status: Applied, Attempts: j.Attempts}
-	case "failed":
+	case "failed", "cancelled": // cancelled: the user was erased first
 		return Sync{Status: Failed, Attempts: j.Attempts, Reason: j.Reason}
 	default:
 		next := j.NextTryAt

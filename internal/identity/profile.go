@@ -194,7 +194,7 @@ func (s *Service) jobSync(ctx context.Context, id int64) (Sync, error) {
 		if err != nil {
 			return Sync{}, err
 		}
-		if j.State == "applied" || j.State == "failed" || !time.Now().Before(deadline) {
+		if j.State == "applied" || j.State == "failed" || j.State == "cancelled" || !time.Now().Before(deadline) {
 			return syncOf(j), nil
 		}
 		if !sleep(ctx, 50*time.Millisecond) {
@@ -244,6 +244,31 @@ func (s *Service) QueueDeletion(ctx context.Context, tx *sqlx.Tx, userID uuid.UU
 		s.notify()
 	}
 	return err
+}
+
+// CanDelete reports whether identities of idpID can be deleted through the
+// gateway: its adapter has an admin section.
+func (s *Service) CanDelete(idpID string) bool {
+	_, ok := s.adapters[idpID]
+	return ok
+}
+
+// CancelChanges ends user userID's queued identity changes (pending ones,
+// and running ones: the worker's outcome is then fenced out, and a write it
+// has in flight lands, if at all, before the deletion that follows) and
+// scrubs the values every change of the user carries, inside the caller's
+// transaction (erasure). It returns how many changes it cancelled.
+func (s *Service) CancelChanges(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID) (int, error) {
+	// Only unfinished changes hold values: a change that ends (applied,
+	// failed) is scrubbed as it ends.
+	res, err := tx.ExecContext(ctx, `UPDATE identity.outbox
+		SET state = 'cancelled', reason = 'cancelled by an erasure', finished_at = now(), locked_until = NULL, `+scrubbed+`
+		WHERE user_id = $1 AND op = $2 AND state IN ('pending', 'running')`, userID, opUpdate)
+	if err != nil {
+		return 0, postgres.Translate(err, "cancel identity changes")
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 func same(a, b *string) bool {

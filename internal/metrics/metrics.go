@@ -49,6 +49,11 @@ var (
 		Help: "GraphQL requests whose client went away before the answer.",
 	})
 
+	erasures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_erasures_total",
+		Help: "Erasures that scrubbed something, by what became of the identity at its IdP (idp_deletion): queued, not_configured (the IdP has no admin adapter: delete the identity there by hand), deleted_at_idp (the IdP deleted it and told us) or none (a contact without an account).",
+	}, []string{"idp_deletion"})
+
 	sqlPerRequest = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "gateway_sql_statements_per_request",
 		Help:    "SQL statements one GraphQL request sent.",
@@ -93,7 +98,7 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, cancelledRequests, sqlPerRequest, loaderBatch,
+		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, cancelledRequests, erasures, sqlPerRequest, loaderBatch,
 		idpCalls, idpDuration, outboxDepth, outboxAge, quotaWaits,
 	)
 }
@@ -187,6 +192,11 @@ var codePattern = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
 
 // ObserveCancelled counts one request whose client went away.
 func ObserveCancelled() { cancelledRequests.Inc() }
+
+// ObserveErasure counts one erasure that scrubbed something; idpDeletion is
+// one of privacy's fixed outcomes (queued, not_configured, deleted_at_idp,
+// none).
+func ObserveErasure(idpDeletion string) { erasures.WithLabelValues(idpDeletion).Inc() }
 
 // ObserveStatements records how many SQL statements one request sent.
 func ObserveStatements(n int64) { sqlPerRequest.Observe(float64(n)) }

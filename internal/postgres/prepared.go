@@ -120,6 +120,15 @@ func Select[T any](ctx context.Context, c *Stmts, scan func(*sql.Rows) (T, error
 // nullable columns, which its pointer fields then point into (StringPtr,
 // TimePtr, NullUUID.Ptr): one allocation per row.
 
+// UUIDColumn: the stores select a uuid column as uuid_send(column), its
+// 16-byte binary form, a bytea. A prepared statement receives bytea in
+// binary and lib/pq hands it over as is, where it decodes a uuid column to
+// its 36-byte text first (one allocation per uuid value, the largest share
+// of a list's decoding); ScanUUID, NullUUID and uuid.UUID's own Scan all
+// take the 16 bytes. A bare name in ORDER BY means the output column, so
+// the stores order by the qualified one (users.id), which is the indexed
+// uuid.
+
 // ScanUUID scans a uuid column into p. A uuid arrives as text (lib/pq
 // decodes the binary form to it) and is parsed in place, where uuid.UUID's
 // own Scan first copies it into a string.

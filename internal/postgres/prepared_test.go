@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
@@ -163,6 +164,22 @@ func TestScanTargets(t *testing.T) {
 		}
 		if got := postgres.TimePtr(&r.when); got == nil || !got.Equal(at) || postgres.TimePtr(&r.never) != nil {
 			t.Errorf("times %v %v, want %v nil", got, postgres.TimePtr(&r.never), at)
+		}
+	}
+}
+
+// TestUUIDArray: the hand-built array text is what PostgreSQL reads as the
+// same uuid[] as pq.Array's, empty and nil included.
+func TestUUIDArray(t *testing.T) {
+	db := pgtest.DB(t)
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.Nil, uuid.MustParse("ffffffff-ffff-ffff-ffff-ffffffffffff")}
+	for _, in := range [][]uuid.UUID{ids, ids[:1], {}, nil} {
+		var got, want sql.NullString
+		if err := db.QueryRow(`SELECT $1::uuid[]::text, $2::uuid[]::text`, postgres.UUIDArray(in), pq.Array(in)).Scan(&got, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%v: UUIDArray %v, pq.Array %v", in, got, want)
 		}
 	}
 }

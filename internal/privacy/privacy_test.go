@@ -51,14 +51,27 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) service(hook privacy.IdPDeletion) *privacy.Service {
+// queueFunc stands in for the identity outbox's QueueDeletion.
+type queueFunc func(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) error
+
+// outbox records what erasure asks of the identity outbox; the outbox
+// itself is tested with erasure in internal/identity (erasure_test.go).
+type outbox struct{ queue queueFunc }
+
+func (o outbox) CancelChanges(context.Context, *sqlx.Tx, uuid.UUID) (int, error) { return 0, nil }
+func (o outbox) CanDelete(string) bool                                           { return true }
+func (o outbox) QueueDeletion(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) error {
+	return o.queue(ctx, tx, id)
+}
+
+func (f *fixture) service(hook queueFunc) *privacy.Service {
 	if hook == nil {
 		hook = func(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) error {
 			f.queued = append(f.queued, id)
 			return nil
 		}
 	}
-	return &privacy.Service{DB: f.db, IdPDeletion: hook}
+	return &privacy.Service{DB: f.db, Identity: outbox{hook}}
 }
 
 // pii counts the PII values left anywhere for the person.
@@ -90,7 +103,7 @@ func TestEraseUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.AlreadyErased || !e.IdPDeletionQueued || e.ErasedAt.IsZero() || !slices.Equal(e.RelatedIDs, []uuid.UUID{f.contact}) {
+	if e.AlreadyErased || !e.IdPDeletionQueued() || e.ErasedAt.IsZero() || !slices.Equal(e.RelatedIDs, []uuid.UUID{f.contact}) {
 		t.Fatalf("erasure = %+v", e)
 	}
 	want := []string{"user.email", "user.full_name", "contact.full_name", "contact.email", "contact.phone", "contact.building_links"}
@@ -120,7 +133,7 @@ func TestEraseUser(t *testing.T) {
 		}
 		r := recs[0]
 		if r.ActorRole != "admin" || r.ActorUserID == nil || *r.ActorUserID != admin.UserID || r.TenantID != f.tenant ||
-			!r.IdPDeletionQueued || !slices.Equal(r.Fields, want) {
+			r.IdPDeletion != privacy.DeletionQueued || !slices.Equal(r.Fields, want) {
 			t.Fatalf("record = %+v", r)
 		}
 		var row string
@@ -134,7 +147,7 @@ func TestEraseUser(t *testing.T) {
 
 	t.Run("TwiceReportsAlreadyDone", func(t *testing.T) {
 		again, err := sv.EraseUser(ctx, admin, f.user)
-		if err != nil || !again.AlreadyErased || len(again.Fields) != 0 || again.IdPDeletionQueued || !again.ErasedAt.Equal(e.ErasedAt) {
+		if err != nil || !again.AlreadyErased || len(again.Fields) != 0 || again.IdPDeletionQueued() || !again.ErasedAt.Equal(e.ErasedAt) {
 			t.Fatalf("second erasure %+v err %v", again, err)
 		}
 		if len(f.queued) != 1 {
@@ -156,7 +169,7 @@ func TestEraseContact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Kind != privacy.SubjectContact || e.AlreadyErased || !e.IdPDeletionQueued || !slices.Equal(e.RelatedIDs, []uuid.UUID{f.user}) {
+	if e.Kind != privacy.SubjectContact || e.AlreadyErased || !e.IdPDeletionQueued() || !slices.Equal(e.RelatedIDs, []uuid.UUID{f.user}) {
 		t.Fatalf("erasure = %+v", e)
 	}
 	if n := f.pii(t); n != 0 {
@@ -171,7 +184,7 @@ func TestEraseContact(t *testing.T) {
 		id := uuid.New()
 		mustExec(t, f.db, `INSERT INTO comms.contacts (id, tenant_id, full_name, phone) VALUES ($1, $2, 'Solo', '+4930999999')`, id, f.tenant)
 		e, err := sv.EraseContact(ctx, f.admin(), id)
-		if err != nil || e.IdPDeletionQueued || len(e.RelatedIDs) != 0 || !slices.Equal(e.Fields, []string{"contact.full_name", "contact.phone"}) {
+		if err != nil || e.IdPDeletionQueued() || len(e.RelatedIDs) != 0 || !slices.Equal(e.Fields, []string{"contact.full_name", "contact.phone"}) {
 			t.Fatalf("erasure %+v err %v", e, err)
 		}
 	})
@@ -247,7 +260,7 @@ func TestSeparateCommsDatabase(t *testing.T) {
 	commsDB := sqlx.NewDb(f.db.DB, "postgres") // a second handle: two transactions
 	sv := &privacy.Service{DB: f.db, CommsDB: commsDB}
 	e, err := sv.EraseUser(context.Background(), f.admin(), f.user)
-	if err != nil || e.IdPDeletionQueued {
+	if err != nil || e.IdPDeletionQueued() {
 		t.Fatalf("erasure %+v err %v", e, err)
 	}
 	if n := f.pii(t); n != 0 {

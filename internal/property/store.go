@@ -23,7 +23,10 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-const buildingColumns = `id, tenant_id, provider_id, name, address, created_at`
+// buildingColumns are what a Building holds; uuids in their 16-byte binary
+// form (postgres.UUIDColumn).
+const buildingColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id, uuid_send(provider_id) AS provider_id,
+	name, address, created_at`
 
 // scanBuilding reads one row of buildingColumns.
 func scanBuilding(r *sql.Rows) (*Building, error) {
@@ -79,7 +82,7 @@ func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFi
 		q.Where("(name, id) > (" + q.Arg(p.After.Key) + "::text, " + q.Arg(p.After.ID) + "::uuid)")
 	}
 	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
-		` ORDER BY name, id LIMIT `+q.Arg(p.Limit()), q.Args...)
+		` ORDER BY name, buildings.id LIMIT `+q.Arg(p.Limit()), q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find buildings")
 	}

@@ -20,9 +20,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
+	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/webhook"
 )
 
@@ -52,7 +55,11 @@ func newEnv(t *testing.T) *env {
 		cfgs = append(cfgs, c)
 	}
 	cfgs = append(cfgs, idp.Config{ID: "no-webhook", Kind: idp.KindOIDC})
-	h, err := webhook.New(cfgs, func(string) string { return secret }, directory.NewStore(db), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dir := directory.NewStore(db)
+	// Deletions are erasures, which cancel the user's queued identity
+	// changes through the outbox.
+	changes := privacy.Changes{Erasure: &privacy.Service{DB: db, Identity: identity.New(db, dir, comms.NewStore(db), nil, identity.Options{})}, Directory: dir}
+	h, err := webhook.New(cfgs, func(string) string { return secret }, changes, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

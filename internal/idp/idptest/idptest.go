@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -271,7 +272,8 @@ func (c *Core) IssueToken(w http.ResponseWriter, fields map[string]string) {
 	WriteJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": ttl})
 }
 
-// TokenFields reads a token request's form or JSON body.
+// TokenFields reads a token request's form or JSON body, and HTTP Basic
+// client credentials.
 func TokenFields(r *http.Request) map[string]string {
 	out := map[string]string{}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
@@ -289,7 +291,14 @@ func TokenFields(r *http.Request) map[string]string {
 		out[k] = r.PostForm.Get(k)
 	}
 	if u, p, ok := r.BasicAuth(); ok {
-		out["client_id"], out["client_secret"] = u, p
+		// client_secret_basic: RFC 6749 (2.3.1) form-encodes the id and
+		// secret before Basic encoding, and the provider decodes them.
+		du, err1 := url.QueryUnescape(u)
+		dp, err2 := url.QueryUnescape(p)
+		if err1 != nil || err2 != nil {
+			return map[string]string{"grant_type": out["grant_type"]}
+		}
+		out["client_id"], out["client_secret"] = du, dp
 	}
 	return out
 }

@@ -1,7 +1,7 @@
 // Package entratest is a fake of Microsoft Graph's user API and the
 // Microsoft identity platform's token endpoint for tests, following their
 // documentation: POST /{tenant}/oauth2/v2.0/token (client credentials with
-// scope https://graph.microsoft.com/.default, form encoded), GET, PATCH
+// scope https://graph.microsoft.com/.default, a form body only), GET, PATCH
 // (204) and DELETE /v1.0/users/{id} with a bearer token, Graph's error body
 // {"error": {"code", "message", "innerError"}}, and 429 with Retry-After.
 package entratest
@@ -23,7 +23,8 @@ const Tenant = "11111111-2222-3333-4444-555555555555"
 // Fake is a running fake of Graph and its token endpoint.
 type Fake struct {
 	*idptest.Core
-	URL string
+	URL    string
+	Server *httptest.Server
 }
 
 func errBody(status int, code, message string) any {
@@ -37,12 +38,17 @@ func errBody(status int, code, message string) any {
 		"innerError": map[string]string{"date": time.Now().UTC().Format(time.RFC3339), "request-id": "00000000-0000-0000-0000-000000000000"}}}
 }
 
-// New starts a fake, closed when the test ends.
-func New(t testing.TB) *Fake {
+// New starts a fake on 127.0.0.1, closed when the test ends.
+func New(t testing.TB) *Fake { return start(t, false) }
+
+// NewTLS starts a fake served over https with httptest's certificate
+// (Server.Certificate), for clients that only speak https.
+func NewTLS(t testing.TB) *Fake { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Fake {
 	f := &Fake{Core: idptest.NewCore(errBody)}
-	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
+	f.Server = idptest.Serve(t, http.HandlerFunc(f.serve), useTLS)
+	f.URL = f.Server.URL
 	return f
 }
 
@@ -55,6 +61,11 @@ func (f *Fake) Config() idp.AdminConfig {
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/"+Tenant+"/oauth2/v2.0/token" && r.Method == http.MethodPost {
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			// The identity platform reads a form only: a JSON body has no grant_type.
+			idptest.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_codes": []int{900144}})
+			return
+		}
 		fields := idptest.TokenFields(r)
 		if fields["scope"] != "https://graph.microsoft.com/.default" {
 			idptest.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_scope", "error_codes": []int{1002012}})

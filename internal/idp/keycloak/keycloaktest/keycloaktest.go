@@ -27,7 +27,8 @@ const Realm = "portal"
 // Fake is a running fake Keycloak.
 type Fake struct {
 	*idptest.Core
-	URL string
+	URL    string
+	Server *httptest.Server
 
 	mu    sync.Mutex
 	attrs map[string]map[string]any // user attributes by id
@@ -54,12 +55,17 @@ func errBody(status int, code, message string) any {
 	return map[string]string{"error": code, "error_description": message}
 }
 
-// New starts a fake, closed when the test ends.
-func New(t testing.TB) *Fake {
+// New starts a fake on 127.0.0.1, closed when the test ends.
+func New(t testing.TB) *Fake { return start(t, false) }
+
+// NewTLS starts a fake served over https with httptest's certificate
+// (Server.Certificate), for clients that only speak https.
+func NewTLS(t testing.TB) *Fake { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Fake {
 	f := &Fake{Core: idptest.NewCore(errBody), attrs: map[string]map[string]any{}}
-	srv := httptest.NewServer(idptest.Stamp(http.HandlerFunc(f.serve)))
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
+	f.Server = idptest.Serve(t, http.HandlerFunc(f.serve), useTLS)
+	f.URL = f.Server.URL
 	return f
 }
 
