@@ -218,3 +218,7 @@ func (st *Store) FindBuildingIDsOfUser(ctx context.Context, s access.Scope, user
 func scanID(r *sql.Rows) (id uuid.UUID, err error) {
 	return id, r.Scan(postgres.ScanUUID(&id))
 }
+
+// DB is the database the store is over: the one to open the transactions
+// its methods that take a *sqlx.Tx run in.
+func (st *Store) DB() *sqlx.DB { return st.db }

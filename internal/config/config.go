@@ -93,19 +93,30 @@ const (
 // only wait inside the pool, holding memory and adding latency.
 const AdmissionPerConn = 2
 
+// The defaults that packages also fall back to when they are used without
+// a configuration (tests, benchmarks, a zero field): each value is here
+// only, and Default uses it too.
+const (
+	DefaultPhoneRegion     = "DE"    // PHONE_DEFAULT_REGION
+	DefaultMaxPageSize     = 100     // MAX_PAGE_SIZE
+	DefaultIdentityWorkers = 4       // IDENTITY_WORKERS
+	DefaultDBMaxConns      = 20      // DB_MAX_CONNS
+	DefaultMaxBodyBytes    = 1 << 20 // MAX_BODY_BYTES
+)
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
 		ListenAddr:            ":8080",
-		MaxPageSize:           100,
-		DBMaxConns:            20,
-		MaxConcurrentRequests: AdmissionPerConn * 20,
-		AdmissionQueue:        AdmissionPerConn * 20,
+		MaxPageSize:           DefaultMaxPageSize,
+		DBMaxConns:            DefaultDBMaxConns,
+		MaxConcurrentRequests: AdmissionPerConn * DefaultDBMaxConns,
+		AdmissionQueue:        AdmissionPerConn * DefaultDBMaxConns,
 		AdmissionWait:         100 * time.Millisecond,
 		ShutdownTimeout:       15 * time.Second,
 		LogLevel:              "info",
-		PhoneRegion:           "DE",
-		IdentityWorkers:       4,
+		PhoneRegion:           DefaultPhoneRegion,
+		IdentityWorkers:       DefaultIdentityWorkers,
 		IdentityWait:          2 * time.Second,
 		ReconcileShare:        0.1,
 		WebhookEventRetention: 7 * 24 * time.Hour,
@@ -113,7 +124,7 @@ func Default() Config {
 		MaxAliases:            30,
 		MaxComplexity:         50000,
 		MaxTokens:             2000,
-		MaxBodyBytes:          1 << 20,
+		MaxBodyBytes:          DefaultMaxBodyBytes,
 		MaxBatch:              0,
 		RequestTimeout:        15 * time.Second,
 		APQCacheSize:          1000,

@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/config"
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error
@@ -52,7 +53,7 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Se
 // 1 MiB when zero.
 func maxBody(l Limits) int64 {
 	if l.MaxBodyBytes <= 0 {
-		return 1 << 20
+		return config.DefaultMaxBodyBytes
 	}
 	return l.MaxBodyBytes
 }
@@ -90,7 +91,7 @@ func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*a
 	if l.MaxDepth > 0 || l.MaxAliases > 0 || l.MaxComplexity > 0 {
 		maxPage := d.MaxPageSize
 		if maxPage <= 0 {
-			maxPage = 100
+			maxPage = config.DefaultMaxPageSize
 		}
 		exts = append(exts, operationLimit{
 			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,
