@@ -234,3 +234,33 @@ func TestDocLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestCIRunsTheREADMETestCommand checks that .ci/run runs the test command
+// the README gives, as it is written there.
+func TestCIRunsTheREADMETestCommand(t *testing.T) {
+	readme := readFile(t, filepath.Join(repoRoot, "README.md"))
+	_, after, ok := strings.Cut(readme, "\n## Run the tests\n")
+	if !ok {
+		t.Fatal("README.md has no section \"Run the tests\"")
+	}
+	m := regexp.MustCompile("(?s)```sh\n(.*?)\n```").FindStringSubmatch(after)
+	if m == nil {
+		t.Fatal("the README's \"Run the tests\" has no sh block")
+	}
+	want := strings.TrimSpace(m[1])
+	for _, line := range strings.Split(readFile(t, filepath.Join(repoRoot, ".ci", "run")), "\n") {
+		if strings.TrimSpace(line) == want {
+			return
+		}
+	}
+	t.Fatalf(".ci/run does not run the README's test command %q", want)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
