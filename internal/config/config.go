@@ -12,8 +12,8 @@ import (
 	"github.com/propertyportal/gateway/internal/idp"
 )
 
-// Config is every setting of the gateway. The README lists each with its
-// environment variable and default.
+// Config is every setting of the gateway. docs/configuration.md lists each
+// with its environment variable and default.
 type Config struct {
 	DatabaseURL      string        // DATABASE_URL: PostgreSQL for every context
 	CommsDatabaseURL string        // COMMS_DATABASE_URL: comms' own database; DATABASE_URL when empty
