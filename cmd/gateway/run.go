@@ -128,7 +128,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 		cfg.DatabaseURL = cluster.URL("portal")
 		fmt.Fprintf(stdout, "PostgreSQL: %s\n", cfg.DatabaseURL)
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns, Traced: cfg.Tracing()})
 	if err != nil {
 		return err
 	}
@@ -365,7 +365,7 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
-	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
+	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: cfg.DBMaxConns, Traced: cfg.Tracing()})
 	if err != nil {
 		return err
 	}

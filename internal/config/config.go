@@ -298,6 +298,9 @@ func Load(environ func(string) string) (Config, error) {
 	return c, nil
 }
 
+// Tracing reports whether traces are sent (OTEL_EXPORTER_OTLP_ENDPOINT).
+func (c Config) Tracing() bool { return c.OTLPEndpoint != "" }
+
 // CommsURL returns the comms database URL.
 func (c Config) CommsURL() string {
 	if c.CommsDatabaseURL != "" {
