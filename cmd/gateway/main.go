@@ -4,10 +4,12 @@
 //	gateway serve [-migrate]        production: DATABASE_URL, verified tokens only
 //	gateway migrate up|down|status  the embedded migrations
 //	gateway seed [flags]            bulk data for benchmarks
+//	gateway help [command]          usage, as gateway <command> -h
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -20,6 +22,19 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
+	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the process's exit status for what run returned.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		return 2 // as the flag package's
+	default:
+		return 1
 	}
 }
