@@ -16,14 +16,21 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(gatewayMain(os.Args[1:])) }
+
+// gatewayMain runs the gateway with args in this process and returns its
+// exit code.
+func gatewayMain(args []string) int {
+	if len(args) > 0 && args[0] == "dev" {
+		stopWithGoRun()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	err := run(ctx, args, os.Getenv, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 	}
-	os.Exit(exitCode(err))
+	return exitCode(err)
 }
 
 // exitCode is the process's exit status for what run returned.

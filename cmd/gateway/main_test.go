@@ -23,7 +23,12 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainHelperEnv); ok {
+		os.Exit(helperMain(args)) // a gateway for the tests of orphan_test.go
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // started is a gateway running through the real run function.
 type started struct {
@@ -94,7 +99,16 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	s, base := start(t, nil, regexp.MustCompile(`^GraphQL:\s+(http://\S+)/graphql$`), "dev", "-addr", "127.0.0.1:0")
 	s.waitFor(t, regexp.MustCompile(`^\s+internal service account:\s+(\S+)$`))
 	out := s.out.String()
-	dbDir := regexp.MustCompile(`host=([^&\s]+)`).FindStringSubmatch(out)
+	dbDir := regexp.MustCompile(`(?m)^PostgreSQL: \S*[?&]host=([^&\s]+)`).FindStringSubmatch(out)
+	if dbDir != nil { // the URL's query escapes the directory's slashes
+		var err error
+		if dbDir[1], err = url.QueryUnescape(dbDir[1]); err != nil || !filepath.IsAbs(dbDir[1]) {
+			t.Fatalf("database directory %q: %v", dbDir[1], err)
+		}
+		if _, err := os.Stat(dbDir[1]); err != nil {
+			t.Fatalf("database directory %s: %v", dbDir[1], err)
+		}
+	}
 	token := regexp.MustCompile(`(?m)^\s+admin, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)
 	if token == nil {
 		t.Fatalf("no admin token printed:\n%s", out)
