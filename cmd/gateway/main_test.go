@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -181,6 +183,72 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 			if res.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(b)), want) {
 				t.Fatalf("GET %s: %d %.200s", path, res.StatusCode, b)
 			}
+		}
+	})
+
+	// Last: it erases demo users.
+	t.Run("AdminErasesUsersOfEveryIdP", func(t *testing.T) {
+		authz := "Bearer " + token[1]
+		var list struct {
+			Data struct {
+				Users struct {
+					Edges []struct {
+						Node struct {
+							ID, IdPID, ExternalID string
+							ErasedAt              *string
+						}
+					}
+				}
+			}
+			Errors []any
+		}
+		status, body := post(t, base, authz, `{ users(first: 100) { edges { node { id idpId externalId erasedAt } } } }`)
+		if err := json.Unmarshal([]byte(body), &list); err != nil || status != http.StatusOK || len(list.Errors) > 0 {
+			t.Fatalf("users: %d %s", status, body)
+		}
+		pick := map[string]string{} // IdP id -> a user of it to erase
+		for _, e := range list.Data.Users.Edges {
+			if n := e.Node; n.ErasedAt == nil && n.ExternalID != "northwind-admin" && pick[n.IdPID] == "" {
+				pick[n.IdPID] = n.ID
+			}
+		}
+		for _, idpID := range []string{"auth0-prod", "keycloak-default", "entra-corp", "dev"} {
+			t.Run(idpID, func(t *testing.T) {
+				id := pick[idpID]
+				if id == "" {
+					t.Fatalf("no demo user of %s to erase: %s", idpID, body)
+				}
+				var er struct {
+					Data struct {
+						EraseUser struct {
+							AlreadyErased bool
+							ErasedFields  []string
+							IdPDeletion   string
+						}
+					}
+					Errors []any
+				}
+				const erase = `mutation { eraseUser(id: "%s") { alreadyErased erasedFields idpDeletion } }`
+				status, body := post(t, base, authz, fmt.Sprintf(erase, id))
+				if err := json.Unmarshal([]byte(body), &er); err != nil || status != http.StatusOK || len(er.Errors) > 0 {
+					t.Fatalf("eraseUser: %d %s", status, body)
+				}
+				got := er.Data.EraseUser
+				wantDeletion := "NOT_CONFIGURED" // gateway dev trusts no admin API of these IdPs
+				if idpID == "dev" {
+					wantDeletion = "QUEUED"
+				}
+				if got.AlreadyErased || !slices.Contains(got.ErasedFields, "user.email") || got.IdPDeletion != wantDeletion {
+					t.Fatalf("eraseUser = %+v, want a first erasure scrubbing user.email, idpDeletion %s", got, wantDeletion)
+				}
+				status, body = post(t, base, authz, fmt.Sprintf(`{ user(id: "%s") { email fullName erasedAt } }`, id))
+				if status != http.StatusOK || !strings.Contains(body, `"email":null,"fullName":null,"erasedAt":"`) {
+					t.Fatalf("user after erasure: %d %s", status, body)
+				}
+				if _, body = post(t, base, authz, fmt.Sprintf(erase, id)); !strings.Contains(body, `"alreadyErased":true`) {
+					t.Fatalf("erasing again: %s", body)
+				}
+			})
 		}
 	})
 
