@@ -186,6 +186,37 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 	})
 
+	// The profile example of the README, with the token it names.
+	t.Run("ProviderUpdatesTheirProfile", func(t *testing.T) {
+		provider := regexp.MustCompile(`(?m)^\s+provider, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)
+		if provider == nil {
+			t.Fatalf("no provider token printed:\n%s", out)
+		}
+		status, body := post(t, base, "Bearer "+provider[1], `mutation {
+  updateMyProfile(input: {email: "jane@new.example", phone: "+44 20 7946 0958"}) {
+    user { email fullName }
+    contact { email phone }
+    identitySync { status attempts nextTryAt reason }
+  }
+}`)
+		var r struct {
+			Data struct {
+				UpdateMyProfile struct {
+					Contact      *struct{ Email, Phone string }
+					IdentitySync struct{ Status string }
+				}
+			}
+			Errors []any
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil || status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("updateMyProfile: %d %s", status, body)
+		}
+		got := r.Data.UpdateMyProfile
+		if got.Contact == nil || got.Contact.Email != "jane@new.example" || got.Contact.Phone != "+442079460958" || got.IdentitySync.Status == "FAILED" {
+			t.Fatalf("updateMyProfile: %s", body)
+		}
+	})
+
 	// Last: it erases demo users.
 	t.Run("AdminErasesUsersOfEveryIdP", func(t *testing.T) {
 		authz := "Bearer " + token[1]
