@@ -24,6 +24,12 @@ import (
 // reaches the gateway, whose own shutdown stops the cluster, and not the
 // watchdog. Only a SIGKILL of the watchdog itself, or of every process in
 // the machine's or container's cgroup, defeats it.
+//
+// One race is left: killed while pg_ctl start forks the server, before the
+// server has written postmaster.pid, the watchdog's pg_ctl stop finds no
+// server and the directory goes under a server still starting. That
+// server ends itself within a minute: the postmaster rechecks its lock
+// file every minute and shuts down at once when it is gone.
 type watchdog struct {
 	cmd  *exec.Cmd
 	w    *os.File // the pipe's write end: closed, the watchdog acts
