@@ -165,9 +165,9 @@ func QueryRow[T any](ctx context.Context, q sqlx.QueryerContext, scan func(*sql.
 // the stores order by the qualified one (users.id), which is the indexed
 // uuid.
 
-// ScanUUID scans a uuid column into p. A uuid arrives as text (lib/pq
-// decodes the binary form to it) and is parsed in place, where uuid.UUID's
-// own Scan first copies it into a string.
+// ScanUUID scans a uuid column into p: its 16 bytes (uuid_send), or its
+// text (a column selected as itself), parsed in place where uuid.UUID's own
+// Scan first copies text into a string.
 func ScanUUID(p *uuid.UUID) sql.Scanner { return uuidTarget{p} }
 
 type uuidTarget struct{ p *uuid.UUID }
