@@ -173,13 +173,13 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if cfg.GraphiQL {
 		fmt.Fprintf(stdout, "GraphiQL: %s/\n", url)
 	}
-	fmt.Fprintf(stdout, "GraphQL:  %s/graphql\n\nDev tokens from the dev IdP at %s (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, issuer.URL())
+	fmt.Fprintf(stdout, "GraphQL:  %s/graphql\nDev IdP:  %s/\n\nDev tokens from the dev IdP (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, issuer.URL())
 	var tokens []graphiql.Token
 	for _, c := range creds {
 		fmt.Fprintf(stdout, "  %-34s %s\n", c.name+":", c.token)
 		tokens = append(tokens, graphiql.Token{Name: c.name, Token: c.token})
 	}
-	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token\n", issuer.URL())
+	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token (%s/ lists the demo tenants)\n", issuer.URL(), issuer.URL())
 	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
 	cursors, err := cursorSealer(cfg)
 	if err != nil {
@@ -205,7 +205,8 @@ func cursorSealer(cfg config.Config) (*page.Sealer, error) {
 type devCredential struct{ name, token string }
 
 // devCredentials mints a token for each demo tenant's admin and provider
-// (dev IdP users of the demo data) and for an internal service account.
+// (dev IdP users of the demo data) and for an internal service account, and
+// lists the demo tenants on the issuer's index page.
 func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, error) {
 	const ttl = 12 * time.Hour
 	var out []devCredential
@@ -215,6 +216,8 @@ func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, e
 		return err
 	}
 	for _, t := range demo.Tenants {
+		issuer.AddTenant(dev.Tenant{Name: t.Name, ID: t.ID,
+			Subjects: map[access.Role]string{access.RoleAdmin: t.Admin.ExternalID, access.RoleProvider: t.Provider.ExternalID}})
 		for _, u := range []struct {
 			role access.Role
 			user seed.DemoUser
