@@ -186,7 +186,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 		return err
 	}
 	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(), cursors: cursors, tracer: tracer,
-		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"}})
+		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)",
+			DefaultToken: tokens[0].Name, Tabs: graphiql.PortalTabs()}})
 }
 
 // cursorSealer seals cursors with CURSOR_SECRETS, or with a random key of

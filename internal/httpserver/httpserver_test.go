@@ -56,6 +56,12 @@ func defaultLimits(t testing.TB) httpserver.Limits {
 func newServer(t testing.TB, edit func(*httpserver.Deps)) (*httptest.Server, *sqlx.DB) {
 	t.Helper()
 	db := pgtest.DB(t)
+	return serverOn(t, db, edit), db
+}
+
+// serverOn starts the handler on db with the default limits, changed by edit.
+func serverOn(t testing.TB, db *sqlx.DB, edit func(*httpserver.Deps)) *httptest.Server {
+	t.Helper()
 	d := httpserver.Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		DBs: []*sqlx.DB{db},
@@ -73,7 +79,7 @@ func newServer(t testing.TB, edit func(*httpserver.Deps)) (*httptest.Server, *sq
 	}
 	srv := httptest.NewServer(httpserver.New(d))
 	t.Cleanup(srv.Close)
-	return srv, db
+	return srv
 }
 
 // answer is an HTTP answer from the endpoint.
