@@ -47,7 +47,7 @@ if [[ "${BENCH_NICE:-1}" != 0 && "$(nice)" -lt 10 ]]; then
 	exec nice -n 10 env BENCH_NICE=0 "$0" "$@"
 fi
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 SCALE=${SCALE:-1}
 DURATION=${DURATION:-10}
@@ -287,10 +287,13 @@ peak_rss() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$1]}/sta
 
 # --- main -------------------------------------------------------------------
 
-main() {
+# prepare builds the gateway into a new WORK directory (removed at exit,
+# with everything else), starts the throwaway cluster and seeds it at
+# 1/SCALE (unless BENCH_DIR reuses one); it sets LOAD0, seed_time and
+# counts. bench/overload.sh prepares with it too.
+prepare() {
 	[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] && ((SCALE <= 200)) ||
 		die "SCALE=$SCALE: a whole number from 1 (full scale) to 200 (the smallest: 50 buildings per tenant, as many as Q1 asks for)"
-	need_tools
 	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 	WORK=$(mktemp -d /tmp/gwbench-work.XXXXXX)
 	trap cleanup EXIT
@@ -300,7 +303,7 @@ main() {
 
 	log "starting a throwaway PostgreSQL"
 	start_cluster
-	local seed_time="reused"
+	seed_time="reused"
 	if ((REUSED == 0)); then
 		local args=(-tenants 10 -users $((1000000 / SCALE)) -buildings $((100000 / SCALE))
 			-contacts $((500000 / SCALE)) -invoices $((10000000 / SCALE)) -acme-share 0.05
@@ -311,12 +314,16 @@ main() {
 		seed_time="$((SECONDS - t0)) s"
 		psql -qX -c "VACUUM ANALYZE" >/dev/null # all-visible pages, as a settled database has
 	fi
-	local counts
 	counts=$(psql -AtX -c "SELECT format('%s users, %s buildings, %s contacts, %s invoices, %s%% acme.com',
 		(SELECT count(*) FROM directory.users), (SELECT count(*) FROM property.buildings),
 		(SELECT count(*) FROM comms.contacts), (SELECT count(*) FROM bookkeeping.invoices),
 		(SELECT round(100.0 * count(*) FILTER (WHERE email_domain = 'acme.com') / count(*), 1) FROM directory.users))")
 	log "data: $counts"
+}
+
+main() {
+	need_tools
+	prepare
 
 	IFS=';' read -ra VARIANTS <<<"${BENCH_VARIANTS:-default}"
 	PIDS=() URLS=()
@@ -483,4 +490,5 @@ main() {
 	if [[ -n "${BENCH_RAW:-}" ]]; then cp "$RESULTS" "$BENCH_RAW"; fi
 }
 
-main "$@"
+# Sourced (bench/overload.sh), it only defines its functions.
+[[ "${BASH_SOURCE[0]}" != "$0" ]] || main "$@"

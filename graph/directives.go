@@ -5,11 +5,17 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/policy"
 )
 
 // NewSchema returns the executable schema with its resolvers and directives.
+// A Resolver without Cursors gets a random key of this process alone
+// (tests; every replica of a deployment needs the same).
 func NewSchema(r *Resolver) graphql.ExecutableSchema {
+	if r.Cursors == nil {
+		r.Cursors = page.NewEphemeralSealer()
+	}
 	return NewExecutableSchema(Config{Resolvers: r, Directives: DirectiveRoot{Pii: pii}})
 }
 

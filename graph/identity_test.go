@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/graph"
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/auth/authtest"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
@@ -40,17 +41,19 @@ func newIdentityEnv(t *testing.T, opts identity.Options) *identityEnv {
 	fake := auth0test.New(t)
 	ads := map[string]admins.Adapter{"auth0-prod": {AdminAdapter: auth0.New(fake.Config(), nil), RequestsPerSecond: 50}}
 	opts.PollInterval = 20 * time.Millisecond
-	svc := identity.New(db, ads, opts)
+	st := loader.Stores{
+		Directory: directory.NewStore(db), Comms: comms.NewStore(db),
+		Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db),
+	}
+	svc := identity.New(db, st.Directory, st.Comms, ads, opts)
 	h := httpserver.New(httpserver.Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		DBs: []*sqlx.DB{db},
-		Stores: loader.Stores{
-			Directory: directory.NewStore(db), Comms: comms.NewStore(db),
-			Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db),
-		},
+		Schema: graph.NewSchema(&graph.Resolver{Directory: st.Directory, Comms: st.Comms, Property: st.Property,
+			Bookkeeping: st.Bookkeeping, MaxPage: 100, Identity: svc}),
+		Stores:        st,
 		Authenticator: authtest.Authenticator{},
 		MaxPageSize:   100,
-		Identity:      svc,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

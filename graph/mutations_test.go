@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/graph"
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/auth/authtest"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
@@ -30,17 +31,18 @@ func newWriteEnv(t testing.TB, log *slog.Logger, with func(db *sqlx.DB, d *https
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	st := loader.Stores{
+		Directory: directory.NewStore(db), Comms: comms.NewStore(db),
+		Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db),
+	}
 	d := httpserver.Deps{
 		Log: log,
 		DBs: []*sqlx.DB{db},
-		Stores: loader.Stores{
-			Directory: directory.NewStore(db), Comms: comms.NewStore(db),
-			Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db),
-		},
+		Schema: graph.NewSchema(&graph.Resolver{Directory: st.Directory, Comms: st.Comms, Property: st.Property,
+			Bookkeeping: st.Bookkeeping, MaxPage: 100, Erasure: &privacy.Service{DB: db}, PhoneRegion: "DE"}),
+		Stores:        st,
 		Authenticator: authtest.Authenticator{},
 		MaxPageSize:   100,
-		Erasure:       &privacy.Service{DB: db},
-		PhoneRegion:   "DE",
 	}
 	if with != nil {
 		with(db, &d)

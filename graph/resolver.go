@@ -22,7 +22,7 @@ type Resolver struct {
 	Property    *property.Store
 	Bookkeeping *bookkeeping.Store
 	MaxPage     int               // the cap on `first`
-	Cursors     *page.Sealer      // seals and opens the cursors of every connection
+	Cursors     *page.Sealer      // seals and opens the cursors of every connection; NewSchema fills in a random one when nil
 	Identity    *identity.Service // identity updates; nil: the mutations answer INTERNAL
 
 	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them

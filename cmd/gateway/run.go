@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,9 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/propertyportal/gateway/graph"
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
@@ -141,6 +144,10 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
+	mln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	url := "http://" + ln.Addr().String()
 	issuer, err := dev.NewIssuer(url + "/dev-idp")
 	if err != nil {
@@ -158,13 +165,19 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 		}
 		adapters = append(adapters, more...)
 	}
-	verifier, err := auth.New(adapters, directory.NewStore(db), auth.Options{Log: log})
+	cursors, err := cursorSealer(cfg)
+	if err != nil {
+		return err
+	}
+	// One database for every context (gateway dev ignores
+	// COMMS_DATABASE_URL), and no reconciliation (see above).
+	g, err := build(cfg, databases{main: db, comms: db}, adapters, getenv, log, cursors, 0)
 	if err != nil {
 		return err
 	}
 	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
 	defer stopListening()
-	verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
+	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
 	creds, err := devCredentials(issuer, demo)
 	if err != nil {
 		return err
@@ -181,12 +194,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	}
 	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token (%s/ lists the demo tenants)\n", issuer.URL(), issuer.URL())
 	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
-	cursors, err := cursorSealer(cfg)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db}, commsDB: db, authn: verifier, devIdP: issuer.Handler(), cursors: cursors, tracer: tracer,
-		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)",
+	return serve(ctx, cfg, ln, log, g, app{metrics: mln, devIdP: issuer.Handler(), tracer: tracer,
+		gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)",
 			DefaultToken: tokens[0].Name, Tabs: graphiql.PortalTabs()}})
 }
 
@@ -235,13 +244,101 @@ func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, e
 	return out, nil
 }
 
-func stores(db, commsDB *sqlx.DB) loader.Stores {
-	return loader.Stores{
-		Directory:   directory.NewStore(db),
-		Comms:       comms.NewStore(commsDB),
-		Property:    property.NewStore(db),
-		Bookkeeping: bookkeeping.NewStore(db),
+// databases are the connection pools of one process: main holds every
+// context but perhaps comms, which COMMS_DATABASE_URL may move to a
+// database of its own (comms is then another pool; else main).
+type databases struct {
+	main, comms *sqlx.DB
+}
+
+// all is each pool once, main first.
+func (d databases) all() []*sqlx.DB {
+	if d.comms == nil || d.comms == d.main {
+		return []*sqlx.DB{d.main}
 	}
+	return []*sqlx.DB{d.main, d.comms}
+}
+
+// openDatabases opens DATABASE_URL and, when COMMS_DATABASE_URL names
+// another database, that one; closeAll closes what was opened.
+func openDatabases(ctx context.Context, cfg config.Config, o postgres.Options) (d databases, closeAll func(), err error) {
+	if d.main, err = postgres.Open(ctx, cfg.DatabaseURL, o); err != nil {
+		return d, nil, err
+	}
+	d.comms = d.main
+	if cfg.CommsURL() != cfg.DatabaseURL {
+		if d.comms, err = postgres.Open(ctx, cfg.CommsURL(), o); err != nil {
+			_ = d.main.Close()
+			return d, nil, fmt.Errorf("comms database: %w", err)
+		}
+	}
+	return d, func() {
+		for _, db := range d.all() {
+			_ = db.Close()
+		}
+	}, nil
+}
+
+// migrateAll applies fn (postgres.Migrate, MigrateDown) to the main
+// database and, when comms has its own, to that one too. Migrations are
+// one goose set for every schema, so the comms database gets all of them:
+// its other schemas stay empty.
+func migrateAll(ctx context.Context, d databases, fn func(context.Context, *sql.DB) error) error {
+	for i, db := range d.all() {
+		if err := fn(ctx, db.DB); err != nil {
+			if i > 0 {
+				return fmt.Errorf("comms database: %w", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// gateway is every store and service of one process, each built once from
+// the stores it needs.
+type gateway struct {
+	dbs      databases
+	stores   loader.Stores
+	verifier *auth.Verifier    // the trusted IdPs' tokens
+	identity *identity.Service // changes identities at the IdPs (Start runs its workers)
+	erasure  *privacy.Service
+	webhooks *webhook.Handler         // the trusted IdPs' webhooks
+	schema   graphql.ExecutableSchema // the GraphQL schema and its resolvers
+}
+
+// build makes the process's stores and services over dbs for the trusted
+// IdPs adapters. reconcileShare is the share of each admin quota that
+// reconciliation uses; 0 turns it off.
+func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(string) string, log *slog.Logger,
+	cursors *page.Sealer, reconcileShare float64) (*gateway, error) {
+	g := &gateway{dbs: dbs, stores: loader.Stores{
+		Directory:   directory.NewStore(dbs.main),
+		Comms:       comms.NewStore(dbs.comms),
+		Property:    property.NewStore(dbs.main),
+		Bookkeeping: bookkeeping.NewStore(dbs.main),
+	}}
+	var err error
+	if g.verifier, err = auth.New(adapters, g.stores.Directory, auth.Options{Log: log}); err != nil {
+		return nil, err
+	}
+	ads, err := admins.New(adapters, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.identity = identity.New(dbs.main, g.stores.Directory, g.stores.Comms, ads, identity.Options{Log: log,
+		Workers: cfg.IdentityWorkers, PhoneRegion: cfg.PhoneRegion, InteractiveWait: cfg.IdentityWait,
+		Reconcile: identity.ReconcileOptions{Share: reconcileShare}})
+	g.erasure = &privacy.Service{DB: dbs.main, CommsDB: dbs.comms, Identity: g.identity}
+	// An IdP's deletion of an identity erases its user as the API does.
+	if g.webhooks, err = webhook.New(adapters, getenv, privacy.Changes{Erasure: g.erasure, Directory: g.stores.Directory}, log); err != nil {
+		return nil, err
+	}
+	g.schema = graph.NewSchema(&graph.Resolver{
+		Directory: g.stores.Directory, Comms: g.stores.Comms, Property: g.stores.Property, Bookkeeping: g.stores.Bookkeeping,
+		MaxPage: cfg.MaxPageSize, Cursors: cursors, Identity: g.identity, Erasure: g.erasure, PhoneRegion: cfg.PhoneRegion,
+	})
+	return g, nil
 }
 
 func runServe(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, tracer trace.TracerProvider, stdout io.Writer) error {
@@ -272,27 +369,20 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
+	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	verifier, err := auth.New(adapters, directory.NewStore(db), auth.Options{Log: log})
+	defer closeDBs()
+	g, err := build(cfg, dbs, adapters, getenv, log, cursors, cfg.ReconcileShare)
 	if err != nil {
 		return err
 	}
 	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
 	defer stopListening()
-	verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
-	commsDB := db
-	if cfg.CommsURL() != cfg.DatabaseURL {
-		if commsDB, err = postgres.Open(ctx, cfg.CommsURL(), postgres.Options{MaxOpenConns: cfg.DBMaxConns}); err != nil {
-			return err
-		}
-		defer commsDB.Close()
-	}
+	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
 	if *migrate {
-		if err := postgres.Migrate(ctx, db.DB); err != nil {
+		if err := migrateAll(ctx, dbs, postgres.Migrate); err != nil {
 			return err
 		}
 	}
@@ -300,57 +390,52 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
+	mln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "GraphQL: http://%s/graphql\n", ln.Addr())
-	return serve(ctx, cfg, ln, log, app{dbs: []*sqlx.DB{db, commsDB}, commsDB: commsDB, authn: verifier, cursors: cursors, tracer: tracer,
-		adapters: adapters, getenv: getenv, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"},
-		reconcileShare: cfg.ReconcileShare})
+	return serve(ctx, cfg, ln, log, g, app{metrics: mln, tracer: tracer, gi: graphiql.Options{Endpoint: "/graphql", Title: "Portal gateway"}})
 }
 
 // webhookPruneEvery is how often serve prunes webhook event ids older than
 // WEBHOOK_EVENT_RETENTION (and once at start).
 const webhookPruneEvery = time.Hour
 
-// app is what serve runs: the databases (the first holds every context but
-// perhaps comms), who may call, and the pages and IdPs it serves.
-type app struct {
-	dbs      []*sqlx.DB // pinged by /readyz; dbs[0] is the main database
-	commsDB  *sqlx.DB
-	authn    auth.Authenticator
-	devIdP   http.Handler // gateway dev only
-	adapters []idp.Config // the trusted IdPs: their webhooks are served
-	getenv   func(string) string
-	gi       graphiql.Options // the GraphiQL page, when GRAPHIQL serves it
-	cursors  *page.Sealer
-	tracer   trace.TracerProvider // nil: tracing is off
-	// reconcileShare is the share of each admin quota reconciliation uses.
-	reconcileShare float64
+// listenMetrics opens METRICS_ADDR, when set, before the gateway says it is
+// ready, so /metrics answers from the moment the GraphQL address is printed.
+func listenMetrics(cfg config.Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	return ln, nil
 }
 
-func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, a app) error {
-	db := a.dbs[0]
-	ads, err := admins.New(a.adapters, nil)
-	if err != nil {
-		return err
-	}
-	ident := identity.New(db, ads, identity.Options{Log: log, Workers: cfg.IdentityWorkers, PhoneRegion: cfg.PhoneRegion,
-		InteractiveWait: cfg.IdentityWait, Reconcile: identity.ReconcileOptions{Share: a.reconcileShare}})
-	erasure := &privacy.Service{DB: db, CommsDB: a.commsDB, Identity: ident}
-	// An IdP's deletion of an identity erases its user as the API does.
-	hooks, err := webhook.New(a.adapters, a.getenv, privacy.Changes{Erasure: erasure, Directory: directory.NewStore(db)}, log)
-	if err != nil {
-		return err
-	}
+// app is what serve adds to the gateway's services: its listeners, pages
+// and IdPs.
+type app struct {
+	metrics net.Listener         // METRICS_ADDR's; nil: /metrics has no listener of its own
+	devIdP  http.Handler         // gateway dev only
+	gi      graphiql.Options     // the GraphiQL page, when GRAPHIQL serves it
+	tracer  trace.TracerProvider // nil: tracing is off
+}
+
+func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, g *gateway, a app) error {
 	// The workers outlive the HTTP server's shutdown, so the changes of the
 	// last requests are still taken; a job in flight at Stop is released
 	// for the next process.
-	ident.Start(context.WithoutCancel(ctx))
-	defer ident.Stop()
+	g.identity.Start(context.WithoutCancel(ctx))
+	defer g.identity.Stop()
 	// Webhook event ids are forgotten once no replay window admits them.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
 	pruned := make(chan struct{})
 	go func() {
 		defer close(pruned)
-		webhook.PruneEvents(pruneCtx, directory.NewStore(db), cfg.WebhookEventRetention, webhookPruneEvery, log)
+		webhook.PruneEvents(pruneCtx, g.stores.Directory, cfg.WebhookEventRetention, webhookPruneEvery, log)
 	}()
 	defer func() { stopPrune(); <-pruned }()
 	limits, err := httpserver.LimitsFrom(cfg)
@@ -363,12 +448,12 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	}
 	srv := &http.Server{
 		Handler: httpserver.New(httpserver.Deps{
-			Log: log, DBs: a.dbs, Stores: stores(db, a.commsDB), Authenticator: a.authn,
-			MaxPageSize: cfg.MaxPageSize, Cursors: a.cursors, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
-			Erasure: erasure, PhoneRegion: cfg.PhoneRegion,
-			Webhooks: hooks, Identity: ident,
-			Limits: limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+			Log: log, DBs: g.dbs.all(), Schema: g.schema, Stores: g.stores, Authenticator: g.verifier,
+			MaxPageSize: cfg.MaxPageSize, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
+			Webhooks: g.webhooks,
+			Limits:   limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 			MetricsOnMain: cfg.MetricsOnMain, Tracer: a.tracer,
+			Admission: httpserver.Admission{MaxConcurrent: cfg.MaxConcurrentRequests, Queue: cfg.AdmissionQueue, Wait: cfg.AdmissionWait},
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -376,14 +461,10 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("METRICS_ADDR: %w", err)
-		}
+	if a.metrics != nil {
 		msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout}
 		defer msrv.Close()
-		go func() { errc <- msrv.Serve(mln) }()
+		go func() { errc <- msrv.Serve(a.metrics) }()
 	}
 	select {
 	case err := <-errc:
@@ -405,25 +486,46 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io
 	if cfg.DatabaseURL == "" {
 		return errors.New("migrate needs DATABASE_URL")
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: 2})
+	switch args[0] {
+	case "up", "down", "status":
+	default:
+		return errors.New("usage: gateway migrate up|down|status")
+	}
+	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: 2})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDBs()
 	switch args[0] {
 	case "up":
-		err = postgres.Migrate(ctx, db.DB)
+		err = migrateAll(ctx, dbs, postgres.Migrate)
 	case "down":
-		err = postgres.MigrateDown(ctx, db.DB)
+		err = migrateAll(ctx, dbs, postgres.MigrateDown)
 	case "status":
-		return postgres.MigrationStatus(ctx, db.DB, stdout)
-	default:
-		return errors.New("usage: gateway migrate up|down|status")
+		return migrationStatus(ctx, dbs, stdout)
 	}
 	if err == nil {
 		fmt.Fprintln(stdout, "migrate "+args[0]+": done")
 	}
 	return err
+}
+
+// migrationStatus lists the migrations of each database, under a heading
+// naming it when comms has its own.
+func migrationStatus(ctx context.Context, dbs databases, stdout io.Writer) error {
+	all := dbs.all()
+	for i, db := range all {
+		if len(all) > 1 {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintln(stdout, []string{"main database (DATABASE_URL):", "comms database (COMMS_DATABASE_URL):"}[i])
+		}
+		if err := postgres.MigrationStatus(ctx, db.DB, stdout); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runSeed(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
@@ -444,6 +546,10 @@ func runSeed(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	o.IdPs = strings.Split(*idps, ",")
 	if cfg.DatabaseURL == "" {
 		return errors.New("seed needs DATABASE_URL")
+	}
+	if cfg.CommsURL() != cfg.DatabaseURL {
+		// Its statements join comms rows to directory and property rows.
+		return errors.New("seed writes every context, comms too, into DATABASE_URL: unset COMMS_DATABASE_URL to seed")
 	}
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: 4})
 	if err != nil {

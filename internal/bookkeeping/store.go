@@ -24,16 +24,17 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// invoiceColumns are what an Invoice holds; uuids in their 16-byte binary
-// form (postgres.UUIDColumn).
-const invoiceColumns = `uuid_send(i.id) AS id, uuid_send(i.tenant_id) AS tenant_id, i.number, i.amount_minor, i.currency, i.issued_at,
-	uuid_send(i.created_by_user_id) AS created_by_user_id`
+// invoiceColumns are what an Invoice holds, scanned by scanInvoice; uuids
+// and times in their binary form (see postgres.ScanUUID and
+// postgres.ScanTime).
+const invoiceColumns = `uuid_send(i.id) AS id, uuid_send(i.tenant_id) AS tenant_id, i.number, i.amount_minor, i.currency,
+	timestamptz_send(i.issued_at) AS issued_at, uuid_send(i.created_by_user_id) AS created_by_user_id`
 
 // scanInvoice reads one row of invoiceColumns.
 func scanInvoice(r *sql.Rows) (*Invoice, error) {
 	inv := new(Invoice)
 	return inv, r.Scan(postgres.ScanUUID(&inv.ID), postgres.ScanUUID(&inv.TenantID), &inv.Number, &inv.AmountMinor,
-		&inv.Currency, &inv.IssuedAt, postgres.ScanUUID(&inv.CreatedByUserID))
+		&inv.Currency, postgres.ScanTime(&inv.IssuedAt), postgres.ScanUUID(&inv.CreatedByUserID))
 }
 
 func scoped(q *postgres.Query, s access.Scope) {

@@ -65,20 +65,18 @@ func (e *Editor) CreateContact(ctx context.Context, s access.Scope, in ContactIn
 	if err := in.normalize("input", e.region(), true); err != nil {
 		return nil, err
 	}
-	var c Contact
-	err := e.Store.db.GetContext(ctx, &c, `INSERT INTO comms.contacts AS c (tenant_id, full_name, email, phone)
+	c, err := postgres.QueryRow(ctx, e.Store.db, scanContact, `INSERT INTO comms.contacts AS c (tenant_id, full_name, email, phone)
 		VALUES ($1, $2, $3, $4) RETURNING `+contactColumns, s.TenantID, in.FullName, nullIfEmpty(in.Email), nullIfEmpty(in.Phone))
 	if err != nil {
 		return nil, postgres.Translate(err, "create contact")
 	}
-	return &c, nil
+	return c, nil
 }
 
 // lockContact reads one contact of the scope's tenant for update. NotFound
 // outside the tenant; Conflict when it was erased.
 func lockContact(ctx context.Context, tx *sqlx.Tx, s access.Scope, id uuid.UUID) (*Contact, error) {
-	var c Contact
-	err := tx.GetContext(ctx, &c, `SELECT `+contactColumns+` FROM comms.contacts c WHERE c.id = $1 AND c.tenant_id = $2 FOR UPDATE`,
+	c, err := postgres.QueryRow(ctx, tx, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c WHERE c.id = $1 AND c.tenant_id = $2 FOR UPDATE`,
 		id, s.TenantID)
 	if err != nil {
 		if err = postgres.Translate(err, "lock contact"); apperr.KindOf(err) == apperr.NotFound {
@@ -89,7 +87,7 @@ func lockContact(ctx context.Context, tx *sqlx.Tx, s access.Scope, id uuid.UUID)
 	if c.ErasedAt != nil {
 		return nil, apperr.E(apperr.Conflict, "contact was erased")
 	}
-	return &c, nil
+	return c, nil
 }
 
 // UpdateContact changes the set fields of a contact; an empty email or phone
@@ -102,12 +100,13 @@ func (e *Editor) UpdateContact(ctx context.Context, s access.Scope, id uuid.UUID
 	if err := in.normalize("input", e.region(), false); err != nil {
 		return nil, err
 	}
-	var c Contact
+	var c *Contact
 	err := postgres.Tx(ctx, e.Store.db, func(tx *sqlx.Tx) error {
 		if _, err := lockContact(ctx, tx, s, id); err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &c, `UPDATE comms.contacts AS c SET
+		var err error
+		c, err = postgres.QueryRow(ctx, tx, scanContact, `UPDATE comms.contacts AS c SET
 				full_name = CASE WHEN $2 THEN $3 ELSE c.full_name END,
 				email     = CASE WHEN $4 THEN $5 ELSE c.email END,
 				phone     = CASE WHEN $6 THEN $7 ELSE c.phone END,
@@ -119,7 +118,7 @@ func (e *Editor) UpdateContact(ctx context.Context, s access.Scope, id uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // lockBuilding serialises the changes of one building's links until the
@@ -264,13 +263,12 @@ func (e *Editor) LinkContactToUser(ctx context.Context, s access.Scope, contactI
 		case c.UserID != nil:
 			return apperr.E(apperr.Conflict, "the contact is linked to another user; unlink it first")
 		}
-		var out Contact
-		err = tx.GetContext(ctx, &out, `UPDATE comms.contacts AS c SET user_id = $2, updated_at = now() WHERE c.id = $1 RETURNING `+contactColumns,
+		out, err := postgres.QueryRow(ctx, tx, scanContact, `UPDATE comms.contacts AS c SET user_id = $2, updated_at = now() WHERE c.id = $1 RETURNING `+contactColumns,
 			contactID, userID)
 		if err = postgres.Translate(err, "link contact to user"); apperr.KindOf(err) == apperr.Conflict {
 			return apperr.Wrap(err, apperr.Conflict, "the user has another contact already")
 		}
-		c = &out
+		c = out
 		return err
 	})
 	if err != nil {
@@ -286,12 +284,13 @@ func (e *Editor) UnlinkContactFromUser(ctx context.Context, s access.Scope, cont
 	if err := adminOnly(s); err != nil {
 		return nil, err
 	}
-	var c Contact
+	var c *Contact
 	err := postgres.Tx(ctx, e.Store.db, func(tx *sqlx.Tx) error {
 		if _, err := lockContact(ctx, tx, s, contactID); err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &c, `UPDATE comms.contacts AS c SET user_id = NULL,
+		var err error
+		c, err = postgres.QueryRow(ctx, tx, scanContact, `UPDATE comms.contacts AS c SET user_id = NULL,
 				updated_at = CASE WHEN c.user_id IS NULL THEN c.updated_at ELSE now() END
 			WHERE c.id = $1 RETURNING `+contactColumns, contactID)
 		return postgres.Translate(err, "unlink contact from user")
@@ -299,5 +298,5 @@ func (e *Editor) UnlinkContactFromUser(ctx context.Context, s access.Scope, cont
 	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }

@@ -21,15 +21,14 @@ func FindContactForErasure(ctx context.Context, tx *sqlx.Tx, s access.Scope, id 
 	var q postgres.Query
 	q.Where("c.id = " + q.Arg(id))
 	scoped(&q, s, "c.tenant_id")
-	var c Contact
-	err := tx.GetContext(ctx, &c, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
+	c, err := postgres.QueryRow(ctx, tx, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
 	if err != nil {
 		if err = postgres.Translate(err, "find contact"); apperr.KindOf(err) == apperr.NotFound {
 			return nil, apperr.E(apperr.NotFound, "contact not found")
 		}
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // LockContactForErasure locks the contact of id; nil when there is none.
@@ -43,12 +42,11 @@ func LockContactOfUser(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID) (*Con
 }
 
 func lockOne(ctx context.Context, tx *sqlx.Tx, cond string, id uuid.UUID) (*Contact, error) {
-	var cs []Contact
-	err := tx.SelectContext(ctx, &cs, `SELECT `+contactColumns+` FROM comms.contacts c WHERE `+cond+` FOR UPDATE`, id)
+	cs, err := postgres.QueryAll(ctx, tx, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c WHERE `+cond+` FOR UPDATE`, id)
 	if err != nil || len(cs) == 0 {
 		return nil, postgres.Translate(err, "lock contact")
 	}
-	return &cs[0], nil
+	return cs[0], nil
 }
 
 // ScrubContact removes the PII of a locked contact (name, email, phone) and

@@ -19,8 +19,7 @@ type ProfileChange struct {
 // FindContactOfUserForUpdate returns the contact linked to userID inside tx
 // and locks it until tx ends; nil when the user has no contact.
 func (st *Store) FindContactOfUserForUpdate(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID) (*Contact, error) {
-	var cs []*Contact
-	err := tx.SelectContext(ctx, &cs, `SELECT `+contactColumns+` FROM comms.contacts c
+	cs, err := postgres.QueryAll(ctx, tx, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c
 		WHERE c.user_id = $1 AND c.erased_at IS NULL FOR UPDATE`, userID)
 	if err != nil || len(cs) == 0 {
 		return nil, postgres.Translate(err, "find contact of user")
@@ -30,8 +29,7 @@ func (st *Store) FindContactOfUserForUpdate(ctx context.Context, tx *sqlx.Tx, us
 
 // UpdateProfile writes ch to contact id inside tx and returns the contact.
 func (st *Store) UpdateProfile(ctx context.Context, tx *sqlx.Tx, id uuid.UUID, ch ProfileChange) (*Contact, error) {
-	var c Contact
-	err := tx.GetContext(ctx, &c, `
+	c, err := postgres.QueryRow(ctx, tx, scanContact, `
 		UPDATE comms.contacts AS c
 		SET email = CASE WHEN $2::boolean THEN $3 ELSE email END,
 		    phone = CASE WHEN $4::boolean THEN nullif($5, '') ELSE phone END,
@@ -39,5 +37,5 @@ func (st *Store) UpdateProfile(ctx context.Context, tx *sqlx.Tx, id uuid.UUID, c
 		WHERE c.id = $1
 		RETURNING `+contactColumns,
 		id, ch.Email != nil, ch.Email, ch.Phone != nil, ch.Phone)
-	return &c, postgres.Translate(err, "update contact profile")
+	return c, postgres.Translate(err, "update contact profile")
 }

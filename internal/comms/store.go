@@ -23,10 +23,12 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// contactColumns are what a Contact holds; uuids in their 16-byte binary
-// form (postgres.UUIDColumn).
+// contactColumns are what a Contact holds, scanned by scanContact; uuids
+// and times in their binary form (see postgres.ScanUUID and
+// postgres.ScanTime).
 const contactColumns = `uuid_send(c.id) AS id, uuid_send(c.tenant_id) AS tenant_id, uuid_send(c.user_id) AS user_id,
-	c.full_name, c.email, c.phone, c.created_at, c.updated_at, c.erased_at`
+	c.full_name, c.email, c.phone, timestamptz_send(c.created_at) AS created_at,
+	timestamptz_send(c.updated_at) AS updated_at, timestamptz_send(c.erased_at) AS erased_at`
 
 // contactRow is one row of contactColumns: the contact and, in the same
 // allocation, the nullable columns its pointer fields point into.
@@ -34,20 +36,20 @@ type contactRow struct {
 	Contact
 	userID                 postgres.NullUUID
 	fullName, email, phone sql.NullString
-	erasedAt               sql.NullTime
+	erasedAt               postgres.NullTime
 }
 
 // dest returns the scan targets of contactColumns, in order.
 func (x *contactRow) dest() [9]any {
 	c := &x.Contact
 	return [9]any{postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), &x.userID,
-		&x.fullName, &x.email, &x.phone, &c.CreatedAt, &c.UpdatedAt, &x.erasedAt}
+		&x.fullName, &x.email, &x.phone, postgres.ScanTime(&c.CreatedAt), postgres.ScanTime(&c.UpdatedAt), &x.erasedAt}
 }
 
 // point sets the contact's pointer fields to what was scanned.
 func (x *contactRow) point() *Contact {
 	c := &x.Contact
-	c.UserID, c.ErasedAt = x.userID.Ptr(), postgres.TimePtr(&x.erasedAt)
+	c.UserID, c.ErasedAt = x.userID.Ptr(), x.erasedAt.Ptr()
 	c.FullName, c.Email, c.Phone = postgres.StringPtr(&x.fullName), postgres.StringPtr(&x.email), postgres.StringPtr(&x.phone)
 	return c
 }
@@ -216,3 +218,7 @@ func (st *Store) FindBuildingIDsOfUser(ctx context.Context, s access.Scope, user
 func scanID(r *sql.Rows) (id uuid.UUID, err error) {
 	return id, r.Scan(postgres.ScanUUID(&id))
 }
+
+// DB is the database the store is over: the one to open the transactions
+// its methods that take a *sqlx.Tx run in.
+func (st *Store) DB() *sqlx.DB { return st.db }

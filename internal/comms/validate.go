@@ -9,6 +9,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/config"
 )
 
 // Length limits of contact fields, in characters.
@@ -20,8 +21,9 @@ const (
 )
 
 // DefaultRegion is the region a phone number without a country code is read
-// in when none is configured (ISO 3166-1 alpha-2).
-const DefaultRegion = "DE"
+// in when none is configured (ISO 3166-1 alpha-2): PHONE_DEFAULT_REGION's
+// default.
+const DefaultRegion = config.DefaultPhoneRegion
 
 // The messages below never echo the value: it is PII.
 

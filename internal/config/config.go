@@ -12,8 +12,8 @@ import (
 	"github.com/propertyportal/gateway/internal/idp"
 )
 
-// Config is every setting of the gateway. The README lists each with its
-// environment variable and default.
+// Config is every setting of the gateway. docs/configuration.md lists each
+// with its environment variable and default.
 type Config struct {
 	DatabaseURL      string        // DATABASE_URL: PostgreSQL for every context
 	CommsDatabaseURL string        // COMMS_DATABASE_URL: comms' own database; DATABASE_URL when empty
@@ -40,7 +40,12 @@ type Config struct {
 	MaxBodyBytes   int64         // MAX_BODY_BYTES: the largest request body
 	MaxBatch       int           // MAX_BATCH: operations in one batched POST; 0 turns batching off
 	RequestTimeout time.Duration // REQUEST_TIMEOUT: how long one GraphQL request may run
-	APQCacheSize   int           // APQ_CACHE_SIZE: automatic persisted queries kept; 0 turns APQ off
+	// The admission bound: GraphQL requests executing at once, beyond them a
+	// short queue, beyond that 503 OVERLOADED at once.
+	MaxConcurrentRequests int           // MAX_CONCURRENT_REQUESTS: executing at once; 0 turns the bound off; default AdmissionPerConn × DB_MAX_CONNS
+	AdmissionQueue        int           // ADMISSION_QUEUE: requests that may wait for a slot; 0: none; default MAX_CONCURRENT_REQUESTS
+	AdmissionWait         time.Duration // ADMISSION_WAIT: the longest a request waits for a slot
+	APQCacheSize          int           // APQ_CACHE_SIZE: automatic persisted queries kept; 0 turns APQ off
 	// PersistedOperationsFile (PERSISTED_OPERATIONS_FILE) is a JSON object of
 	// operations keyed by the SHA-256 of their text; when set, only those run.
 	PersistedOperationsFile string
@@ -81,16 +86,37 @@ const (
 	GetOn        GetMode = "on" // any query, as text or by hash
 )
 
+// AdmissionPerConn is MAX_CONCURRENT_REQUESTS's default per connection of
+// the pool (DB_MAX_CONNS): a request spends much of its life waiting on
+// PostgreSQL and the rest in the gateway's CPU (sign-in, parsing,
+// encoding), so twice the pool keeps every connection busy; more would
+// only wait inside the pool, holding memory and adding latency.
+const AdmissionPerConn = 2
+
+// The defaults that packages also fall back to when they are used without
+// a configuration (tests, benchmarks, a zero field): each value is here
+// only, and Default uses it too.
+const (
+	DefaultPhoneRegion     = "DE"    // PHONE_DEFAULT_REGION
+	DefaultMaxPageSize     = 100     // MAX_PAGE_SIZE
+	DefaultIdentityWorkers = 4       // IDENTITY_WORKERS
+	DefaultDBMaxConns      = 20      // DB_MAX_CONNS
+	DefaultMaxBodyBytes    = 1 << 20 // MAX_BODY_BYTES
+)
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
 		ListenAddr:            ":8080",
-		MaxPageSize:           100,
-		DBMaxConns:            20,
+		MaxPageSize:           DefaultMaxPageSize,
+		DBMaxConns:            DefaultDBMaxConns,
+		MaxConcurrentRequests: AdmissionPerConn * DefaultDBMaxConns,
+		AdmissionQueue:        AdmissionPerConn * DefaultDBMaxConns,
+		AdmissionWait:         100 * time.Millisecond,
 		ShutdownTimeout:       15 * time.Second,
 		LogLevel:              "info",
-		PhoneRegion:           "DE",
-		IdentityWorkers:       4,
+		PhoneRegion:           DefaultPhoneRegion,
+		IdentityWorkers:       DefaultIdentityWorkers,
 		IdentityWait:          2 * time.Second,
 		ReconcileShare:        0.1,
 		WebhookEventRetention: 7 * 24 * time.Hour,
@@ -98,7 +124,7 @@ func Default() Config {
 		MaxAliases:            30,
 		MaxComplexity:         50000,
 		MaxTokens:             2000,
-		MaxBodyBytes:          1 << 20,
+		MaxBodyBytes:          DefaultMaxBodyBytes,
 		MaxBatch:              0,
 		RequestTimeout:        15 * time.Second,
 		APQCacheSize:          1000,
@@ -164,7 +190,8 @@ func Load(environ func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
-	for name, dst := range map[string]*int{"MAX_BATCH": &c.MaxBatch, "APQ_CACHE_SIZE": &c.APQCacheSize} {
+	for name, dst := range map[string]*int{"MAX_BATCH": &c.MaxBatch, "APQ_CACHE_SIZE": &c.APQCacheSize,
+		"MAX_CONCURRENT_REQUESTS": &c.MaxConcurrentRequests, "ADMISSION_QUEUE": &c.AdmissionQueue} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -172,6 +199,12 @@ func Load(environ func(string) string) (Config, error) {
 			}
 			*dst = n
 		}
+	}
+	if !c.set["MAX_CONCURRENT_REQUESTS"] {
+		c.MaxConcurrentRequests = AdmissionPerConn * c.DBMaxConns
+	}
+	if !c.set["ADMISSION_QUEUE"] {
+		c.AdmissionQueue = c.MaxConcurrentRequests
 	}
 	if v := getenv("MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -226,7 +259,7 @@ func Load(environ func(string) string) (Config, error) {
 	}
 	for name, dst := range map[string]*time.Duration{"SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout,
 		"IDENTITY_WAIT": &c.IdentityWait, "READ_HEADER_TIMEOUT": &c.ReadHeaderTimeout, "READ_TIMEOUT": &c.ReadTimeout,
-		"WEBHOOK_EVENT_RETENTION": &c.WebhookEventRetention} {
+		"WEBHOOK_EVENT_RETENTION": &c.WebhookEventRetention, "ADMISSION_WAIT": &c.AdmissionWait} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -235,7 +268,8 @@ func Load(environ func(string) string) (Config, error) {
 			*dst = d
 		}
 	}
-	for name, d := range map[string]time.Duration{"REQUEST_TIMEOUT": c.RequestTimeout, "READ_HEADER_TIMEOUT": c.ReadHeaderTimeout, "READ_TIMEOUT": c.ReadTimeout} {
+	for name, d := range map[string]time.Duration{"REQUEST_TIMEOUT": c.RequestTimeout, "READ_HEADER_TIMEOUT": c.ReadHeaderTimeout, "READ_TIMEOUT": c.ReadTimeout,
+		"ADMISSION_WAIT": c.AdmissionWait} {
 		if d == 0 {
 			return c, fmt.Errorf("config: %s must be more than zero", name)
 		}

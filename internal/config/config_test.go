@@ -56,7 +56,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"MAX_BATCH": "-1", "APQ_CACHE_SIZE": "x", "REQUEST_TIMEOUT": "0s", "INTROSPECTION": "maybe",
 		"FIELD_SUGGESTIONS": "2", "CORS_ALLOWED_ORIGINS": "portal.example.com/path", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector",
 		"GRAPHIQL": "yes please", "GRAPHQL_GET": "sometimes", "METRICS_ON_MAIN": "public", "READ_HEADER_TIMEOUT": "0s",
-		"READ_TIMEOUT": "-1s",
+		"READ_TIMEOUT": "-1s", "MAX_CONCURRENT_REQUESTS": "-1", "ADMISSION_QUEUE": "x", "ADMISSION_WAIT": "0s",
 	} {
 		if _, err := Load(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: err = %v", name, v, err)
@@ -86,5 +86,38 @@ func TestWebhookEventRetention(t *testing.T) {
 		if _, err := Load(env(map[string]string{"WEBHOOK_EVENT_RETENTION": v})); err == nil || !strings.Contains(err.Error(), "WEBHOOK_EVENT_RETENTION") {
 			t.Errorf("%s: err = %v", v, err)
 		}
+	}
+}
+
+// TestAdmissionBound: the bound follows the pool (twice DB_MAX_CONNS, with
+// a queue as long) unless set; 0 turns it off, and the queue may be 0.
+func TestAdmissionBound(t *testing.T) {
+	for _, tc := range []struct {
+		env        map[string]string
+		max, queue int
+		wait       time.Duration
+	}{
+		{nil, 40, 40, 100 * time.Millisecond},
+		{map[string]string{"DB_MAX_CONNS": "8"}, 16, 16, 100 * time.Millisecond},
+		{map[string]string{"MAX_CONCURRENT_REQUESTS": "10", "ADMISSION_WAIT": "1s"}, 10, 10, time.Second},
+		{map[string]string{"MAX_CONCURRENT_REQUESTS": "10", "ADMISSION_QUEUE": "0"}, 10, 0, 100 * time.Millisecond},
+		{map[string]string{"MAX_CONCURRENT_REQUESTS": "0"}, 0, 0, 100 * time.Millisecond},
+	} {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if c.MaxConcurrentRequests != tc.max || c.AdmissionQueue != tc.queue || c.AdmissionWait != tc.wait {
+			t.Errorf("%v: bound %d, queue %d, wait %s; want %d, %d, %s", tc.env, c.MaxConcurrentRequests, c.AdmissionQueue, c.AdmissionWait, tc.max, tc.queue, tc.wait)
+		}
+	}
+	d := Default()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.MaxConcurrentRequests != c.MaxConcurrentRequests || d.AdmissionQueue != c.AdmissionQueue || d.AdmissionWait != c.AdmissionWait {
+		t.Errorf("Default() and Load differ: %d/%d/%s, %d/%d/%s", d.MaxConcurrentRequests, d.AdmissionQueue, d.AdmissionWait,
+			c.MaxConcurrentRequests, c.AdmissionQueue, c.AdmissionWait)
 	}
 }

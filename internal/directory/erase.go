@@ -17,15 +17,14 @@ func LockUserForErasure(ctx context.Context, tx *sqlx.Tx, s access.Scope, id uui
 	var q postgres.Query
 	q.Where("id = " + q.Arg(id))
 	scoped(&q, s, "tenant_id")
-	var u User
-	err := tx.GetContext(ctx, &u, `SELECT `+userColumns+` FROM directory.users `+q.Clause()+` FOR UPDATE`, q.Args...)
+	u, err := postgres.QueryRow(ctx, tx, scanUser, `SELECT `+userColumns+` FROM directory.users `+q.Clause()+` FOR UPDATE`, q.Args...)
 	if err != nil {
 		if err = postgres.Translate(err, "lock user"); apperr.KindOf(err) == apperr.NotFound {
 			return nil, apperr.E(apperr.NotFound, "user not found")
 		}
 		return nil, err
 	}
-	return &u, nil
+	return u, nil
 }
 
 // ScrubUser removes the cached PII of a locked user (email, full name) and

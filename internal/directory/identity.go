@@ -15,8 +15,7 @@ import (
 // ends, so concurrent identity updates of one user queue behind each other.
 // NotFound when there is no such user; the caller checks the tenant.
 func (st *Store) FindUserForUpdate(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) (*User, error) {
-	var u User
-	err := tx.GetContext(ctx, &u, `SELECT `+userColumns+` FROM directory.users WHERE id = $1 FOR UPDATE`, id)
+	u, err := postgres.QueryRow(ctx, tx, scanUser, `SELECT `+userColumns+` FROM directory.users WHERE id = $1 FOR UPDATE`, id)
 	if err != nil {
 		err = postgres.Translate(err, "find user for update")
 		if apperr.KindOf(err) == apperr.NotFound {
@@ -24,7 +23,7 @@ func (st *Store) FindUserForUpdate(ctx context.Context, tx *sqlx.Tx, id uuid.UUI
 		}
 		return nil, err
 	}
-	return &u, nil
+	return u, nil
 }
 
 // ApplyIdentity refreshes the cached email and full name of user id inside
@@ -42,10 +41,9 @@ func (st *Store) ApplyIdentity(ctx context.Context, tx *sqlx.Tx, id uuid.UUID, e
 // least recently synced first (never synced before all), synced before
 // olderThan.
 func (st *Store) FindStalestUsers(ctx context.Context, idpID string, olderThan time.Time, limit int) ([]*User, error) {
-	var users []*User
-	err := st.db.SelectContext(ctx, &users, `SELECT `+userColumns+` FROM directory.users
+	users, err := postgres.QueryAll(ctx, st.db, scanUser, `SELECT `+userColumns+` FROM directory.users
 		WHERE idp_id = $1 AND erased_at IS NULL AND (synced_at IS NULL OR synced_at < $2)
-		ORDER BY synced_at NULLS FIRST, users.id LIMIT $3`, idpID, olderThan, limit)
+		ORDER BY users.synced_at NULLS FIRST, users.id LIMIT $3`, idpID, olderThan, limit)
 	return users, postgres.Translate(err, "find stalest users")
 }
 
@@ -73,7 +71,7 @@ func (st *Store) RefreshIdentity(ctx context.Context, id uuid.UUID, email, fullN
 func (st *Store) OldestSync(ctx context.Context, idpID string) (time.Time, bool, error) {
 	var ts []time.Time
 	err := st.db.SelectContext(ctx, &ts, `SELECT coalesce(synced_at, created_at) FROM directory.users
-		WHERE idp_id = $1 AND erased_at IS NULL ORDER BY synced_at NULLS FIRST, users.id LIMIT 1`, idpID)
+		WHERE idp_id = $1 AND erased_at IS NULL ORDER BY users.synced_at NULLS FIRST, users.id LIMIT 1`, idpID)
 	if err != nil || len(ts) == 0 {
 		return time.Time{}, false, postgres.Translate(err, "oldest sync")
 	}

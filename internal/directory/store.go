@@ -24,17 +24,18 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// userColumns are what a User holds; uuids in their 16-byte binary form
-// (postgres.UUIDColumn).
+// userColumns are what a User holds, scanned by scanUser; uuids and times
+// in their binary form (see postgres.ScanUUID and postgres.ScanTime).
 const userColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id, idp_id, external_id, email, full_name,
-	synced_at, created_at, updated_at, erased_at`
+	timestamptz_send(synced_at) AS synced_at, timestamptz_send(created_at) AS created_at,
+	timestamptz_send(updated_at) AS updated_at, timestamptz_send(erased_at) AS erased_at`
 
 // userRow is one row of userColumns: the user and, in the same
 // allocation, the nullable columns its pointer fields point into.
 type userRow struct {
 	User
 	email, fullName    sql.NullString
-	syncedAt, erasedAt sql.NullTime
+	syncedAt, erasedAt postgres.NullTime
 }
 
 // scanUser reads one row of userColumns.
@@ -42,9 +43,9 @@ func scanUser(r *sql.Rows) (*User, error) {
 	x := new(userRow)
 	u := &x.User
 	err := r.Scan(postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
-		&x.email, &x.fullName, &x.syncedAt, &u.CreatedAt, &u.UpdatedAt, &x.erasedAt)
+		&x.email, &x.fullName, &x.syncedAt, postgres.ScanTime(&u.CreatedAt), postgres.ScanTime(&u.UpdatedAt), &x.erasedAt)
 	u.Email, u.FullName = postgres.StringPtr(&x.email), postgres.StringPtr(&x.fullName)
-	u.SyncedAt, u.ErasedAt = postgres.TimePtr(&x.syncedAt), postgres.TimePtr(&x.erasedAt)
+	u.SyncedAt, u.ErasedAt = x.syncedAt.Ptr(), x.erasedAt.Ptr()
 	return u, err
 }
 
@@ -84,7 +85,7 @@ func sortKey(f UserOrderField) (expr, cast string) {
 	case OrderByFullName:
 		return "coalesce(full_name, '')", "::text"
 	case OrderByCreatedAt:
-		return "created_at", "::timestamptz"
+		return "users.created_at", "::timestamptz"
 	default:
 		return "coalesce(email, '')", "::text"
 	}

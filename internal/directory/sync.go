@@ -8,7 +8,7 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
-// SyncUser is just-in-time sync at sign-in (decision 0058): the first
+// SyncUser is just-in-time sync at sign-in: the first
 // verified token of an identity creates its pointer user; a later token
 // refreshes the email and name cache only when it was issued after the last
 // sync and something changed, so an unchanged sign-in writes nothing; a
@@ -21,8 +21,7 @@ func (st *Store) SyncUser(ctx context.Context, c Claims) (*User, error) {
 	if c.IssuedAt.IsZero() {
 		c.IssuedAt = time.Now()
 	}
-	var u User
-	err := st.db.GetContext(ctx, &u, `
+	u, err := postgres.QueryRow(ctx, st.db, scanUser, `
 		INSERT INTO directory.users AS u (tenant_id, idp_id, external_id, email, full_name, synced_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (idp_id, external_id) DO UPDATE
@@ -38,7 +37,7 @@ func (st *Store) SyncUser(ctx context.Context, c Claims) (*User, error) {
 		err = postgres.Translate(err, "sync user")
 		switch apperr.KindOf(err) {
 		case apperr.NotFound: // the conflict updated nothing: the user exists and is current
-			err = st.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM directory.users WHERE idp_id = $1 AND external_id = $2`,
+			u, err = postgres.QueryRow(ctx, st.db, scanUser, `SELECT `+userColumns+` FROM directory.users WHERE idp_id = $1 AND external_id = $2`,
 				c.IdPID, c.ExternalID)
 			if err != nil {
 				return nil, postgres.Translate(err, "find synced user")
@@ -55,5 +54,5 @@ func (st *Store) SyncUser(ctx context.Context, c Claims) (*User, error) {
 	if u.ErasedAt != nil {
 		return nil, apperr.E(apperr.Unauthenticated, "user erased")
 	}
-	return &u, nil
+	return u, nil
 }

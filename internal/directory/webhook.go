@@ -101,13 +101,12 @@ func SetWebhookOutcome(ctx context.Context, tx *sqlx.Tx, c Change, out Outcome) 
 // LockUserOfIdentity reads and locks the user of the identity (idpID,
 // externalID), erased or not, inside tx; nil when there is none.
 func LockUserOfIdentity(ctx context.Context, tx *sqlx.Tx, idpID, externalID string) (*User, error) {
-	var us []User
-	err := tx.SelectContext(ctx, &us, `SELECT `+userColumns+` FROM directory.users WHERE idp_id = $1 AND external_id = $2 FOR UPDATE`,
+	us, err := postgres.QueryAll(ctx, tx, scanUser, `SELECT `+userColumns+` FROM directory.users WHERE idp_id = $1 AND external_id = $2 FOR UPDATE`,
 		idpID, externalID)
 	if err != nil || len(us) == 0 {
 		return nil, postgres.Translate(err, "find webhook user")
 	}
-	return &us[0], nil
+	return us[0], nil
 }
 
 func applyChange(ctx context.Context, tx *sqlx.Tx, c Change) (Outcome, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/config"
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error
@@ -22,11 +23,8 @@ import (
 // document never reaches a resolver (and sends no SQL).
 func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Server {
 	l := d.Limits
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = 1 << 20
-	}
 	gql := handler.New(schema)
-	gql.AddTransport(httpTransport{maxBody: l.MaxBodyBytes, maxBatch: l.MaxBatch})
+	gql.AddTransport(httpTransport{maxBody: maxBody(l), maxBatch: l.MaxBatch})
 	parsed := lru.New[*ast.QueryDocument](queryCacheSize)
 	gql.SetQueryCache(parsed)
 	gql.SetDisableSuggestion(!l.FieldSuggestions)
@@ -49,6 +47,15 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Se
 	})
 	gql.SetRecoverFunc(graph.Recover(d.Log))
 	return gql
+}
+
+// maxBody is the largest request body the transport takes: MAX_BODY_BYTES,
+// 1 MiB when zero.
+func maxBody(l Limits) int64 {
+	if l.MaxBodyBytes <= 0 {
+		return config.DefaultMaxBodyBytes
+	}
+	return l.MaxBodyBytes
 }
 
 // queryCacheSize is how many parsed and validated documents gqlgen keeps,
@@ -84,7 +91,7 @@ func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*a
 	if l.MaxDepth > 0 || l.MaxAliases > 0 || l.MaxComplexity > 0 {
 		maxPage := d.MaxPageSize
 		if maxPage <= 0 {
-			maxPage = 100
+			maxPage = config.DefaultMaxPageSize
 		}
 		exts = append(exts, operationLimit{
 			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity, introspection: l.Introspection,
@@ -122,7 +129,7 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Request-ID"},
-		ExposedHeaders: []string{"X-Request-ID", "X-SQL-Statements"},
+		ExposedHeaders: []string{"X-Request-ID", "X-SQL-Statements", "Retry-After"}, // Retry-After: of a 503 OVERLOADED or UNAVAILABLE
 		MaxAge:         600,
 	}).Handler(next)
 }

@@ -1,6 +1,6 @@
 // Package httpserver is the gateway's HTTP surface: the GraphQL endpoint, the
 // GraphiQL page (when configured), health checks, and the middleware chain every request passes
-// (recover, request id, access log, authentication, per-request loaders). It
+// (recover, request id, access log, admission, authentication, per-request loaders). It
 // logs no credential and no PII: only method, route (the pattern a request
 // matched, never its path), status, duration and ids.
 package httpserver
@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/trace"
 
@@ -27,24 +28,25 @@ import (
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
-	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/metrics"
-	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
-	"github.com/propertyportal/gateway/internal/privacy"
 )
 
 // Deps are what the server needs.
 type Deps struct {
-	Log           *slog.Logger
-	DBs           []*sqlx.DB // pinged by /readyz
+	Log *slog.Logger
+	DBs []*sqlx.DB // pinged by /readyz
+	// Schema is the GraphQL schema with its resolvers (graph.NewSchema),
+	// built by the caller over the same stores as Stores. nil, for tests:
+	// one over Stores without identity updates or erasure.
+	Schema graphql.ExecutableSchema
+	// Stores are what each request's loaders batch reads through.
 	Stores        loader.Stores
 	Authenticator auth.Authenticator
-	MaxPageSize   int
-	// Cursors seals the connections' cursors; nil: a random key of this
-	// process alone (tests; every replica of a deployment needs the same).
-	Cursors *page.Sealer
+	// MaxPageSize is the resolvers' cap on `first`, which the cost of a
+	// connection is counted with; config.DefaultMaxPageSize when zero.
+	MaxPageSize int
 	// GraphiQL, when set, configures the GraphiQL page served at "/" (and
 	// its assets); nil serves no page.
 	GraphiQL *graphiql.Options
@@ -55,13 +57,13 @@ type Deps struct {
 	// (gateway dev only).
 	DevIdP http.Handler
 
-	Erasure     *privacy.Service  // eraseContact and eraseUser; nil refuses them
-	PhoneRegion string            // the region of phone numbers without a country code
-	Webhooks    http.Handler      // POST /webhooks/{idp_id}; nil: not served
-	Identity    *identity.Service // identity updates (the mutations); may be nil
-	Limits      Limits
+	Webhooks http.Handler // POST /webhooks/{idp_id}; nil: not served
+	Limits   Limits
 	// RequestTimeout bounds one GraphQL request; none when zero.
 	RequestTimeout time.Duration
+	// Admission bounds the GraphQL requests executing at once; its zero
+	// value admits every request.
+	Admission Admission
 	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
 	CORSAllowedOrigins []string
 	// MetricsOnMain serves /metrics on this handler, to everyone who
@@ -75,20 +77,17 @@ type Deps struct {
 
 // New returns the gateway's HTTP handler.
 func New(d Deps) http.Handler {
-	if d.Cursors == nil {
-		d.Cursors = page.NewEphemeralSealer()
-	}
-	res := &graph.Resolver{
-		Directory: d.Stores.Directory, Comms: d.Stores.Comms, Property: d.Stores.Property,
-		Bookkeeping: d.Stores.Bookkeeping, MaxPage: d.MaxPageSize, Cursors: d.Cursors, Identity: d.Identity,
-		Erasure: d.Erasure, PhoneRegion: d.PhoneRegion,
+	if d.Schema == nil {
+		st := d.Stores
+		d.Schema = graph.NewSchema(&graph.Resolver{Directory: st.Directory, Comms: st.Comms, Property: st.Property,
+			Bookkeeping: st.Bookkeeping, MaxPage: d.MaxPageSize})
 	}
 	db := &outage{log: d.Log}
-	gql := newGraphQL(graph.NewSchema(res), d, db)
+	gql := newGraphQL(d.Schema, d, db)
 
 	mux := routes{http.NewServeMux(), map[string]bool{}}
-	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet, observeCancel(d.Log,
-		withTimeout(d.RequestTimeout, authenticate(d.Log, db, d.Authenticator, loader.Middleware(d.Stores)(countStatements(db, gql))))))))
+	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet, observeCancel(d.Log, admit(d.Admission, maxBody(d.Limits),
+		withTimeout(d.RequestTimeout, authenticate(d.Log, db, d.Authenticator, loader.Middleware(d.Stores)(countStatements(db, gql)))))))))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}

@@ -1,7 +1,8 @@
 // Package identity changes identities at their IdPs, durably and within
 // each IdP's quota. A change is written to a transactional outbox
 // (identity.outbox) in the same transaction as the comms change it comes
-// with, and applied by workers through the IdP's admin adapter: in the
+// with (with comms in a database of its own, a transaction there that
+// commits just before), and applied by workers through the IdP's admin adapter: in the
 // order it was made for each user, interactive changes before background
 // work, within a rate shared by every gateway process on the database
 // (identity.rate_slots) and paced by the 429s the IdP answers, retried with
@@ -22,6 +23,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp/admins"
 )
@@ -64,7 +66,7 @@ const (
 
 // Options tune the workers; zero values take the defaults.
 type Options struct {
-	Workers         int           // per process; default 4
+	Workers         int           // per process; default config.DefaultIdentityWorkers
 	PollInterval    time.Duration // how often an idle worker looks for work; default 250ms
 	BackoffBase     time.Duration // the first retry delay; default 1s, doubled per attempt
 	BackoffMax      time.Duration // the cap on a retry delay; default 5m
@@ -77,7 +79,7 @@ type Options struct {
 	// then nothing newer is sent for that user.
 	Settle time.Duration
 	// PhoneRegion is the region a profile's phone number without a country
-	// code is read in; comms.DefaultRegion when empty.
+	// code is read in; config.DefaultPhoneRegion when empty.
 	PhoneRegion string
 	Log         *slog.Logger
 	// Reconcile re-reads users from their IdPs in the background; off
@@ -87,10 +89,10 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.PhoneRegion == "" {
-		o.PhoneRegion = comms.DefaultRegion
+		o.PhoneRegion = config.DefaultPhoneRegion
 	}
 	if o.Workers == 0 {
-		o.Workers = 4
+		o.Workers = config.DefaultIdentityWorkers
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 250 * time.Millisecond
@@ -133,13 +135,16 @@ type Service struct {
 	done   chan struct{}
 }
 
-// New makes a service over db (which holds the directory, comms and
-// identity schemas) applying changes through adapters, keyed by IdP id.
-// Call Start to run its workers.
-func New(db *sqlx.DB, adapters map[string]admins.Adapter, opts Options) *Service {
+// New makes a service applying changes through adapters, keyed by IdP id.
+// db holds the identity schema (the outbox) and the directory, which dir
+// is a store over: a change is queued in the same transaction that locks
+// its user. cm is the comms store, over db or over comms' own database
+// (see UpdateMyProfile for what that changes). Call Start to run its
+// workers.
+func New(db *sqlx.DB, dir *directory.Store, cm *comms.Store, adapters map[string]admins.Adapter, opts Options) *Service {
 	opts.defaults()
 	return &Service{
-		db: db, dir: directory.NewStore(db), comms: comms.NewStore(db),
+		db: db, dir: dir, comms: cm,
 		adapters: adapters, opts: opts, wake: make(chan struct{}, 1),
 	}
 }

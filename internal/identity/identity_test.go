@@ -13,6 +13,8 @@ import (
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/admins"
@@ -42,6 +44,9 @@ type env struct {
 	// timeout bounds each admin call of the services made after it is
 	// set; zero: the fake's 5s.
 	timeout time.Duration
+	// comms, when set, is comms' own database for the services made after
+	// it is set; nil: comms shares the service's database.
+	comms *sqlx.DB
 }
 
 func newEnv(t testing.TB, users int) *env {
@@ -104,7 +109,11 @@ func (e *env) serviceOn(db *sqlx.DB, rps float64, opts identity.Options) *identi
 	if opts.Settle == 0 {
 		opts.Settle = 200 * time.Millisecond
 	}
-	return identity.New(db, ad, opts)
+	commsDB := db
+	if e.comms != nil {
+		commsDB = e.comms
+	}
+	return identity.New(db, directory.NewStore(db), comms.NewStore(commsDB), ad, opts)
 }
 
 // crashable makes a service in a process of its own (its own connection

@@ -37,6 +37,14 @@ type IdentityInput struct {
 // in one transaction. A field equal to what is already there (or already
 // on its way to the IdP) causes no change.
 //
+// With comms in a database of its own the contact changes in a
+// transaction there, inside the main one (user, outbox) and committed
+// just before it, as erasure does (postgres.TxAcross): the user is locked
+// before the contact, everywhere. A failure between the two commits
+// leaves the contact changed and the IdP change not queued; the same
+// mutation again finds the contact as asked and queues the IdP change, so
+// retrying completes it.
+//
 // Unauthenticated without a signed-in user; Forbidden for a service
 // account; Invalid (naming the field) for a bad value, a phone without a
 // contact, or an IdP whose identities the gateway cannot change.
@@ -79,13 +87,14 @@ func (s *Service) UpdateUserIdentity(ctx context.Context, sc access.Scope, userI
 	}, IdentityInput{Email: p.Email, FullName: p.FullName}, nil)
 }
 
-// change runs an identity mutation in one transaction: lock the user, check
-// the caller, diff against what the IdP has or is about to have, queue the
-// difference, write comms.
+// change runs an identity mutation in one transaction (two with comms in
+// its own database, see UpdateMyProfile): lock the user, check the caller,
+// diff against what the IdP has or is about to have, queue the difference,
+// write comms.
 func (s *Service) change(ctx context.Context, userID uuid.UUID, allowed func(*directory.User) error, in IdentityInput, phone *string) (*Result, error) {
 	var res Result
 	var jobID int64
-	err := postgres.Tx(ctx, s.db, func(tx *sqlx.Tx) error {
+	err := postgres.TxAcross(ctx, s.db, s.comms.DB(), func(tx, ctc *sqlx.Tx) error {
 		u, err := s.dir.FindUserForUpdate(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -97,7 +106,7 @@ func (s *Service) change(ctx context.Context, userID uuid.UUID, allowed func(*di
 			return apperr.E(apperr.Conflict, "the user was erased")
 		}
 		res.User = u
-		contact, err := s.comms.FindContactOfUserForUpdate(ctx, tx, u.ID)
+		contact, err := s.comms.FindContactOfUserForUpdate(ctx, ctc, u.ID)
 		if err != nil {
 			return err
 		}
@@ -148,7 +157,7 @@ func (s *Service) change(ctx context.Context, userID uuid.UUID, allowed func(*di
 				ch.Phone = phone
 			}
 			if ch.Email != nil || ch.Phone != nil {
-				if res.Contact, err = s.comms.UpdateProfile(ctx, tx, contact.ID, ch); err != nil {
+				if res.Contact, err = s.comms.UpdateProfile(ctx, ctc, contact.ID, ch); err != nil {
 					return err
 				}
 			}

@@ -87,6 +87,21 @@ var (
 		Help: "Age of the oldest identity update waiting in the outbox, by adapter; 0 when none waits.",
 	}, []string{"adapter"})
 
+	admissionExecuting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gateway_admission_executing",
+		Help: "GraphQL requests executing now, at most MAX_CONCURRENT_REQUESTS.",
+	})
+
+	admissionQueued = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gateway_admission_queued",
+		Help: "GraphQL requests waiting for a slot now, at most ADMISSION_QUEUE.",
+	})
+
+	admissionRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_admission_refused_total",
+		Help: "GraphQL requests refused OVERLOADED by the admission bound, by reason: queue_full (every slot busy and the queue full) or queue_timeout (no slot within ADMISSION_WAIT).",
+	}, []string{"reason"})
+
 	quotaWaits = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gateway_idp_quota_wait_seconds",
 		Help:    "Time a call to an IdP waited for its rate-limit quota (the client's own limiter or the IdP's Retry-After), by adapter.",
@@ -100,7 +115,14 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, cancelledRequests, erasures, sqlPerRequest, loaderBatch,
 		idpCalls, idpDuration, outboxDepth, outboxAge, quotaWaits,
+		admissionExecuting, admissionQueued, admissionRefused,
 	)
+	// Every reason from the start, at 0; refusals come fast, so their
+	// children are looked up once.
+	refusedBy = map[string]prometheus.Counter{}
+	for _, r := range []string{RefusedQueueFull, RefusedQueueTimeout} {
+		refusedBy[r] = admissionRefused.WithLabelValues(r)
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.
@@ -228,6 +250,30 @@ func SetOutbox(adapter string, depth int, oldest time.Duration) {
 	outboxDepth.WithLabelValues(adapter).Set(float64(depth))
 	outboxAge.WithLabelValues(adapter).Set(oldest.Seconds())
 }
+
+// The reasons of gateway_admission_refused_total.
+const (
+	RefusedQueueFull    = "queue_full"    // every slot busy and the queue full: refused on arrival
+	RefusedQueueTimeout = "queue_timeout" // queued, and no slot came within the wait
+)
+
+// AdmissionExecuting adds delta to the GraphQL requests executing.
+func AdmissionExecuting(delta float64) { admissionExecuting.Add(delta) }
+
+// AdmissionQueued adds delta to the GraphQL requests waiting for a slot.
+func AdmissionQueued(delta float64) { admissionQueued.Add(delta) }
+
+// ObserveAdmissionRefused counts one request the admission bound refused;
+// reason is RefusedQueueFull or RefusedQueueTimeout.
+func ObserveAdmissionRefused(reason string) {
+	if c, ok := refusedBy[reason]; ok {
+		c.Inc()
+	}
+}
+
+// refusedBy are gateway_admission_refused_total's children by reason,
+// read-only after init.
+var refusedBy map[string]prometheus.Counter
 
 // ObserveQuotaWait records how long a call to an IdP waited for its
 // rate-limit quota before it was sent (its limiter's wait, or a 429's

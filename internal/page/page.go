@@ -22,10 +22,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/config"
 )
 
-// DefaultMax is the largest page a client may ask for unless configured.
-const DefaultMax = 100
+// DefaultMax is the largest page a client may ask for unless configured:
+// MAX_PAGE_SIZE's default.
+const DefaultMax = config.DefaultMaxPageSize
 
 // Cursor is a position in one ordered list: the row's sort key and id.
 type Cursor struct {

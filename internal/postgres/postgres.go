@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/config"
 )
 
 // driverName is lib/pq wrapped so that every statement sent is counted and,
@@ -39,7 +40,8 @@ func init() {
 		otelsql.WithSpanOptions(otelsql.SpanOptions{DisableErrSkip: true, OmitConnResetSession: true, OmitRows: true})))
 }
 
-// Options tune the connection pool; zero values take the defaults.
+// Options tune the connection pool; zero values take the defaults
+// (MaxOpenConns: DB_MAX_CONNS's, config.DefaultDBMaxConns).
 type Options struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
@@ -53,7 +55,7 @@ func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	if opts.MaxOpenConns == 0 {
-		opts.MaxOpenConns = 20
+		opts.MaxOpenConns = config.DefaultDBMaxConns
 	}
 	if opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = opts.MaxOpenConns

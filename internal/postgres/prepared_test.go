@@ -134,23 +134,38 @@ func TestScanTargets(t *testing.T) {
 	c := postgres.NewStmts(pgtest.DB(t))
 	id := uuid.New()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	type row struct {
-		id           uuid.UUID
-		someID, noID postgres.NullUUID
-		text, none   sql.NullString
-		when, never  sql.NullTime
-	}
-	scan := func(r *sql.Rows) (*row, error) {
+	scan := func(r *sql.Rows) (*scanned, error) {
 		// Set, so that NULL must clear them.
-		x := &row{noID: postgres.NullUUID{UUID: id, Valid: true}, none: sql.NullString{String: "x", Valid: true},
-			never: sql.NullTime{Time: at, Valid: true}}
-		return x, r.Scan(postgres.ScanUUID(&x.id), &x.someID, &x.noID, &x.text, &x.none, &x.when, &x.never)
+		x := &scanned{noID: postgres.NullUUID{UUID: id, Valid: true}, none: sql.NullString{String: "x", Valid: true},
+			never: postgres.NullTime{Time: at, Valid: true}}
+		return x, r.Scan(postgres.ScanUUID(&x.id), &x.someID, &x.noID, &x.text, &x.none, postgres.ScanTime(&x.at), &x.when, &x.never)
 	}
-	for _, q := range []string{
-		`SELECT $1::uuid, $1::uuid, NULL::uuid, 'Zoë'::text, NULL::text, $2::timestamptz, NULL::timestamptz`,
-		// The same as text: lib/pq decodes a uuid from either format.
-		`SELECT $1::uuid::text, $1::uuid::text, NULL::text, 'Zoë'::text, NULL::text, $2::timestamptz, NULL::timestamptz`,
-	} {
+	// Before PostgreSQL's epoch too: its binary form counts back from 2000.
+	for _, at := range []time.Time{at, time.Date(1999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)} {
+		for _, q := range []string{
+			// The stores' binary forms, as bytea.
+			`SELECT uuid_send($1::uuid), uuid_send($1::uuid), uuid_send(NULL::uuid), 'Zoë'::text, NULL::text,
+				timestamptz_send($2::timestamptz), timestamptz_send($2::timestamptz), timestamptz_send(NULL::timestamptz)`,
+			`SELECT $1::uuid, $1::uuid, NULL::uuid, 'Zoë'::text, NULL::text, $2::timestamptz, $2::timestamptz, NULL::timestamptz`,
+			// The same as text: lib/pq decodes a uuid from either format.
+			`SELECT $1::uuid::text, $1::uuid::text, NULL::text, 'Zoë'::text, NULL::text, $2::timestamptz, $2::timestamptz, NULL::timestamptz`,
+		} {
+			scanRow(t, c, scan, q, id, at)
+		}
+	}
+}
+
+type scanned struct {
+	id           uuid.UUID
+	someID, noID postgres.NullUUID
+	text, none   sql.NullString
+	at           time.Time
+	when, never  postgres.NullTime
+}
+
+func scanRow(t *testing.T, c *postgres.Stmts, scan func(*sql.Rows) (*scanned, error), q string, id uuid.UUID, at time.Time) {
+	t.Helper()
+	{
 		rows, err := postgres.Select(context.Background(), c, scan, q, id, at)
 		if err != nil || len(rows) != 1 {
 			t.Fatalf("%d rows, %v", len(rows), err)
@@ -162,8 +177,8 @@ func TestScanTargets(t *testing.T) {
 		if got := postgres.StringPtr(&r.text); got == nil || *got != "Zoë" || postgres.StringPtr(&r.none) != nil {
 			t.Errorf("texts %v %v, want Zoë nil", got, postgres.StringPtr(&r.none))
 		}
-		if got := postgres.TimePtr(&r.when); got == nil || !got.Equal(at) || postgres.TimePtr(&r.never) != nil {
-			t.Errorf("times %v %v, want %v nil", got, postgres.TimePtr(&r.never), at)
+		if got := r.when.Ptr(); got == nil || !got.Equal(at) || !r.at.Equal(at) || r.never.Ptr() != nil {
+			t.Errorf("times %v %v %v, want %v %v nil", r.at, got, r.never.Ptr(), at, at)
 		}
 	}
 }

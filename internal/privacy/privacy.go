@@ -135,12 +135,7 @@ func allowed(s access.Scope) error {
 }
 
 func (sv *Service) tx(ctx context.Context, fn func(main, comms *sqlx.Tx) error) error {
-	return postgres.Tx(ctx, sv.DB, func(main *sqlx.Tx) error {
-		if sv.CommsDB == nil || sv.CommsDB == sv.DB {
-			return fn(main, main)
-		}
-		return postgres.Tx(ctx, sv.CommsDB, func(c *sqlx.Tx) error { return fn(main, c) })
-	})
+	return postgres.TxAcross(ctx, sv.DB, sv.CommsDB, fn)
 }
 
 // EraseUser scrubs a user's cached PII and the PII of the contact linked to

@@ -23,16 +23,17 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// buildingColumns are what a Building holds; uuids in their 16-byte binary
-// form (postgres.UUIDColumn).
+// buildingColumns are what a Building holds, scanned by scanBuilding;
+// uuids and times in their binary form (see postgres.ScanUUID and
+// postgres.ScanTime).
 const buildingColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id, uuid_send(provider_id) AS provider_id,
-	name, address, created_at`
+	name, address, timestamptz_send(created_at) AS created_at`
 
 // scanBuilding reads one row of buildingColumns.
 func scanBuilding(r *sql.Rows) (*Building, error) {
 	b := new(Building)
 	return b, r.Scan(postgres.ScanUUID(&b.ID), postgres.ScanUUID(&b.TenantID), postgres.ScanUUID(&b.ProviderID),
-		&b.Name, &b.Address, &b.CreatedAt)
+		&b.Name, &b.Address, postgres.ScanTime(&b.CreatedAt))
 }
 
 func scoped(q *postgres.Query, s access.Scope) {

@@ -1,6 +1,5 @@
 // Package webhook receives the change notifications that IdPs post to
-// POST /webhooks/{idp_id} and keeps the directory's cache fresh (decision
-// 0058). Each adapter kind authenticates deliveries as its IdP documents it
+// POST /webhooks/{idp_id} and keeps the directory's cache fresh. Each adapter kind authenticates deliveries as its IdP documents it
 // (auth0.go, keycloak.go, entra.go, generic.go); every kind refuses events
 // outside the adapter's time window or dated later than now plus
 // ClockSkew, applies an event once by its id, and

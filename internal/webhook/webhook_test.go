@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	dir := directory.NewStore(db)
 	// Deletions are erasures, which cancel the user's queued identity
 	// changes through the outbox.
-	changes := privacy.Changes{Erasure: &privacy.Service{DB: db, Identity: identity.New(db, nil, identity.Options{})}, Directory: dir}
+	changes := privacy.Changes{Erasure: &privacy.Service{DB: db, Identity: identity.New(db, dir, comms.NewStore(db), nil, identity.Options{})}, Directory: dir}
 	h, err := webhook.New(cfgs, func(string) string { return secret }, changes, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

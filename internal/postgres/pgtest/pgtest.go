@@ -76,13 +76,26 @@ func createTemplate(ctx context.Context) error {
 // when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, template)
+}
+
+// EmptyURL returns the URL of a new database with nothing in it, not even
+// the migrations, that is dropped when t ends.
+func EmptyURL(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, "template0")
+}
+
+// newDatabase creates a copy of the template database tpl.
+func newDatabase(t testing.TB, tpl string) string {
+	t.Helper()
 	if baseURL == "" {
 		t.Fatal("pgtest: call pgtest.Main from TestMain")
 	}
 	ctx := context.Background()
 	name := "gwtest_" + randomSuffix()
 	mu.Lock() // CREATE DATABASE ... TEMPLATE cannot copy while another copy runs
-	err := exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template))
+	err := exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tpl))
 	mu.Unlock()
 	if err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
