@@ -352,6 +352,19 @@ func TestGraphiQLExploresTheSchemaOffline(t *testing.T) {
 				t.Errorf("the explorer lists no Query field %s:\n%s", f, ex)
 			}
 		}
+		// Clicking a field in a new tab builds a query of it.
+		err := chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS(`.graphiql-tab-add`)),
+			chromedp.Sleep(300*time.Millisecond),
+			chromedp.Click(chromedp.CSS(`.graphiql-explorer-root .graphiql-explorer-node.graphiql-explorer-invoices > span[data-field-name="invoices"]`)),
+		)
+		if err != nil {
+			b.fail(t, "click invoices", err)
+		}
+		built := b.poll(t, "built query", `(() => { const e = document.querySelector(".graphiql-query-editor .view-lines"); return e && e.innerText.includes("invoices") ? e.innerText : false; })()`)
+		if !regexp.MustCompile(`(?s)query\b.*\{\s*invoices\b`).MatchString(built) {
+			t.Errorf("the explorer built:\n%s", built)
+		}
 	})
 	b.checkOffline(t)
 }
