@@ -168,6 +168,31 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 	})
 
+	t.Run("PrintedDevIdPLinksAnswer", func(t *testing.T) {
+		// Every dev IdP URL printed for a browser (not the POST-only token
+		// endpoint of the curl line) answers 200, with the demo tenants.
+		links := regexp.MustCompile(`http://\S+/dev-idp\S*`).FindAllString(out, -1)
+		var got int
+		for _, l := range links {
+			if strings.HasSuffix(l, "/token") {
+				continue
+			}
+			got++
+			res, err := http.Get(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(b), "Northwind Estates") || !strings.Contains(string(b), "/.well-known/openid-configuration") {
+				t.Errorf("GET %s: %d %.300s", l, res.StatusCode, b)
+			}
+		}
+		if got == 0 {
+			t.Fatalf("no dev IdP link printed:\n%s", out)
+		}
+	})
+
 	t.Run("GraphiQLGetQueriesMetricsAndHealth", func(t *testing.T) {
 		getQuery := "/graphql?query=" + url.QueryEscape(`{ __typename }`)
 		for path, want := range map[string]string{"/": "graphiql", "/healthz": "ok", "/readyz": "ready", "/metrics": "# help gateway_",

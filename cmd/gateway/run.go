@@ -155,16 +155,17 @@ func runDev(ctx context.Context, e env, addr string) error {
 	if cfg.GraphiQL {
 		fmt.Fprintf(stdout, "GraphiQL: %s/\n", url)
 	}
-	fmt.Fprintf(stdout, "GraphQL:  %s/graphql\n\nDev tokens from the dev IdP at %s (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, issuer.URL())
+	fmt.Fprintf(stdout, "GraphQL:  %s/graphql\nDev IdP:  %s/\n\nDev tokens from the dev IdP (send as \"Authorization: Bearer <token>\"; one click away in GraphiQL; valid 12h):\n", url, issuer.URL())
 	var tokens []graphiql.Token
 	for _, c := range creds {
 		fmt.Fprintf(stdout, "  %-34s %s\n", c.name+":", c.token)
 		tokens = append(tokens, graphiql.Token{Name: c.name, Token: c.token})
 	}
-	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token\n", issuer.URL())
+	fmt.Fprintf(stdout, "\nMore tokens: curl -d role=admin -d tenant=<tenant-id> -d sub=<external-id> %s/token (%s/ lists the demo tenants)\n", issuer.URL(), issuer.URL())
 	fmt.Fprintln(stdout, "Ctrl-C stops the gateway and removes the throwaway database.")
 	return serve(ctx, cfg, ln, log, g, app{metrics: mln, devIdP: issuer.Handler(), tracer: tracer,
-		gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)"}})
+		gi: graphiql.Options{Endpoint: "/graphql", Tokens: tokens, Title: "Portal gateway (dev)",
+			DefaultToken: tokens[0].Name, Tabs: graphiql.PortalTabs()}})
 }
 
 // cursorSealer seals cursors with CURSOR_SECRETS, or with a random key of
@@ -183,7 +184,8 @@ func cursorSealer(cfg config.Config) (*page.Sealer, error) {
 type devCredential struct{ name, token string }
 
 // devCredentials mints a token for each demo tenant's admin and provider
-// (dev IdP users of the demo data) and for an internal service account.
+// (dev IdP users of the demo data) and for an internal service account, and
+// lists the demo tenants on the issuer's index page.
 func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, error) {
 	const ttl = 12 * time.Hour
 	var out []devCredential
@@ -193,6 +195,8 @@ func devCredentials(issuer *dev.Issuer, demo *seed.DemoData) ([]devCredential, e
 		return err
 	}
 	for _, t := range demo.Tenants {
+		issuer.AddTenant(dev.Tenant{Name: t.Name, ID: t.ID,
+			Subjects: map[access.Role]string{access.RoleAdmin: t.Admin.ExternalID, access.RoleProvider: t.Provider.ExternalID}})
 		for _, u := range []struct {
 			role access.Role
 			user seed.DemoUser

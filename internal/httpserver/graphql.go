@@ -94,7 +94,7 @@ func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*a
 			maxPage = config.DefaultMaxPageSize
 		}
 		exts = append(exts, operationLimit{
-			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity,
+			maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxComplexity: l.MaxComplexity, introspection: l.Introspection,
 			schema: costed{ExecutableSchema: schema, maxPage: maxPage}, passed: newPassed(),
 		})
 	}

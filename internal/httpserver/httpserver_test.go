@@ -55,11 +55,12 @@ func defaultLimits(t testing.TB) httpserver.Limits {
 // changed by edit.
 func newServer(t testing.TB, edit func(*httpserver.Deps)) (*httptest.Server, *sqlx.DB) {
 	t.Helper()
-	return newServerOn(t, pgtest.DB(t), edit)
+	db := pgtest.DB(t)
+	return serverOn(t, db, edit), db
 }
 
-// newServerOn is newServer over the pool db.
-func newServerOn(t testing.TB, db *sqlx.DB, edit func(*httpserver.Deps)) (*httptest.Server, *sqlx.DB) {
+// serverOn starts the handler on db with the default limits, changed by edit.
+func serverOn(t testing.TB, db *sqlx.DB, edit func(*httpserver.Deps)) *httptest.Server {
 	t.Helper()
 	d := httpserver.Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -78,7 +79,7 @@ func newServerOn(t testing.TB, db *sqlx.DB, edit func(*httpserver.Deps)) (*httpt
 	}
 	srv := httptest.NewServer(httpserver.New(d))
 	t.Cleanup(srv.Close)
-	return srv, db
+	return srv
 }
 
 // answer is an HTTP answer from the endpoint.
@@ -609,7 +610,7 @@ func TestLogsNameTheRouteNotWhatTheClientSent(t *testing.T) {
 // moment for it.
 func accessLine(t *testing.T, buf *syncBuffer, id string) map[string]any {
 	t.Helper()
-	for range 100 {
+	for range 1000 { // up to 10 s: a hang guard on a loaded machine, not a speed check
 		for _, line := range strings.Split(buf.String(), "\n") {
 			var m map[string]any
 			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" && m["request_id"] == id {

@@ -248,8 +248,20 @@ func (c costed) Complexity(ctx context.Context, typeName, field string, child in
 // size whatever its spread structure. An operation without variables
 // weighs the same each time it is sent: once it passed, it is not measured
 // again.
+//
+// Where introspection is on (introspection), an operation that selects
+// only introspection (__schema, __type and __typename at its root, also
+// through fragments) is not held to the depth and complexity limits: they
+// bound data, and GraphiQL's own introspection query is 15 deep. What
+// bounds such an operation instead: MAX_TOKENS and the body limit (its
+// size), validation's MaxIntrospectionDepth rule (no more than two of
+// __Type's lists nested, so no cycle through the schema), and the alias
+// limit, which still applies, since each alias of __schema is another copy
+// of the schema. Where introspection is off nothing is exempt (and
+// noIntrospection refuses __schema and __type before this runs).
 type operationLimit struct {
 	maxDepth, maxAliases, maxComplexity int
+	introspection                       bool
 	schema                              costed
 	passed                              passed
 }
@@ -270,13 +282,14 @@ func (l operationLimit) MutateOperationContext(ctx context.Context, op *graphql.
 	if ctx.Err() != nil {
 		return codedError(codeTimeout, "the request took too long")
 	}
-	if l.maxDepth > 0 && f.depth > l.maxDepth {
+	exempt := l.introspection && !f.data // introspection only
+	if l.maxDepth > 0 && f.depth > l.maxDepth && !exempt {
 		return codedError(codeTooDeep, fmt.Sprintf("the operation is nested %d deep, more than the limit of %d", f.depth, l.maxDepth))
 	}
 	if l.maxAliases > 0 && f.aliases > l.maxAliases {
 		return codedError(codeTooManyAliases, fmt.Sprintf("the operation has %s aliases, more than the limit of %d", count(f.aliases), l.maxAliases))
 	}
-	if l.maxComplexity > 0 && f.cost > l.maxComplexity {
+	if l.maxComplexity > 0 && f.cost > l.maxComplexity && !exempt {
 		return codedError(codeTooComplex, fmt.Sprintf("the operation costs %s, more than the limit of %d", count(f.cost), l.maxComplexity))
 	}
 	if constant {
@@ -294,8 +307,12 @@ func count(n int) string {
 }
 
 // figures are what a selection set weighs: its depth (fields, not
-// fragments, add a level), the aliases in it and its cost.
-type figures struct{ depth, aliases, cost int }
+// fragments, add a level), the aliases in it and its cost; data is whether
+// it selects any field that is not introspection.
+type figures struct {
+	depth, aliases, cost int
+	data                 bool
+}
 
 // measurer measures selection sets, each fragment once.
 type measurer struct {
@@ -324,6 +341,7 @@ func (m *measurer) set(set ast.SelectionSet) figures {
 		f.depth = max(f.depth, g.depth)
 		f.aliases = plus(f.aliases, g.aliases)
 		f.cost = plus(f.cost, g.cost)
+		f.data = f.data || g.data
 	}
 	return f
 }
@@ -351,7 +369,7 @@ func (m *measurer) fragment(def *ast.FragmentDefinition) figures {
 // still count.
 func (m *measurer) field(s *ast.Field) figures {
 	child := m.set(s.SelectionSet)
-	f := figures{depth: child.depth + 1, aliases: child.aliases}
+	f := figures{depth: child.depth + 1, aliases: child.aliases, data: child.data || !introspection(s)}
 	if s.Alias != "" && s.Alias != s.Name {
 		f.aliases = plus(f.aliases, 1)
 	}
@@ -372,6 +390,18 @@ func (m *measurer) field(s *ast.Field) figures {
 		f.cost = max(f.cost, c)
 	}
 	return f
+}
+
+// introspection reports whether a field is introspection: __schema,
+// __type or __typename, or a field of one of the introspection types
+// (whose fields only ever lead to introspection types). A field validation
+// did not resolve counts as data.
+func introspection(s *ast.Field) bool {
+	switch s.Name {
+	case "__schema", "__type", "__typename":
+		return true
+	}
+	return s.ObjectDefinition != nil && strings.HasPrefix(s.ObjectDefinition.Name, "__")
 }
 
 func firstArg(v any) (int, bool) {

@@ -161,7 +161,7 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	srv, _ := newServerOn(t, db, func(d *httpserver.Deps) {
+	srv := serverOn(t, db, func(d *httpserver.Deps) {
 		d.Limits = allowListed(t, demoQuery) // it names the operation's span
 		d.Tracer = tp
 	})

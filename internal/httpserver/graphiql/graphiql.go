@@ -47,6 +47,19 @@ type Options struct {
 	Tokens []Token
 	// Title is the page's title; "GraphiQL" when empty.
 	Title string
+	// DefaultToken names the token (one of Tokens) picked when the browser
+	// has no choice of its own stored yet; none when empty.
+	DefaultToken string
+	// Tabs, when any, are the editor tabs GraphiQL opens with when the
+	// browser has no tabs of its own stored yet (instead of GraphiQL's
+	// welcome text); the first is the active one.
+	Tabs []Tab
+}
+
+// Tab is an editor tab: an operation document and its variables.
+type Tab struct {
+	Query     string
+	Variables string // JSON; empty for none
 }
 
 // asset is one embedded file, ready to serve.
@@ -111,10 +124,17 @@ func contentType(name string) string {
 
 // pageConfig is what the bundle reads from #graphiql-config.
 type pageConfig struct {
-	Endpoint  string        `json:"endpoint"`
-	Tokens    []tokenConfig `json:"tokens"`
-	AssetBase string        `json:"assetBase"`
-	Version   string        `json:"version"`
+	Endpoint     string        `json:"endpoint"`
+	Tokens       []tokenConfig `json:"tokens"`
+	DefaultToken string        `json:"defaultToken,omitempty"`
+	Tabs         []tabConfig   `json:"tabs"`
+	AssetBase    string        `json:"assetBase"`
+	Version      string        `json:"version"`
+}
+
+type tabConfig struct {
+	Query     string `json:"query"`
+	Variables string `json:"variables,omitempty"`
 }
 
 type tokenConfig struct {
@@ -153,12 +173,21 @@ func Handler(opts Options) http.Handler {
 	cfg := pageConfig{
 		Endpoint:  opts.Endpoint,
 		Tokens:    []tokenConfig{},
+		Tabs:      []tabConfig{},
 		AssetBase: AssetPrefix,
 		Version:   version,
 	}
 	for _, t := range opts.Tokens {
 		if t.Name != "" && t.Token != "" {
 			cfg.Tokens = append(cfg.Tokens, tokenConfig{Name: t.Name, Token: t.Token})
+			if t.Name == opts.DefaultToken {
+				cfg.DefaultToken = t.Name
+			}
+		}
+	}
+	for _, t := range opts.Tabs {
+		if t.Query != "" {
+			cfg.Tabs = append(cfg.Tabs, tabConfig{Query: t.Query, Variables: t.Variables})
 		}
 	}
 	var buf bytes.Buffer

@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 func get(t *testing.T, h http.Handler, target string, hdr ...string) *httptest.ResponseRecorder {
@@ -345,5 +349,60 @@ func TestBundleLoadsItsWorkersFromHere(t *testing.T) {
 		if strings.HasSuffix(name, ".map") {
 			t.Errorf("source map %s is embedded", name)
 		}
+	}
+}
+
+// The tabs gateway dev opens with are valid operations of the schema, the
+// first is the starting query, and the page hands them to GraphiQL.
+func TestPortalTabsAreOperationsOfTheSchema(t *testing.T) {
+	src, err := os.ReadFile("../../../schema.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphqls", Input: string(src)})
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	tabs := PortalTabs()
+	if len(tabs) != 4 {
+		t.Fatalf("%d tabs, want the starting query and one per kind of user", len(tabs))
+	}
+	for i, tab := range tabs {
+		doc, errs := gqlparser.LoadQuery(schema, tab.Query)
+		if len(errs) > 0 {
+			t.Errorf("tab %d: %v", i, errs)
+			continue
+		}
+		if len(doc.Operations) == 0 {
+			t.Errorf("tab %d has no operation", i)
+		}
+		for _, op := range doc.Operations {
+			if op.Name == "" {
+				t.Errorf("tab %d: an operation without a name (GraphiQL titles tabs by it)", i)
+			}
+		}
+		if tab.Variables != "" && !json.Valid([]byte(tab.Variables)) {
+			t.Errorf("tab %d: variables are not JSON", i)
+		}
+	}
+	if !strings.Contains(tabs[0].Query, "query Buildings {\n  buildings(first: 5) {") {
+		t.Errorf("the first tab is not the starting query:\n%s", tabs[0].Query)
+	}
+	for i, kind := range []string{`"admin, …"`, `"provider, …"`, `"internal service account"`} {
+		if !strings.Contains(tabs[i+1].Query, kind) {
+			t.Errorf("tab %d does not say it needs a %s token", i+1, kind)
+		}
+	}
+
+	cfg := pageConfigOf(t, get(t, Handler(Options{
+		Tokens: []Token{{Name: "a", Token: "1"}, {Name: "b", Token: "2"}}, DefaultToken: "b", Tabs: tabs,
+	}), "/").Body.String())
+	if cfg.DefaultToken != "b" || len(cfg.Tabs) != len(tabs) || cfg.Tabs[0].Query != tabs[0].Query || cfg.Tabs[1].Variables != tabs[1].Variables {
+		t.Errorf("config = %+v", cfg)
+	}
+	// A default that names no token picks none.
+	cfg = pageConfigOf(t, get(t, Handler(Options{Tokens: []Token{{Name: "a", Token: "1"}}, DefaultToken: "c"}), "/").Body.String())
+	if cfg.DefaultToken != "" || cfg.Tabs == nil || len(cfg.Tabs) != 0 {
+		t.Errorf("config = %+v", cfg)
 	}
 }

@@ -11,7 +11,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +45,25 @@ const ServiceClient = "dev-service-account"
 type Issuer struct {
 	url string
 
-	mu   sync.RWMutex
-	keys []signingKey // newest last; all are published, the newest signs
+	mu      sync.RWMutex
+	keys    []signingKey // newest last; all are published, the newest signs
+	tenants []Tenant     // listed on the index page
+}
+
+// Tenant is a tenant the issuer's index page lists, with the subject
+// (external id) of a user per role, to mint tokens for.
+type Tenant struct {
+	Name     string
+	ID       uuid.UUID
+	Subjects map[access.Role]string
+}
+
+// AddTenant adds a tenant to those the index page lists (gateway dev adds
+// the demo tenants).
+func (i *Issuer) AddTenant(t Tenant) {
+	i.mu.Lock()
+	i.tenants = append(i.tenants, t)
+	i.mu.Unlock()
 }
 
 type signingKey struct {
@@ -169,12 +189,14 @@ func (i *Issuer) Adapter(id string) idp.Config {
 	}
 }
 
-// Handler serves the issuer under its URL's path: the OpenID discovery
-// document, the JWKS, and a token endpoint (POST form: role, tenant, sub,
-// email, name) that mints a token for whoever asks, an internal one as a
-// token of ServiceClient. Mount it only in dev.
+// Handler serves the issuer under its URL's path: an index page (plain
+// text) that says what it offers, the OpenID discovery document, the JWKS,
+// and a token endpoint (POST form: role, tenant, sub, email, name) that
+// mints a token for whoever asks, an internal one as a token of
+// ServiceClient. Mount it only in dev.
 func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", i.index)
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer":                                i.url,
@@ -197,6 +219,57 @@ func (i *Issuer) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /token", i.token)
 	return mux
+}
+
+// tokenTTL is how long the token endpoint's tokens are valid.
+const tokenTTL = 12 * time.Hour
+
+// index says what the issuer offers, with a curl command per role of each
+// described tenant.
+func (i *Issuer) index(w http.ResponseWriter, _ *http.Request) {
+	i.mu.RLock()
+	tenants := i.tenants
+	i.mu.RUnlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, `Dev IdP of gateway dev: an OpenID issuer that signs RS256 tokens for whoever
+asks. gateway serve never runs it.
+
+Issuer:     %[1]s
+Discovery:  %[1]s/.well-known/openid-configuration
+JWKS:       %[1]s/jwks.json
+Tokens:     POST %[1]s/token (a form; answers {"access_token", "token_type": "Bearer", "expires_in"})
+
+Send a token as "Authorization: Bearer <access_token>" to /graphql; it is
+valid %[2]s. The form's parameters:
+  role    provider, admin or internal (required)
+  tenant  the tenant's id (required for provider and admin)
+  sub     the user's external id at this IdP (required for provider and admin;
+          one the gateway has not seen signs in as a new user of the tenant)
+  email   the email claim (optional)
+  name    the name claim (optional)
+An internal token is one of the service account client (azp %[3]s),
+which reads across tenants.
+`, i.url, tokenTTL, ServiceClient)
+	if len(tenants) > 0 {
+		b.WriteString("\nTenants:\n")
+	}
+	for _, t := range tenants {
+		fmt.Fprintf(&b, "  %s  %s\n", t.Name, t.ID)
+		roles := make([]string, 0, len(t.Subjects))
+		for r := range t.Subjects {
+			roles = append(roles, string(r))
+		}
+		sort.Strings(roles)
+		for _, r := range roles {
+			fmt.Fprintf(&b, "    %-9s curl -d role=%s -d tenant=%s -d sub=%s %s/token\n",
+				r+":", r, t.ID, url.QueryEscape(t.Subjects[access.Role(r)]), i.url)
+		}
+	}
+	fmt.Fprintf(&b, "\nInternal service account:\n    curl -d role=internal %s/token\n", i.url)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.WriteString(w, b.String())
 }
 
 // token mints a token from a form, answering as an OAuth token endpoint does.
@@ -229,7 +302,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	if c.Subject == "" {
 		c.Subject = "dev-service-account"
 	}
-	const ttl = 12 * time.Hour
+	ttl := tokenTTL
 	tok, err := i.Mint(c, ttl)
 	if err != nil {
 		oauthError(w, "server_error", "could not sign")

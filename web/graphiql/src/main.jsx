@@ -1,11 +1,13 @@
 // Entry of the GraphiQL bundle the gateway embeds (internal/httpserver/graphiql).
 // Everything it needs ships in the bundle: the Monaco workers are separate
 // files in the same asset directory, loaded from our own origin.
+import { explorerPlugin } from '@graphiql/plugin-explorer';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import { useMemo, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import 'graphiql/style.css';
+import '@graphiql/plugin-explorer/style.css';
 import './app.css';
 
 // The asset directory is the one this script was loaded from, unless the
@@ -32,7 +34,25 @@ function readConfig() {
   const assetBase =
     cfg.assetBase ||
     (scriptSrc ? new URL('.', scriptSrc).pathname : '/graphiql/assets/');
-  return { endpoint, tokens, assetBase, version: cfg.version || '' };
+  const tabs = Array.isArray(cfg.tabs)
+    ? cfg.tabs
+        .filter(t => t && typeof t.query === 'string' && t.query)
+        .map(t => ({
+          query: t.query,
+          variables: typeof t.variables === 'string' ? t.variables : undefined,
+        }))
+    : [];
+  const defaultToken = tokens.some(t => t.name === cfg.defaultToken)
+    ? cfg.defaultToken
+    : null;
+  return {
+    endpoint,
+    tokens,
+    defaultToken,
+    tabs,
+    assetBase,
+    version: cfg.version || '',
+  };
 }
 
 const config = readConfig();
@@ -58,15 +78,20 @@ globalThis.MonacoEnvironment = {
 
 const STORAGE_KEY = 'gateway:graphiql:active-token';
 
-function initialToken(tokens) {
+// The token chosen last time ("" when it was none), else the page's default.
+function initialToken(tokens, defaultToken) {
   try {
     const name = localStorage.getItem(STORAGE_KEY);
+    if (name === '') return null;
     if (name && tokens.some(t => t.name === name)) return name;
   } catch {
-    // storage may be disabled; start with no token
+    // storage may be disabled; start with the default
   }
-  return null;
+  return defaultToken;
 }
+
+// Made once: GraphiQL keeps its plugins by identity.
+const plugins = [explorerPlugin()];
 
 function TokenBar({ tokens, active, onSelect }) {
   return (
@@ -101,8 +126,12 @@ function TokenBar({ tokens, active, onSelect }) {
   );
 }
 
-function App({ endpoint, tokens }) {
-  const [active, setActive] = useState(() => initialToken(tokens));
+// The page's tabs (defaultTabs) open when GraphiQL has none stored yet; the
+// default token is picked when none was chosen before.
+function App({ endpoint, tokens, defaultToken, tabs }) {
+  const [active, setActive] = useState(() =>
+    initialToken(tokens, defaultToken),
+  );
 
   // A new fetcher per token: GraphiQL re-runs introspection when the fetcher
   // changes. Headers typed in GraphiQL's own headers editor still win.
@@ -117,8 +146,7 @@ function App({ endpoint, tokens }) {
   const select = name => {
     setActive(name);
     try {
-      if (name === null) localStorage.removeItem(STORAGE_KEY);
-      else localStorage.setItem(STORAGE_KEY, name);
+      localStorage.setItem(STORAGE_KEY, name === null ? '' : name);
     } catch {
       // ignore: selection just isn't remembered
     }
@@ -130,7 +158,11 @@ function App({ endpoint, tokens }) {
         <TokenBar tokens={tokens} active={active} onSelect={select} />
       )}
       <div className="gw-graphiql">
-        <GraphiQL fetcher={fetcher} />
+        <GraphiQL
+          fetcher={fetcher}
+          plugins={plugins}
+          defaultTabs={tabs.length > 0 ? tabs : undefined}
+        />
       </div>
     </div>
   );
@@ -139,7 +171,12 @@ function App({ endpoint, tokens }) {
 const rootEl = document.getElementById('graphiql');
 if (rootEl) {
   createRoot(rootEl).render(
-    <App endpoint={config.endpoint} tokens={config.tokens} />,
+    <App
+      endpoint={config.endpoint}
+      tokens={config.tokens}
+      defaultToken={config.defaultToken}
+      tabs={config.tabs}
+    />,
   );
 } else {
   console.error('graphiql: no #graphiql element on the page');
