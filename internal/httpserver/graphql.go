@@ -15,7 +15,20 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/config"
+)
+
+// The codes of the limits (limits.go) and of a request that ran too long,
+// named here from the one table, apperr.Codes.
+const (
+	codeTooManyTokens       = apperr.CodeTooManyTokens
+	codeTooDeep             = apperr.CodeTooDeep
+	codeTooManyAliases      = apperr.CodeTooManyAliases
+	codeTooComplex          = apperr.CodeTooComplex
+	codeOperationNotAllowed = apperr.CodeOperationNotAllowed
+	codeIntrospectionOff    = apperr.CodeIntrospectionOff
+	codeTimeout             = apperr.CodeTimeout
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error

@@ -182,7 +182,6 @@ func authenticate(log *slog.Logger, db *outage, a auth.Authenticator, next http.
 		s, err := a.Authenticate(r)
 		if err != nil {
 			if db.seen(r.Context(), err) {
-				w.Header().Set("Retry-After", strconv.Itoa(graph.RetryAfter))
 				writeError(w, http.StatusServiceUnavailable, apperr.Unavailable, "the database is unavailable")
 				return
 			}
@@ -202,18 +201,21 @@ func authenticate(log *slog.Logger, db *outage, a auth.Authenticator, next http.
 	})
 }
 
-// writeError answers a request that is refused before GraphQL runs.
+// writeError answers a request that is refused before GraphQL runs with
+// the code of kind, and its retry hint when the code has one.
 func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
-	metrics.ObserveError(graph.Codes[kind])
+	row, _ := apperr.Lookup(kind.Code())
+	metrics.ObserveError(row.Code)
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 	}
-	w.WriteHeader(status)
-	ext := map[string]any{"code": graph.Codes[kind]}
-	if kind == apperr.Unavailable {
-		ext["retryAfter"] = graph.RetryAfter
+	ext := map[string]any{"code": row.Code}
+	if row.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(row.RetryAfter))
+		ext["retryAfter"] = row.RetryAfter
 	}
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"errors": []map[string]any{{"message": msg, "extensions": ext}},
 	})
