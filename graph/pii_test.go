@@ -19,7 +19,7 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/redact"
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/webhook"
 )
 
@@ -64,7 +64,7 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 	// Not parallel: it runs before the parallel tests, so that it does not
 	// load the machine while the statement-count test times its batches.
 	logs := &syncBuffer{}
-	log := slog.New(redact.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := slog.New(logging.NewRedactor(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	env := map[string]string{"OIDC_SECRET": hookSecret, "AUTH0_TOKEN": auth0Token}
 	e := newWriteEnv(t, log, func(db *sqlx.DB, d *httpserver.Deps) {
 		var cfgs []idp.Config
@@ -205,7 +205,7 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 
 	out := logs.String()
 	// The scenarios logged: requests, refused webhooks, the internal error.
-	for _, want := range []string{`"msg":"request"`, `webhook: refused`, `webhook: delivery`, `"msg":"internal error"`, redact.Email, redact.Phone} {
+	for _, want := range []string{`"msg":"request"`, `webhook: refused`, `webhook: delivery`, `"msg":"internal error"`, logging.RedactedEmail, logging.RedactedPhone} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("the logs lack %q; the scenarios did not run as meant:\n%s", want, out)
 		}

@@ -32,12 +32,12 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
-	"github.com/propertyportal/gateway/internal/redact"
 	"github.com/propertyportal/gateway/internal/seed"
 	"github.com/propertyportal/gateway/internal/telemetry"
 	"github.com/propertyportal/gateway/internal/webhook"
@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if !comms.ValidRegion(cfg.PhoneRegion) {
 		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
-	log := newLogger(cfg.LogLevel, os.Stderr)
+	log := logging.New(cfg.LogLevel, os.Stderr)
 	tracer, stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
 	if err != nil {
 		return err
@@ -88,14 +88,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprint(stdout, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-}
-
-func newLogger(level string, w io.Writer) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	// Every log line passes the redactor: no PII or credential reaches
-	// stderr; a line logged for a request carries its request id.
-	return slog.New(redact.New(httpserver.LogRequestID(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))))
 }
 
 func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, tracer trace.TracerProvider, stdout io.Writer) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/propertyportal/gateway/graph"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/config"
+	"github.com/propertyportal/gateway/internal/logging"
 )
 
 // The codes of the limits (limits.go) and of a request that ran too long,
@@ -47,7 +48,7 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Se
 	for _, e := range extensions(schema, d, parsed) {
 		gql.Use(e)
 	}
-	present := graph.ErrorPresenter(d.Log, RequestID)
+	present := graph.ErrorPresenter(d.Log, logging.RequestID)
 	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			e := graphql.DefaultErrorPresenter(ctx, err)

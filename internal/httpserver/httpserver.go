@@ -29,6 +29,7 @@ import (
 	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
@@ -190,7 +191,7 @@ func authenticate(log *slog.Logger, db *outage, a auth.Authenticator, next http.
 				return
 			}
 			if apperr.KindOf(err) != apperr.Unauthenticated {
-				log.ErrorContext(r.Context(), "sign-in failed", "request_id", RequestID(r.Context()), "error", err.Error())
+				log.ErrorContext(r.Context(), "sign-in failed", "request_id", logging.RequestID(r.Context()), "error", err.Error())
 				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
 				return
 			}
@@ -229,7 +230,7 @@ func observeCancel(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 		if errors.Is(r.Context().Err(), context.Canceled) {
 			metrics.ObserveCancelled()
-			log.DebugContext(r.Context(), "request cancelled", "request_id", RequestID(r.Context()))
+			log.DebugContext(r.Context(), "request cancelled", "request_id", logging.RequestID(r.Context()))
 		}
 	})
 }
@@ -275,8 +276,6 @@ func (h *statementsHeader) Write(b []byte) (int, error) {
 
 func (h *statementsHeader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-type requestIDKey struct{}
-
 // generatedID is the shape of an id that a proxy, a tracer or this gateway
 // generates: a UUID, or 16 to 64 hex digits. A name, an email address or a
 // phone number never has it.
@@ -294,14 +293,8 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b)
 		}
 		w.Header().Set("X-Request-Id", id) // canonical: no key to allocate
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
 	})
-}
-
-// RequestID returns the request's id, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
 }
 
 type statusRecorder struct {
@@ -332,39 +325,10 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(r.Context(), "panic", "request_id", RequestID(r.Context()), "panic", p)
+				log.ErrorContext(r.Context(), "panic", "request_id", logging.RequestID(r.Context()), "panic", p)
 				writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// LogRequestID wraps a log handler so that every record logged with a
-// request's context carries its request id, also from packages that know
-// nothing of HTTP (token refusals, store errors).
-func LogRequestID(h slog.Handler) slog.Handler { return requestIDHandler{h} }
-
-type requestIDHandler struct{ slog.Handler }
-
-func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		has := false
-		r.Attrs(func(a slog.Attr) bool {
-			has = a.Key == "request_id"
-			return !has
-		})
-		if !has {
-			r.AddAttrs(slog.String("request_id", id))
-		}
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return requestIDHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{h.Handler.WithGroup(name)}
 }

@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
@@ -39,7 +40,7 @@ func observeHTTP(log *slog.Logger, tp trace.TracerProvider, mux routes) http.Han
 			rt = mux.served(r)
 		}
 		metrics.ObserveHTTP(rt, rec.status)
-		log.LogAttrs(outer.Context(), slog.LevelInfo, "request", slog.String("request_id", RequestID(outer.Context())),
+		log.LogAttrs(outer.Context(), slog.LevelInfo, "request", slog.String("request_id", logging.RequestID(outer.Context())),
 			slog.String("method", methodOf(outer)), slog.String("route", rt), slog.Int("status", rec.status),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		return rec.status
