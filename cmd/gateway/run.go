@@ -39,7 +39,6 @@ import (
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 	"github.com/propertyportal/gateway/internal/seed"
-	"github.com/propertyportal/gateway/internal/telemetry"
 	"github.com/propertyportal/gateway/internal/webhook"
 )
 
@@ -67,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
 	log := logging.New(cfg.LogLevel, os.Stderr)
-	tracer, stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
+	tracer, stopTracing, err := metrics.SetupTracing(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
 	if err != nil {
 		return err
 	}

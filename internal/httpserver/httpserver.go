@@ -70,7 +70,7 @@ type Deps struct {
 	// MetricsOnMain serves /metrics on this handler, to everyone who
 	// reaches it.
 	MetricsOnMain bool
-	// Tracer, when set (telemetry.Setup's provider), traces each request,
+	// Tracer, when set (metrics.SetupTracing's provider), traces each request,
 	// its GraphQL operation and its resolver fields; nil: tracing is off
 	// and no field is intercepted.
 	Tracer trace.TracerProvider

@@ -1,9 +1,20 @@
-// Package metrics owns the gateway's Prometheus collectors and the one
-// registry they live in, served at /metrics. Every label has a bounded set
-// of values: operation names only from the operator's allow-list (see
-// Operations), error codes from the API's fixed list (apperr.Codes), adapters from the
-// configured IdPs. It never takes a label value a client chose, which could
-// carry PII (an email, a name, a token, a raw query).
+// Package metrics owns what the gateway tells its operators about itself
+// besides logs: the Prometheus collectors and the one registry they live
+// in, served at /metrics, and the OpenTelemetry tracing setup
+// (SetupTracing, tracing.go).
+//
+// Every label has a bounded set of values: operation names only from the
+// operator's allow-list (see Operations), error codes from the API's fixed
+// list (apperr.Codes), adapters from the configured IdPs. It never takes a
+// label value a client chose, which could carry PII (an email, a name, a
+// token, a raw query).
+//
+// Tracing exports over OTLP/HTTP only when an endpoint is configured.
+// Without one the global provider stays OpenTelemetry's no-op, so SQL
+// spans cost next to nothing, and SetupTracing returns no provider, so the
+// HTTP server makes no span and intercepts no GraphQL field. Spans carry no
+// PII: no paths, no variables, no header values, SQL text only with
+// placeholders.
 package metrics
 
 import (
