@@ -47,24 +47,6 @@ type admission struct {
 	next    http.Handler
 }
 
-// admit bounds the requests next executes at once to a.MaxConcurrent: a
-// request beyond them waits for a slot, first come first served, while
-// fewer than a.Queue wait and for at most a.Wait; any other is answered
-// 503 OVERLOADED with Retry-After at once. It runs before the body is
-// parsed and the credential verified, so a refusal costs a header and a
-// write; a waiting request whose client goes away leaves the queue (see
-// readBody). With no bound (a.MaxConcurrent 0) it is next itself.
-func admit(a Admission, maxBody int64, next http.Handler) http.Handler {
-	if a.MaxConcurrent <= 0 {
-		return next
-	}
-	ad := &admission{slots: make(chan struct{}, a.MaxConcurrent), queue: int64(a.Queue), wait: a.Wait, maxBody: maxBody, next: next}
-	if a.Queue < 0 || a.Wait <= 0 {
-		ad.queue = 0
-	}
-	return ad
-}
-
 func (ad *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case ad.slots <- struct{}{}:

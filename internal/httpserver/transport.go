@@ -19,7 +19,6 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/propertyportal/gateway/internal/apperr"
-	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
@@ -28,38 +27,6 @@ const (
 	mediaJSON            = "application/json"
 	mediaGraphQLResponse = "application/graphql-response+json"
 )
-
-// allowMethods refuses, before sign-in and before anything is read, the
-// requests /graphql does not take: POST always; GET as mode (GRAPHQL_GET)
-// says: any query, only persisted queries named by their hash without
-// their text (what a CDN can cache), or none. A refusal is 405 with Allow.
-func allowMethods(mode config.GetMode, next http.Handler) http.Handler {
-	allow := "POST"
-	if mode == config.GetOn || mode == config.GetPersisted {
-		allow = "GET, POST"
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed, msg := allow, "use GET for queries or POST"
-		switch {
-		case r.Method == http.MethodPost, r.Method == http.MethodGet && mode == config.GetOn:
-			next.ServeHTTP(w, r)
-			return
-		case r.Method == http.MethodGet && mode == config.GetPersisted:
-			if !r.URL.Query().Has("query") {
-				next.ServeHTTP(w, r)
-				return
-			}
-			allowed, msg = "POST", "GET takes only persisted queries, by their hash without their text; use POST"
-		case r.Method == http.MethodGet:
-			msg = "GET is not accepted here; use POST"
-		case allowed == "POST":
-			msg = "use POST"
-		}
-		media, _ := negotiate(r.Header.Values("Accept"))
-		w.Header().Set("Allow", allowed)
-		refuse(w, media, apperr.CodeMethodNotAllowed, msg)
-	})
-}
 
 // httpTransport is the GraphQL-over-HTTP transport: POST with an
 // application/json body, GET for queries only, Accept negotiation between
