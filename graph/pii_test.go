@@ -18,9 +18,11 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/identity/webhook"
 	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/oidc"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/logging"
-	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 // syncBuffer is a log sink shared by concurrent requests.
@@ -74,7 +76,7 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 		}{{"oidc-pii", "OIDC_SECRET", idp.KindOIDC}, {"auth0-pii", "AUTH0_TOKEN", idp.KindAuth0}} {
 			cfg := idp.Config{ID: c.id, Kind: c.kind, Issuer: "https://" + c.id + ".example.com/", Audiences: []string{"p"},
 				Tenant: uuid.NewString(), RolesClaim: "roles", Webhook: &idp.WebhookConfig{SecretEnv: c.env}}
-			if err := cfg.Normalize(); err != nil {
+			if err := providers.Normalize(&cfg); err != nil {
 				t.Fatal(err)
 			}
 			cfgs = append(cfgs, cfg)
@@ -172,10 +174,10 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 	ev, _ := json.Marshal(map[string]any{"id": "pii-1", "type": "user.updated", "occurred_at": time.Now().Format(time.RFC3339Nano),
 		"user": map[string]any{"id": external, "email": piiUserMail, "name": piiUserName}})
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	post("/webhooks/oidc-pii", ev, map[string]string{webhook.TimestampHeader: ts, webhook.SignatureHeader: webhook.SignGeneric([]byte(hookSecret), ts, ev)})
-	post("/webhooks/oidc-pii", ev, map[string]string{webhook.TimestampHeader: ts, webhook.SignatureHeader: "sha256=" + strings.Repeat("0", 64)})
-	post("/webhooks/oidc-pii", []byte(`{"user": {"email": "`+piiEmail+`"}`), map[string]string{webhook.TimestampHeader: ts,
-		webhook.SignatureHeader: webhook.SignGeneric([]byte(hookSecret), ts, []byte(`{"user": {"email": "`+piiEmail+`"}`))})
+	post("/webhooks/oidc-pii", ev, map[string]string{oidc.TimestampHeader: ts, oidc.SignatureHeader: oidc.Sign([]byte(hookSecret), ts, ev)})
+	post("/webhooks/oidc-pii", ev, map[string]string{oidc.TimestampHeader: ts, oidc.SignatureHeader: "sha256=" + strings.Repeat("0", 64)})
+	post("/webhooks/oidc-pii", []byte(`{"user": {"email": "`+piiEmail+`"}`), map[string]string{oidc.TimestampHeader: ts,
+		oidc.SignatureHeader: oidc.Sign([]byte(hookSecret), ts, []byte(`{"user": {"email": "`+piiEmail+`"}`))})
 	a0, _ := json.Marshal([]any{map[string]any{"log_id": "a0-1", "data": map[string]any{"log_id": "a0-1", "type": "sapi",
 		"date": time.Now().Format(time.RFC3339Nano), "details": map[string]any{
 			"request":  map[string]any{"method": "patch", "path": "/api/v2/users/auth0%7Cpii", "body": map[string]any{"email": piiEmail, "name": piiName}},

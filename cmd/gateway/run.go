@@ -28,9 +28,10 @@ import (
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/identity/webhook"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
@@ -39,7 +40,6 @@ import (
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 	"github.com/propertyportal/gateway/internal/seed"
-	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 const usage = `usage: gateway <command> [flags]
@@ -150,7 +150,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	devAdapter.Admin = &idp.AdminConfig{}
 	adapters := []idp.Config{devAdapter}
 	if cfg.IdPConfig != "" {
-		more, err := idp.LoadFile(cfg.IdPConfig, getenv)
+		more, err := providers.LoadFile(cfg.IdPConfig, getenv)
 		if err != nil {
 			return err
 		}
@@ -309,7 +309,7 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 	if g.verifier, err = auth.New(adapters, g.stores.Directory, auth.Options{Log: log}); err != nil {
 		return nil, err
 	}
-	ads, err := admins.New(adapters, nil)
+	ads, err := providers.NewAdmins(adapters, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if cfg.IdPConfig == "" {
 		return errors.New("serve needs IDP_CONFIG: the YAML file of the IdP adapters whose tokens it accepts")
 	}
-	adapters, err := idp.LoadFile(cfg.IdPConfig, getenv)
+	adapters, err := providers.LoadFile(cfg.IdPConfig, getenv)
 	if err != nil {
 		return err
 	}
