@@ -1515,7 +1515,7 @@ type InvoiceEdge {
   node: Invoice!
 }
 
-# ---- Comms and privacy: contact management and erasure (issue 5) ----
+# ---- Comms and privacy: contact management and erasure ----
 
 """
 What a client can change.

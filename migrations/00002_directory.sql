@@ -1,5 +1,5 @@
 -- The directory: tenants and users. A user is a pointer to an identity at an
--- external IdP (decision 0058). email and full_name are a read-only cache.
+-- external IdP. email and full_name are a read-only cache.
 
 -- +goose Up
 CREATE TABLE directory.tenants (

@@ -1,4 +1,4 @@
--- Comms: provider contacts, the primary source for contact data (decision 14).
+-- Comms: provider contacts, the primary source for contact data.
 -- user_id and building_id point into other contexts without foreign keys, so
 -- comms can move to its own database.
 

@@ -1,5 +1,5 @@
 -- Identity updates: a transactional outbox of changes to identities at the
--- IdPs (decision 0058: the IdP is the source of truth; the directory cache
+-- IdPs (the IdP is the source of truth; the directory cache
 -- follows only what it accepted), and one rate-slot row per IdP adapter that
 -- every gateway process shares, so together they stay within its quota.
 -- Owned by internal/identity.

@@ -4,22 +4,44 @@
 //	gateway serve [-migrate]        production: DATABASE_URL, verified tokens only
 //	gateway migrate up|down|status  the embedded migrations
 //	gateway seed [flags]            bulk data for benchmarks
+//	gateway help [command]          usage, as gateway <command> -h
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(gatewayMain(os.Args[1:])) }
+
+// gatewayMain runs the gateway with args in this process and returns its
+// exit code.
+func gatewayMain(args []string) int {
+	if len(args) > 0 && args[0] == "dev" {
+		stopWithGoRun()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	err := run(ctx, args, os.Getenv, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
+	}
+	return exitCode(err)
+}
+
+// exitCode is the process's exit status for what run returned.
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		return 2 // as the flag package's
+	default:
+		return 1
 	}
 }

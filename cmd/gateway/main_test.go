@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +25,12 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainHelperEnv); ok {
+		os.Exit(helperMain(args)) // a gateway for the tests of orphan_test.go
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // started is a gateway running through the real run function.
 type started struct {
@@ -94,7 +101,16 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 	s, base := start(t, nil, regexp.MustCompile(`^GraphQL:\s+(http://\S+)/graphql$`), "dev", "-addr", "127.0.0.1:0")
 	s.waitFor(t, regexp.MustCompile(`^\s+internal service account:\s+(\S+)$`))
 	out := s.out.String()
-	dbDir := regexp.MustCompile(`host=([^&\s]+)`).FindStringSubmatch(out)
+	dbDir := regexp.MustCompile(`(?m)^PostgreSQL: \S*[?&]host=([^&\s]+)`).FindStringSubmatch(out)
+	if dbDir != nil { // the URL's query escapes the directory's slashes
+		var err error
+		if dbDir[1], err = url.QueryUnescape(dbDir[1]); err != nil || !filepath.IsAbs(dbDir[1]) {
+			t.Fatalf("database directory %q: %v", dbDir[1], err)
+		}
+		if _, err := os.Stat(dbDir[1]); err != nil {
+			t.Fatalf("database directory %s: %v", dbDir[1], err)
+		}
+	}
 	token := regexp.MustCompile(`(?m)^\s+admin, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)
 	if token == nil {
 		t.Fatalf("no admin token printed:\n%s", out)
@@ -167,6 +183,103 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 			if res.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(b)), want) {
 				t.Fatalf("GET %s: %d %.200s", path, res.StatusCode, b)
 			}
+		}
+	})
+
+	// The profile example of the README, with the token it names.
+	t.Run("ProviderUpdatesTheirProfile", func(t *testing.T) {
+		provider := regexp.MustCompile(`(?m)^\s+provider, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)
+		if provider == nil {
+			t.Fatalf("no provider token printed:\n%s", out)
+		}
+		status, body := post(t, base, "Bearer "+provider[1], `mutation {
+  updateMyProfile(input: {email: "jane@new.example", phone: "+44 20 7946 0958"}) {
+    user { email fullName }
+    contact { email phone }
+    identitySync { status attempts nextTryAt reason }
+  }
+}`)
+		var r struct {
+			Data struct {
+				UpdateMyProfile struct {
+					Contact      *struct{ Email, Phone string }
+					IdentitySync struct{ Status string }
+				}
+			}
+			Errors []any
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil || status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("updateMyProfile: %d %s", status, body)
+		}
+		got := r.Data.UpdateMyProfile
+		if got.Contact == nil || got.Contact.Email != "jane@new.example" || got.Contact.Phone != "+442079460958" || got.IdentitySync.Status == "FAILED" {
+			t.Fatalf("updateMyProfile: %s", body)
+		}
+	})
+
+	// Last: it erases demo users.
+	t.Run("AdminErasesUsersOfEveryIdP", func(t *testing.T) {
+		authz := "Bearer " + token[1]
+		var list struct {
+			Data struct {
+				Users struct {
+					Edges []struct {
+						Node struct {
+							ID, IdPID, ExternalID string
+							ErasedAt              *string
+						}
+					}
+				}
+			}
+			Errors []any
+		}
+		status, body := post(t, base, authz, `{ users(first: 100) { edges { node { id idpId externalId erasedAt } } } }`)
+		if err := json.Unmarshal([]byte(body), &list); err != nil || status != http.StatusOK || len(list.Errors) > 0 {
+			t.Fatalf("users: %d %s", status, body)
+		}
+		pick := map[string]string{} // IdP id -> a user of it to erase
+		for _, e := range list.Data.Users.Edges {
+			if n := e.Node; n.ErasedAt == nil && n.ExternalID != "northwind-admin" && pick[n.IdPID] == "" {
+				pick[n.IdPID] = n.ID
+			}
+		}
+		for _, idpID := range []string{"auth0-prod", "keycloak-default", "entra-corp", "dev"} {
+			t.Run(idpID, func(t *testing.T) {
+				id := pick[idpID]
+				if id == "" {
+					t.Fatalf("no demo user of %s to erase: %s", idpID, body)
+				}
+				var er struct {
+					Data struct {
+						EraseUser struct {
+							AlreadyErased bool
+							ErasedFields  []string
+							IdPDeletion   string
+						}
+					}
+					Errors []any
+				}
+				const erase = `mutation { eraseUser(id: "%s") { alreadyErased erasedFields idpDeletion } }`
+				status, body := post(t, base, authz, fmt.Sprintf(erase, id))
+				if err := json.Unmarshal([]byte(body), &er); err != nil || status != http.StatusOK || len(er.Errors) > 0 {
+					t.Fatalf("eraseUser: %d %s", status, body)
+				}
+				got := er.Data.EraseUser
+				wantDeletion := "NOT_CONFIGURED" // gateway dev trusts no admin API of these IdPs
+				if idpID == "dev" {
+					wantDeletion = "QUEUED"
+				}
+				if got.AlreadyErased || !slices.Contains(got.ErasedFields, "user.email") || got.IdPDeletion != wantDeletion {
+					t.Fatalf("eraseUser = %+v, want a first erasure scrubbing user.email, idpDeletion %s", got, wantDeletion)
+				}
+				status, body = post(t, base, authz, fmt.Sprintf(`{ user(id: "%s") { email fullName erasedAt } }`, id))
+				if status != http.StatusOK || !strings.Contains(body, `"email":null,"fullName":null,"erasedAt":"`) {
+					t.Fatalf("user after erasure: %d %s", status, body)
+				}
+				if _, body = post(t, base, authz, fmt.Sprintf(erase, id)); !strings.Contains(body, `"alreadyErased":true`) {
+					t.Fatalf("erasing again: %s", body)
+				}
+			})
 		}
 	})
 

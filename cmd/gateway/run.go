@@ -4,14 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -42,21 +40,11 @@ import (
 	"github.com/propertyportal/gateway/internal/seed"
 )
 
-const usage = `usage: gateway <command> [flags]
-
-commands:
-  dev                      run the demo: a throwaway PostgreSQL (unless DATABASE_URL is set),
-                           demo data, GraphQL at /graphql and GraphiQL at /
-  serve [-migrate]         run against DATABASE_URL
-  migrate up|down|status   apply, roll back one, or list the migrations on DATABASE_URL
-  seed [flags]             fill DATABASE_URL with bulk benchmark data (seed -h for flags)
-`
-
 // run is the whole program; main only wires the process to it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
-		return errors.New("no command")
+	cmd, err := parseCommandLine(args, stdout)
+	if cmd == nil || err != nil {
+		return err // help was printed, or the command line is wrong
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -71,30 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer func() { _ = stopTracing(context.Background()) }()
-	switch args[0] {
-	case "dev":
-		return runDev(ctx, cfg.ForDev(), args[1:], getenv, log, tracer, stdout)
-	case "serve":
-		return runServe(ctx, cfg, args[1:], getenv, log, tracer, stdout)
-	case "migrate":
-		return runMigrate(ctx, cfg, args[1:], stdout)
-	case "seed":
-		return runSeed(ctx, cfg, args[1:], stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stdout, usage)
-		return fmt.Errorf("unknown command %q", args[0])
-	}
+	return cmd(ctx, env{cfg: cfg, getenv: getenv, log: log, tracer: tracer, stdout: stdout})
 }
 
-func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, tracer trace.TracerProvider, stdout io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func runDev(ctx context.Context, e env, addr string) error {
+	cfg, getenv, log, tracer, stdout := e.cfg, e.getenv, e.log, e.tracer, e.stdout
 	if cfg.DatabaseURL == "" {
 		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL ...")
 		cluster, err := postgres.StartCluster(ctx)
@@ -119,7 +88,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 		cfg.DatabaseURL = cluster.URL("portal")
 		fmt.Fprintf(stdout, "PostgreSQL: %s\n", cfg.DatabaseURL)
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxOpenConns: cfg.DBMaxConns, Traced: cfg.Tracing()})
 	if err != nil {
 		return err
 	}
@@ -131,7 +100,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -328,12 +297,8 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 	return g, nil
 }
 
-func runServe(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, log *slog.Logger, tracer trace.TracerProvider, stdout io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func runServe(ctx context.Context, e env, migrate bool) error {
+	cfg, getenv, log, tracer, stdout := e.cfg, e.getenv, e.log, e.tracer, e.stdout
 	if cfg.DatabaseURL == "" {
 		return errors.New("serve needs DATABASE_URL")
 	}
@@ -356,7 +321,7 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	if err != nil {
 		return err
 	}
-	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: cfg.DBMaxConns})
+	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: cfg.DBMaxConns, Traced: cfg.Tracing()})
 	if err != nil {
 		return err
 	}
@@ -368,7 +333,7 @@ func runServe(ctx context.Context, cfg config.Config, args []string, getenv func
 	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
 	defer stopListening()
 	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
-	if *migrate {
+	if migrate {
 		if err := migrateAll(ctx, dbs, postgres.Migrate); err != nil {
 			return err
 		}
@@ -466,24 +431,18 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	return nil
 }
 
-func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: gateway migrate up|down|status")
-	}
+// runMigrate runs migrate up, down or status (parseCommandLine checked op).
+func runMigrate(ctx context.Context, e env, op string) error {
+	cfg, stdout := e.cfg, e.stdout
 	if cfg.DatabaseURL == "" {
 		return errors.New("migrate needs DATABASE_URL")
-	}
-	switch args[0] {
-	case "up", "down", "status":
-	default:
-		return errors.New("usage: gateway migrate up|down|status")
 	}
 	dbs, closeDBs, err := openDatabases(ctx, cfg, postgres.Options{MaxOpenConns: 2})
 	if err != nil {
 		return err
 	}
 	defer closeDBs()
-	switch args[0] {
+	switch op {
 	case "up":
 		err = migrateAll(ctx, dbs, postgres.Migrate)
 	case "down":
@@ -492,7 +451,7 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io
 		return migrationStatus(ctx, dbs, stdout)
 	}
 	if err == nil {
-		fmt.Fprintln(stdout, "migrate "+args[0]+": done")
+		fmt.Fprintln(stdout, "migrate "+op+": done")
 	}
 	return err
 }
@@ -515,22 +474,8 @@ func migrationStatus(ctx context.Context, dbs databases, stdout io.Writer) error
 	return nil
 }
 
-func runSeed(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	demo := fs.Bool("demo", false, "seed the demo data instead of bulk data")
-	var o seed.BulkOptions
-	fs.IntVar(&o.Tenants, "tenants", 10, "tenants")
-	fs.IntVar(&o.Users, "users", 1_000_000, "users")
-	fs.IntVar(&o.Buildings, "buildings", 100_000, "buildings")
-	fs.IntVar(&o.Contacts, "contacts", 500_000, "contacts")
-	fs.IntVar(&o.Invoices, "invoices", 10_000_000, "invoices")
-	fs.Float64Var(&o.AcmeShare, "acme-share", 0.05, "share of users at acme.com")
-	idps := fs.String("idps", "auth0-prod,keycloak-default,entra-corp,dev", "IdP ids, comma-separated")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	o.IdPs = strings.Split(*idps, ",")
+func runSeed(ctx context.Context, e env, demo bool, o seed.BulkOptions) error {
+	cfg, stdout := e.cfg, e.stdout
 	if cfg.DatabaseURL == "" {
 		return errors.New("seed needs DATABASE_URL")
 	}
@@ -546,7 +491,7 @@ func runSeed(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	if err := postgres.Migrate(ctx, db.DB); err != nil {
 		return err
 	}
-	if *demo {
+	if demo {
 		_, err := seed.Demo(ctx, db)
 		return err
 	}

@@ -2,7 +2,7 @@
 // access.Scope: it verifies the token against the configured IdP adapters
 // (signature by the adapter's published keys, issuer, audience, expiry, an
 // algorithm allow-list) with lestrrat-go/jwx, maps its claims to an
-// idp.Identity, and signs the user in just in time (decision 0058). It never
+// idp.Identity, and signs the user in just in time. It never
 // logs a token, a claim value or any other PII: a refusal is logged with a
 // reason class only, and the client learns nothing but UNAUTHENTICATED.
 package auth

@@ -1,5 +1,5 @@
-// Package comms owns provider contacts, the primary source for contact data
-// (decision 14), and their links to buildings. A contact may have no account.
+// Package comms owns provider contacts, the primary source for contact data,
+// and their links to buildings. A contact may have no account.
 // It writes SQL against the comms schema only, and refers to users and
 // buildings by id without joining their schemas, so it can move to its own
 // database.

@@ -12,8 +12,8 @@ import (
 	"github.com/propertyportal/gateway/internal/idp"
 )
 
-// Config is every setting of the gateway. The README lists each with its
-// environment variable and default.
+// Config is every setting of the gateway. docs/configuration.md lists each
+// with its environment variable and default.
 type Config struct {
 	DatabaseURL      string        // DATABASE_URL: PostgreSQL for every context
 	CommsDatabaseURL string        // COMMS_DATABASE_URL: comms' own database; DATABASE_URL when empty
@@ -297,6 +297,9 @@ func Load(environ func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// Tracing reports whether traces are sent (OTEL_EXPORTER_OTLP_ENDPOINT).
+func (c Config) Tracing() bool { return c.OTLPEndpoint != "" }
 
 // CommsURL returns the comms database URL.
 func (c Config) CommsURL() string {

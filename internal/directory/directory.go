@@ -1,5 +1,5 @@
 // Package directory owns users: local pointers to identities held by external
-// identity providers (decision 0058). The IdP is the source of truth for
+// identity providers. The IdP is the source of truth for
 // identity data; email and full_name here are a read-only cache. This package
 // writes SQL against the directory schema only; a change of a user's email
 // also moves the creator domain bookkeeping keeps on the user's invoices (its

@@ -8,7 +8,7 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
-// SyncUser is just-in-time sync at sign-in (decision 0058): the first
+// SyncUser is just-in-time sync at sign-in: the first
 // verified token of an identity creates its pointer user; a later token
 // refreshes the email and name cache only when it was issued after the last
 // sync and something changed, so an unchanged sign-in writes nothing; a

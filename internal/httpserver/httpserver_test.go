@@ -56,7 +56,12 @@ func defaultLimits(t testing.TB) httpserver.Limits {
 // changed by edit.
 func newServer(t testing.TB, edit func(*httpserver.Deps)) (*httptest.Server, *sqlx.DB) {
 	t.Helper()
-	db := pgtest.DB(t)
+	return newServerOn(t, pgtest.DB(t), edit)
+}
+
+// newServerOn is newServer over the pool db.
+func newServerOn(t testing.TB, db *sqlx.DB, edit func(*httpserver.Deps)) (*httptest.Server, *sqlx.DB) {
+	t.Helper()
 	d := httpserver.Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		DBs: []*sqlx.DB{db},

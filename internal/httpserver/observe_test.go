@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 	"github.com/propertyportal/gateway/internal/seed"
 )
 
@@ -153,7 +155,13 @@ func recordSpans(t *testing.T) (*tracetest.SpanRecorder, *sdktrace.TracerProvide
 func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 	rec, tp := recordSpans(t)
 
-	srv, db := newServer(t, func(d *httpserver.Deps) {
+	// A pool opened traced, as the binary opens it when tracing is on.
+	db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{MaxOpenConns: 4, Traced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	srv, _ := newServerOn(t, db, func(d *httpserver.Deps) {
 		d.Limits = allowListed(t, demoQuery) // it names the operation's span
 		d.Tracer = tp
 	})
@@ -198,8 +206,8 @@ func TestTracesCoverHTTPResolversAndSQL(t *testing.T) {
 }
 
 // TestTracingOffMakesNoRequestSpans sends a sampled caller's trace to a
-// server without a tracer: even with a recording global provider (which
-// SQL spans use), no span joins the caller's trace, as none is started.
+// server without a tracer over a pool opened without Traced: even with a
+// recording global provider (which SQL spans use), no span is started.
 func TestTracingOffMakesNoRequestSpans(t *testing.T) {
 	rec, tp := recordSpans(t)
 	srv, db := newServer(t, nil)
@@ -215,7 +223,8 @@ func TestTracingOffMakesNoRequestSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range rec.Ended() {
-		if s.SpanContext().TraceID().String() == traceID || strings.HasPrefix(s.Name(), "graphql.") || strings.HasPrefix(s.Name(), "POST ") {
+		if s.SpanContext().TraceID().String() == traceID || strings.HasPrefix(s.Name(), "graphql.") || strings.HasPrefix(s.Name(), "POST ") ||
+			strings.HasPrefix(s.Name(), "sql.") { // a pool opened without Traced has no otelsql in the way
 			t.Errorf("span %q (trace %s) with tracing off", s.Name(), s.SpanContext().TraceID())
 		}
 	}

@@ -2,7 +2,6 @@ package idp_test
 
 import (
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,24 +11,20 @@ import (
 	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
-// readmeExample is the IdP configuration example of the README, which must
-// stay a configuration that loads.
-func readmeExample(t *testing.T) string {
+// example is examples/idp.yaml, the complete IdP configuration example that
+// docs/sign-in.md points to, which must stay a configuration that loads.
+func example(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../examples/idp.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)<!-- idp-config-example -->\\s*```yaml\\n(.*?)```").FindSubmatch(b)
-	if m == nil {
-		t.Fatal("README has no IdP configuration example")
-	}
-	return string(m[1])
+	return string(b)
 }
 
-func TestReadmeExampleLoads(t *testing.T) {
+func TestExampleLoads(t *testing.T) {
 	p := t.TempDir() + "/idps.yaml"
-	if err := os.WriteFile(p, []byte(readmeExample(t)), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(example(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfgs, err := providers.LoadFile(p, func(name string) string {

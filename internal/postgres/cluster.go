@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ type Cluster struct {
 	runAs  string // the unprivileged user the server runs as when we are root
 	opts   string // the server options pg_ctl start passes on
 	stdout bool
+	guard  *watchdog // stops the server and removes dir when this process dies
 }
 
 // ErrNoServer says the PostgreSQL server binaries are not installed.
@@ -81,9 +83,16 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	// From here on the cluster does not outlive this process, however it
+	// ends.
+	if c.guard, err = c.startWatchdog(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := c.run(ctx, "initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
 		"--locale=C", "--no-sync", "--no-instructions"); err != nil {
 		_ = os.RemoveAll(dir)
+		c.guard.disarm()
 		return nil, fmt.Errorf("initdb: %w", err)
 	}
 	c.opts = strings.Join([]string{
@@ -93,7 +102,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 		"-c max_connections=300", "-c shared_buffers=128MB",
 	}, " ")
 	if err := c.StartServer(ctx); err != nil {
-		_ = os.RemoveAll(dir)
+		c.guard.fire() // pg_ctl may have given up on a server that still starts
 		return nil, err
 	}
 	return c, nil
@@ -151,6 +160,15 @@ func (c *Cluster) run(ctx context.Context, tool string, args ...string) error {
 	// pg_ctl start leaves the server running: it must not die with ctx.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
+	// A tool (initdb above all) dies with this process rather than writing
+	// on into a directory the watchdog removes. Pdeathsig is not the
+	// cluster's guard: it fires when the thread that started the child
+	// ends (hence the locked thread until the tool exits), the kernel
+	// clears it when the child changes user (runuser, as root), and the
+	// server is pg_ctl's child, not ours.
+	cmd.SysProcAttr = toolProcAttr()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%w: %s", err, tail(out.Bytes(), 2000))
 	}
@@ -177,6 +195,11 @@ func (c *Cluster) Stop() error {
 	err := c.run(ctx, "pg_ctl", "stop", "-m", "fast", "-w", "-D", c.data)
 	if rmErr := os.RemoveAll(c.dir); err == nil {
 		err = rmErr
+	}
+	if err != nil {
+		c.guard.fire() // an immediate stop, and the directory goes anyway
+	} else {
+		c.guard.disarm()
 	}
 	return err
 }

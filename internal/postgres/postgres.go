@@ -29,13 +29,21 @@ import (
 	"github.com/propertyportal/gateway/internal/config"
 )
 
-// driverName is lib/pq wrapped so that every statement sent is counted and,
-// when tracing is configured, traced (otelsql: one span per statement, with
-// its text, which holds placeholders and never values).
-const driverName = "postgres-counted"
+// The drivers Open registers: lib/pq wrapped so that every statement sent
+// is counted, and, for a pool opened with Options.Traced, traced too
+// (otelsql: one span per statement, with its text, which holds
+// placeholders and never values). Without tracing, otelsql is not in the
+// way at all: its no-op spans and metrics still cost every statement
+// about a dozen allocations.
+const (
+	driverName       = "postgres-counted"
+	tracedDriverName = "postgres-counted-traced"
+)
 
 func init() {
-	sql.Register(driverName, otelsql.WrapDriver(sqlmw.Driver(&pq.Driver{}, counter{}),
+	counted := sqlmw.Driver(&pq.Driver{}, counter{})
+	sql.Register(driverName, counted)
+	sql.Register(tracedDriverName, otelsql.WrapDriver(counted,
 		otelsql.WithAttributes(attribute.String("db.system", "postgresql")),
 		otelsql.WithSpanOptions(otelsql.SpanOptions{DisableErrSkip: true, OmitConnResetSession: true, OmitRows: true})))
 }
@@ -46,11 +54,19 @@ type Options struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	// Traced sends a span per statement to the global tracer provider;
+	// the binary sets it when tracing is configured
+	// (OTEL_EXPORTER_OTLP_ENDPOINT).
+	Traced bool
 }
 
 // Open connects to url and checks the connection.
 func Open(ctx context.Context, url string, opts Options) (*sqlx.DB, error) {
-	db, err := sql.Open(driverName, url)
+	driver := driverName
+	if opts.Traced {
+		driver = tracedDriverName
+	}
+	db, err := sql.Open(driver, url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -15,8 +14,6 @@ import (
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
-
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // oneConn returns a database of one pooled connection, so that what a test
 // reads of the session (pg_prepared_statements) is the session its

@@ -1,6 +1,6 @@
 // Package webhook is the HTTP handler of the change notifications that IdPs
-// post to POST /webhooks/{idp_id}, which keep the directory's cache fresh
-// (decision 0058), and the pruning of the event ids it keeps. Each adapter
+// post to POST /webhooks/{idp_id}, which keep the directory's cache fresh,
+// and the pruning of the event ids it keeps. Each adapter
 // kind authenticates deliveries as its IdP documents it, with the verifier
 // of its provider (internal/idp/providers; the schemes live in
 // internal/idp/<kind>/webhook.go); every kind refuses events outside the
