@@ -17,29 +17,8 @@ import (
 	"github.com/propertyportal/gateway/internal/apperr"
 )
 
-// Codes maps each error kind to its GraphQL extensions.code.
-var Codes = map[apperr.Kind]string{
-	apperr.Internal:        "INTERNAL",
-	apperr.Invalid:         "BAD_USER_INPUT",
-	apperr.NotFound:        "NOT_FOUND",
-	apperr.Conflict:        "CONFLICT",
-	apperr.Forbidden:       "FORBIDDEN",
-	apperr.Unauthenticated: "UNAUTHENTICATED",
-	apperr.RateLimited:     "RATE_LIMITED",
-	apperr.Unavailable:     "UNAVAILABLE",
-}
-
-// RetryAfter is the retry hint of an UNAVAILABLE answer, in seconds: its
-// extensions.retryAfter and, for a request refused before GraphQL runs, its
-// Retry-After header.
-const RetryAfter = 5
-
-// CodeCancelled is the code of an error of a request its client gave up
-// on: no client reads it, and nothing logs it (see ErrorPresenter).
-const CodeCancelled = "CANCELLED"
-
 // ErrorPresenter is the one place errors become GraphQL errors. Our errors
-// show their safe message and their kind's code. gqlgen's own parse and
+// show their safe message and their kind's code (apperr.Codes). gqlgen's own parse and
 // validation errors keep their code, and an argument gqlgen could not
 // unmarshal is BAD_USER_INPUT; neither echoes what the caller sent (see
 // withoutInput). An UNAVAILABLE error carries a retry hint (retryAfter,
@@ -52,12 +31,13 @@ func ErrorPresenter(log *slog.Logger, requestID func(context.Context) string) gr
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if e := apperr.As(err); e != nil && e.Kind != apperr.Internal {
 			gqlErr.Message = e.Message
-			ext := map[string]any{"code": Codes[e.Kind]}
+			row, _ := apperr.Lookup(e.Kind.Code())
+			ext := map[string]any{"code": row.Code}
 			if e.Field != "" {
 				ext["field"] = e.Field
 			}
-			if e.Kind == apperr.Unavailable {
-				ext["retryAfter"] = RetryAfter
+			if row.RetryAfter > 0 {
+				ext["retryAfter"] = row.RetryAfter
 			}
 			gqlErr.Extensions = ext
 			return gqlErr
@@ -69,18 +49,18 @@ func ErrorPresenter(log *slog.Logger, requestID func(context.Context) string) gr
 			}
 			if arg, ok := argumentOf(ctx, original); ok {
 				gqlErr.Message = "argument " + arg + ": " + describeValueError(original.Err.Error())
-				gqlErr.Extensions = map[string]any{"code": Codes[apperr.Invalid], "field": arg}
+				gqlErr.Extensions = map[string]any{"code": apperr.CodeInvalid, "field": arg}
 				return gqlErr
 			}
 		}
 		if errors.Is(ctx.Err(), context.Canceled) {
 			gqlErr.Message = "the request was cancelled"
-			gqlErr.Extensions = map[string]any{"code": CodeCancelled}
+			gqlErr.Extensions = map[string]any{"code": apperr.CodeCancelled}
 			return gqlErr
 		}
 		log.ErrorContext(ctx, "internal error", "request_id", requestID(ctx), "error", err.Error())
 		gqlErr.Message = "internal error"
-		gqlErr.Extensions = map[string]any{"code": Codes[apperr.Internal]}
+		gqlErr.Extensions = map[string]any{"code": apperr.CodeInternal}
 		return gqlErr
 	}
 }

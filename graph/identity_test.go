@@ -18,10 +18,10 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/identity"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/auth0"
 	"github.com/propertyportal/gateway/internal/idp/auth0/auth0test"
 	"github.com/propertyportal/gateway/internal/idp/idptest"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 	"github.com/propertyportal/gateway/internal/property"
@@ -39,7 +39,7 @@ func newIdentityEnv(t *testing.T, opts identity.Options) *identityEnv {
 	t.Helper()
 	db := pgtest.DB(t)
 	fake := auth0test.New(t)
-	ads := map[string]admins.Adapter{"auth0-prod": {AdminAdapter: auth0.New(fake.Config(), nil), RequestsPerSecond: 50}}
+	ads := map[string]providers.Admin{"auth0-prod": {AdminAdapter: auth0.New(fake.Config(), nil), RequestsPerSecond: 50}}
 	opts.PollInterval = 20 * time.Millisecond
 	st := loader.Stores{
 		Directory: directory.NewStore(db), Comms: comms.NewStore(db),

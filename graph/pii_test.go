@@ -18,9 +18,11 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/identity/webhook"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/redact"
-	"github.com/propertyportal/gateway/internal/webhook"
+	"github.com/propertyportal/gateway/internal/idp/oidc"
+	"github.com/propertyportal/gateway/internal/idp/providers"
+	"github.com/propertyportal/gateway/internal/logging"
 )
 
 // syncBuffer is a log sink shared by concurrent requests.
@@ -64,7 +66,7 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 	// Not parallel: it runs before the parallel tests, so that it does not
 	// load the machine while the statement-count test times its batches.
 	logs := &syncBuffer{}
-	log := slog.New(redact.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := slog.New(logging.NewRedactor(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	env := map[string]string{"OIDC_SECRET": hookSecret, "AUTH0_TOKEN": auth0Token}
 	e := newWriteEnv(t, log, func(db *sqlx.DB, d *httpserver.Deps) {
 		var cfgs []idp.Config
@@ -74,7 +76,7 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 		}{{"oidc-pii", "OIDC_SECRET", idp.KindOIDC}, {"auth0-pii", "AUTH0_TOKEN", idp.KindAuth0}} {
 			cfg := idp.Config{ID: c.id, Kind: c.kind, Issuer: "https://" + c.id + ".example.com/", Audiences: []string{"p"},
 				Tenant: uuid.NewString(), RolesClaim: "roles", Webhook: &idp.WebhookConfig{SecretEnv: c.env}}
-			if err := cfg.Normalize(); err != nil {
+			if err := providers.Normalize(&cfg); err != nil {
 				t.Fatal(err)
 			}
 			cfgs = append(cfgs, cfg)
@@ -172,10 +174,10 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 	ev, _ := json.Marshal(map[string]any{"id": "pii-1", "type": "user.updated", "occurred_at": time.Now().Format(time.RFC3339Nano),
 		"user": map[string]any{"id": external, "email": piiUserMail, "name": piiUserName}})
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	post("/webhooks/oidc-pii", ev, map[string]string{webhook.TimestampHeader: ts, webhook.SignatureHeader: webhook.SignGeneric([]byte(hookSecret), ts, ev)})
-	post("/webhooks/oidc-pii", ev, map[string]string{webhook.TimestampHeader: ts, webhook.SignatureHeader: "sha256=" + strings.Repeat("0", 64)})
-	post("/webhooks/oidc-pii", []byte(`{"user": {"email": "`+piiEmail+`"}`), map[string]string{webhook.TimestampHeader: ts,
-		webhook.SignatureHeader: webhook.SignGeneric([]byte(hookSecret), ts, []byte(`{"user": {"email": "`+piiEmail+`"}`))})
+	post("/webhooks/oidc-pii", ev, map[string]string{oidc.TimestampHeader: ts, oidc.SignatureHeader: oidc.Sign([]byte(hookSecret), ts, ev)})
+	post("/webhooks/oidc-pii", ev, map[string]string{oidc.TimestampHeader: ts, oidc.SignatureHeader: "sha256=" + strings.Repeat("0", 64)})
+	post("/webhooks/oidc-pii", []byte(`{"user": {"email": "`+piiEmail+`"}`), map[string]string{oidc.TimestampHeader: ts,
+		oidc.SignatureHeader: oidc.Sign([]byte(hookSecret), ts, []byte(`{"user": {"email": "`+piiEmail+`"}`))})
 	a0, _ := json.Marshal([]any{map[string]any{"log_id": "a0-1", "data": map[string]any{"log_id": "a0-1", "type": "sapi",
 		"date": time.Now().Format(time.RFC3339Nano), "details": map[string]any{
 			"request":  map[string]any{"method": "patch", "path": "/api/v2/users/auth0%7Cpii", "body": map[string]any{"email": piiEmail, "name": piiName}},
@@ -205,7 +207,7 @@ func TestNoPIIInLogsOrErrors(t *testing.T) {
 
 	out := logs.String()
 	// The scenarios logged: requests, refused webhooks, the internal error.
-	for _, want := range []string{`"msg":"request"`, `webhook: refused`, `webhook: delivery`, `"msg":"internal error"`, redact.Email, redact.Phone} {
+	for _, want := range []string{`"msg":"request"`, `webhook: refused`, `webhook: delivery`, `"msg":"internal error"`, logging.RedactedEmail, logging.RedactedPhone} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("the logs lack %q; the scenarios did not run as meant:\n%s", want, out)
 		}

@@ -26,19 +26,18 @@ import (
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/identity/webhook"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
-	"github.com/propertyportal/gateway/internal/redact"
 	"github.com/propertyportal/gateway/internal/seed"
-	"github.com/propertyportal/gateway/internal/telemetry"
-	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 // run is the whole program; main only wires the process to it.
@@ -54,21 +53,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if !comms.ValidRegion(cfg.PhoneRegion) {
 		return fmt.Errorf("config: PHONE_DEFAULT_REGION %q is not a known region", cfg.PhoneRegion)
 	}
-	log := newLogger(cfg.LogLevel, os.Stderr)
-	tracer, stopTracing, err := telemetry.Setup(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
+	log := logging.New(cfg.LogLevel, os.Stderr)
+	tracer, stopTracing, err := metrics.SetupTracing(ctx, cfg.OTLPEndpoint, cfg.ServiceName)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = stopTracing(context.Background()) }()
 	return cmd(ctx, env{cfg: cfg, getenv: getenv, log: log, tracer: tracer, stdout: stdout})
-}
-
-func newLogger(level string, w io.Writer) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	// Every log line passes the redactor: no PII or credential reaches
-	// stderr; a line logged for a request carries its request id.
-	return slog.New(redact.New(httpserver.LogRequestID(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))))
 }
 
 func runDev(ctx context.Context, e env, addr string) error {
@@ -128,7 +119,7 @@ func runDev(ctx context.Context, e env, addr string) error {
 	devAdapter.Admin = &idp.AdminConfig{}
 	adapters := []idp.Config{devAdapter}
 	if cfg.IdPConfig != "" {
-		more, err := idp.LoadFile(cfg.IdPConfig, getenv)
+		more, err := providers.LoadFile(cfg.IdPConfig, getenv)
 		if err != nil {
 			return err
 		}
@@ -291,7 +282,7 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 	if g.verifier, err = auth.New(adapters, g.stores.Directory, auth.Options{Log: log}); err != nil {
 		return nil, err
 	}
-	ads, err := admins.New(adapters, nil)
+	ads, err := providers.NewAdmins(adapters, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +309,7 @@ func runServe(ctx context.Context, e env, migrate bool) error {
 	if cfg.IdPConfig == "" {
 		return errors.New("serve needs IDP_CONFIG: the YAML file of the IdP adapters whose tokens it accepts")
 	}
-	adapters, err := idp.LoadFile(cfg.IdPConfig, getenv)
+	adapters, err := providers.LoadFile(cfg.IdPConfig, getenv)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 // Package apperr is the one error type of the gateway: a kind that says what
 // went wrong and a message that is safe to show a client. It never carries
 // PII, SQL text or a stack in its message; the wrapped cause stays server-side.
+// It also holds the one table of the GraphQL extensions.code values the API
+// answers with (Codes): each kind's code, gqlgen's, the transport's and the
+// limits', with the HTTP status of a request refused before GraphQL runs.
 package apperr
 
 import (
@@ -11,7 +14,7 @@ import (
 // Kind says what went wrong, independent of the transport.
 type Kind int
 
-// The kinds, each mapped to one GraphQL extensions.code by graph/errors.go.
+// The kinds, each mapped to one GraphQL extensions.code by the table Codes.
 const (
 	Internal        Kind = iota // a bug or an unavailable dependency
 	Invalid                     // bad input from the client

@@ -27,6 +27,7 @@ import (
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
 // Authenticator returns the scope of a request's caller. No credentials and
@@ -92,7 +93,7 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 	v := &Verifier{byIssuer: map[string]*adapter{}, directory: dir, log: o.Log, now: o.Now,
 		signedIn: newSignedInCache(), listenerTuning: defaultListenerTuning}
 	for _, c := range adapters {
-		if err := c.Normalize(); err != nil {
+		if err := providers.Normalize(&c); err != nil {
 			return nil, err
 		}
 		if _, dup := v.byIssuer[c.Issuer]; dup {

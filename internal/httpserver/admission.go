@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
@@ -22,20 +22,16 @@ type Admission struct {
 	Wait          time.Duration // the longest a request waits for a slot; 0: none waits
 }
 
-// codeOverloaded is the code of a request the admission bound refused.
-const codeOverloaded = "OVERLOADED"
-
-// overloadRetryAfter is the retry hint of an OVERLOADED answer, in
-// seconds (Retry-After and extensions.retryAfter): a slot frees within
-// milliseconds, and the hint spreads a client's retries a little.
-const overloadRetryAfter = 1
+// overloadedRow is OVERLOADED's row of apperr.Codes: its status and its
+// retry hint (Retry-After and extensions.retryAfter).
+var overloadedRow, _ = apperr.Lookup(apperr.CodeOverloaded)
 
 // overloadedBody is the answer to a refused request, encoded once: a
 // refusal under overload must cost next to nothing.
 var overloadedBody = func() []byte {
 	b, _ := json.Marshal(map[string]any{"errors": []map[string]any{{
 		"message":    "the gateway is busy; retry later",
-		"extensions": map[string]any{"code": codeOverloaded, "retryAfter": overloadRetryAfter},
+		"extensions": map[string]any{"code": overloadedRow.Code, "retryAfter": overloadedRow.RetryAfter},
 	}}})
 	return append(b, '\n')
 }()
@@ -49,24 +45,6 @@ type admission struct {
 	queued  atomic.Int64
 	maxBody int64 // the transport's MAX_BODY_BYTES
 	next    http.Handler
-}
-
-// admit bounds the requests next executes at once to a.MaxConcurrent: a
-// request beyond them waits for a slot, first come first served, while
-// fewer than a.Queue wait and for at most a.Wait; any other is answered
-// 503 OVERLOADED with Retry-After at once. It runs before the body is
-// parsed and the credential verified, so a refusal costs a header and a
-// write; a waiting request whose client goes away leaves the queue (see
-// readBody). With no bound (a.MaxConcurrent 0) it is next itself.
-func admit(a Admission, maxBody int64, next http.Handler) http.Handler {
-	if a.MaxConcurrent <= 0 {
-		return next
-	}
-	ad := &admission{slots: make(chan struct{}, a.MaxConcurrent), queue: int64(a.Queue), wait: a.Wait, maxBody: maxBody, next: next}
-	if a.Queue < 0 || a.Wait <= 0 {
-		ad.queue = 0
-	}
-	return ad
 }
 
 func (ad *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +87,7 @@ func (ad *admission) await(w http.ResponseWriter, r *http.Request) (*http.Reques
 	case <-t.C:
 		overloaded(w, metrics.RefusedQueueTimeout)
 	case <-r.Context().Done(): // the client went away: no one reads the answer
-		refuse(w, mediaJSON, http.StatusServiceUnavailable, graph.CodeCancelled, "the request was cancelled")
+		refuse(w, mediaJSON, apperr.CodeCancelled, "the request was cancelled")
 	}
 	return r, false
 }
@@ -146,16 +124,16 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // overloaded answers a request refused by the bound, for reason.
 func overloaded(w http.ResponseWriter, reason string) {
 	metrics.ObserveAdmissionRefused(reason)
-	metrics.ObserveError(codeOverloaded)
+	metrics.ObserveError(overloadedRow.Code)
 	h := w.Header()
 	h["Retry-After"] = retryAfterValue
 	h["Content-Type"] = jsonValue
-	w.WriteHeader(http.StatusServiceUnavailable)
+	w.WriteHeader(overloadedRow.Status)
 	_, _ = w.Write(overloadedBody)
 }
 
 // Header values of a refusal, shared: no writer changes them.
 var (
-	retryAfterValue = []string{strconv.Itoa(overloadRetryAfter)}
+	retryAfterValue = []string{strconv.Itoa(overloadedRow.RetryAfter)}
 	jsonValue       = []string{"application/json"}
 )

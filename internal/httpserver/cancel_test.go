@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/httpserver"
+	"github.com/propertyportal/gateway/internal/logging"
 )
 
 // cancelled is the gateway_requests_cancelled_total counter.
@@ -31,7 +32,7 @@ func cancelled(t *testing.T, base string) float64 {
 func TestClientGoneIsNotAnError(t *testing.T) {
 	var buf syncBuffer
 	srv, db := newServer(t, func(d *httpserver.Deps) {
-		d.Log = slog.New(httpserver.LogRequestID(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		d.Log = slog.New(logging.RequestIDHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		d.MetricsOnMain = true
 	})
 	before := cancelled(t, srv.URL)

@@ -3,19 +3,30 @@ package httpserver
 import (
 	"context"
 	"errors"
-	"net/http"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/propertyportal/gateway/graph"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/config"
+	"github.com/propertyportal/gateway/internal/logging"
+)
+
+// The codes of the limits (limits.go) and of a request that ran too long,
+// named here from the one table, apperr.Codes.
+const (
+	codeTooManyTokens       = apperr.CodeTooManyTokens
+	codeTooDeep             = apperr.CodeTooDeep
+	codeTooManyAliases      = apperr.CodeTooManyAliases
+	codeTooComplex          = apperr.CodeTooComplex
+	codeOperationNotAllowed = apperr.CodeOperationNotAllowed
+	codeIntrospectionOff    = apperr.CodeIntrospectionOff
+	codeTimeout             = apperr.CodeTimeout
 )
 
 // newGraphQL is the gqlgen server with our transport, limits and error
@@ -34,7 +45,7 @@ func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Se
 	for _, e := range extensions(schema, d, parsed) {
 		gql.Use(e)
 	}
-	present := graph.ErrorPresenter(d.Log, RequestID)
+	present := graph.ErrorPresenter(d.Log, logging.RequestID)
 	gql.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			e := graphql.DefaultErrorPresenter(ctx, err)
@@ -100,36 +111,4 @@ func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*a
 	}
 	// Last, so tracing's field spans cover the writing of a root field.
 	return append(exts, storableStrings{passed: newPassed()}, graph.FastReads{})
-}
-
-// withTimeout bounds each request's work, from sign-in and parsing to the
-// last resolver: everything below it sees the deadline (and the client's
-// going away) through the context.
-func withTimeout(d time.Duration, next http.Handler) http.Handler {
-	if d <= 0 {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// withCORS lets the listed origins call the endpoint from a browser and
-// answers their preflights; other origins get no CORS headers, so browsers
-// keep the response from their pages. Bearer tokens, not cookies, carry
-// credentials, so credentialed CORS stays off. With no origins there is no
-// CORS at all (rs/cors would read an empty list as "every origin").
-func withCORS(origins []string, next http.Handler) http.Handler {
-	if len(origins) == 0 {
-		return next
-	}
-	return cors.New(cors.Options{
-		AllowedOrigins: origins,
-		AllowedMethods: []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Request-ID"},
-		ExposedHeaders: []string{"X-Request-ID", "X-SQL-Statements", "Retry-After"}, // Retry-After: of a 503 OVERLOADED or UNAVAILABLE
-		MaxAge:         600,
-	}).Handler(next)
 }

@@ -1,21 +1,15 @@
 // Package httpserver is the gateway's HTTP surface: the GraphQL endpoint, the
 // GraphiQL page (when configured), health checks, and the middleware chain every request passes
-// (recover, request id, access log, admission, authentication, per-request loaders). It
+// (chain.go, in the order a request passes: recover, request id, access log, CORS,
+// methods, admission, timeout, authentication, per-request loaders, statement count). It
 // logs no credential and no PII: only method, route (the pattern a request
 // matched, never its path), status, duration and ids.
 package httpserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -23,14 +17,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propertyportal/gateway/graph"
-	"github.com/propertyportal/gateway/internal/access"
-	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/metrics"
-	"github.com/propertyportal/gateway/internal/postgres"
 )
 
 // Deps are what the server needs.
@@ -69,7 +60,7 @@ type Deps struct {
 	// MetricsOnMain serves /metrics on this handler, to everyone who
 	// reaches it.
 	MetricsOnMain bool
-	// Tracer, when set (telemetry.Setup's provider), traces each request,
+	// Tracer, when set (metrics.SetupTracing's provider), traces each request,
 	// its GraphQL operation and its resolver fields; nil: tracing is off
 	// and no field is intercepted.
 	Tracer trace.TracerProvider
@@ -86,8 +77,7 @@ func New(d Deps) http.Handler {
 	gql := newGraphQL(d.Schema, d, db)
 
 	mux := routes{http.NewServeMux(), map[string]bool{}}
-	mux.handle("/graphql", withCORS(d.CORSAllowedOrigins, allowMethods(d.GraphQLGet, observeCancel(d.Log, admit(d.Admission, maxBody(d.Limits),
-		withTimeout(d.RequestTimeout, authenticate(d.Log, db, d.Authenticator, loader.Middleware(d.Stores)(countStatements(db, gql)))))))))
+	mux.handle("/graphql", graphQLChain(d, db, gql))
 	if d.Webhooks != nil { // IdPs authenticate themselves: outside the caller authentication
 		mux.handle("POST /webhooks/{idp_id}", d.Webhooks)
 	}
@@ -104,7 +94,7 @@ func New(d Deps) http.Handler {
 	if d.MetricsOnMain {
 		mux.handle("GET /metrics", metrics.Handler())
 	}
-	return recoverer(d.Log, withRequestID(observeHTTP(d.Log, d.Tracer, mux)))
+	return outermost(d, mux)
 }
 
 // routes is the mux and the patterns registered on it.
@@ -165,204 +155,4 @@ func ready(dbs []*sqlx.DB) http.HandlerFunc {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	}
-}
-
-// authenticate puts the caller's scope in the context, or answers 401 with
-// a GraphQL error and nothing that tells why. A failure of the gateway
-// itself while signing in is a 503: UNAVAILABLE with Retry-After when the
-// database cannot be reached (logged once per outage, by db), INTERNAL
-// logged with the request id otherwise, and nothing logged when the client
-// has gone away.
-func authenticate(log *slog.Logger, db *outage, a auth.Authenticator, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a == nil {
-			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
-			return
-		}
-		s, err := a.Authenticate(r)
-		if err != nil {
-			if db.seen(r.Context(), err) {
-				w.Header().Set("Retry-After", strconv.Itoa(graph.RetryAfter))
-				writeError(w, http.StatusServiceUnavailable, apperr.Unavailable, "the database is unavailable")
-				return
-			}
-			if errors.Is(r.Context().Err(), context.Canceled) {
-				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
-				return
-			}
-			if apperr.KindOf(err) != apperr.Unauthenticated {
-				log.ErrorContext(r.Context(), "sign-in failed", "request_id", RequestID(r.Context()), "error", err.Error())
-				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
-				return
-			}
-			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(access.WithScope(r.Context(), s)))
-	})
-}
-
-// writeError answers a request that is refused before GraphQL runs.
-func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
-	metrics.ObserveError(graph.Codes[kind])
-	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer`)
-	}
-	w.WriteHeader(status)
-	ext := map[string]any{"code": graph.Codes[kind]}
-	if kind == apperr.Unavailable {
-		ext["retryAfter"] = graph.RetryAfter
-	}
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": ext}},
-	})
-}
-
-// observeCancel counts a request whose client went away before its answer
-// and logs it once, at debug: it is no error of the gateway, and the
-// errors of its fields are not logged (graph.ErrorPresenter).
-func observeCancel(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r)
-		if errors.Is(r.Context().Err(), context.Canceled) {
-			metrics.ObserveCancelled()
-			log.DebugContext(r.Context(), "request cancelled", "request_id", RequestID(r.Context()))
-		}
-	})
-}
-
-// countStatements counts the SQL statements a request sends and reports the
-// count in the X-SQL-Statements response header. A request that sent
-// statements and met no outage tells db the database is up.
-func countStatements(db *outage, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, n := postgres.WithStatementCounter(r.Context())
-		ctx, down := withOutageMark(ctx)
-		start := time.Now()
-		next.ServeHTTP(&statementsHeader{ResponseWriter: w, n: n}, r.WithContext(ctx))
-		metrics.ObserveStatements(n.Load())
-		if n.Load() > 0 && !down.Load() && ctx.Err() == nil {
-			db.answered(ctx, start)
-		}
-	})
-}
-
-// statementsHeader sets X-SQL-Statements to the count so far just before
-// the header is written.
-type statementsHeader struct {
-	http.ResponseWriter
-	n    *atomic.Int64
-	done bool
-}
-
-func (h *statementsHeader) WriteHeader(code int) {
-	if !h.done {
-		h.done = true
-		h.Header().Set("X-Sql-Statements", strconv.FormatInt(h.n.Load(), 10)) // canonical: no key to allocate
-	}
-	h.ResponseWriter.WriteHeader(code)
-}
-
-func (h *statementsHeader) Write(b []byte) (int, error) {
-	if !h.done {
-		h.WriteHeader(http.StatusOK)
-	}
-	return h.ResponseWriter.Write(b)
-}
-
-func (h *statementsHeader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
-
-type requestIDKey struct{}
-
-// generatedID is the shape of an id that a proxy, a tracer or this gateway
-// generates: a UUID, or 16 to 64 hex digits. A name, an email address or a
-// phone number never has it.
-var generatedID = regexp.MustCompile(`^(?:[0-9A-Fa-f]{16,64}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$`)
-
-// withRequestID gives every request an id: the caller's X-Request-ID when it
-// has the shape of a generated id, a new random one otherwise. It is echoed
-// in the response.
-func withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !generatedID.MatchString(id) {
-			b := make([]byte, 8)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
-		}
-		w.Header().Set("X-Request-Id", id) // canonical: no key to allocate
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-	})
-}
-
-// RequestID returns the request's id, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func recoverer(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				log.ErrorContext(r.Context(), "panic", "request_id", RequestID(r.Context()), "panic", p)
-				writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// LogRequestID wraps a log handler so that every record logged with a
-// request's context carries its request id, also from packages that know
-// nothing of HTTP (token refusals, store errors).
-func LogRequestID(h slog.Handler) slog.Handler { return requestIDHandler{h} }
-
-type requestIDHandler struct{ slog.Handler }
-
-func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		has := false
-		r.Attrs(func(a slog.Attr) bool {
-			has = a.Key == "request_id"
-			return !has
-		})
-		if !has {
-			r.AddAttrs(slog.String("request_id", id))
-		}
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return requestIDHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{h.Handler.WithGroup(name)}
 }

@@ -30,10 +30,11 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/httpserver/graphiql"
+	"github.com/propertyportal/gateway/internal/identity/webhook"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 	"github.com/propertyportal/gateway/internal/property"
-	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -524,7 +525,7 @@ func TestRequestTimeout(t *testing.T) {
 
 func TestLogLinesOfARequestCarryItsID(t *testing.T) {
 	var buf bytes.Buffer
-	log := slog.New(httpserver.LogRequestID(slog.NewJSONHandler(&buf, nil)))
+	log := slog.New(logging.RequestIDHandler(slog.NewJSONHandler(&buf, nil)))
 	h := httpserver.New(httpserver.Deps{Log: log, Authenticator: refuser{log}, Limits: defaultLimits(t), RequestTimeout: time.Second})
 	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -549,7 +550,7 @@ func TestLogLinesOfARequestCarryItsID(t *testing.T) {
 // has the shape of a generated one.
 func TestLogsNameTheRouteNotWhatTheClientSent(t *testing.T) {
 	var buf syncBuffer
-	log := slog.New(httpserver.LogRequestID(slog.NewJSONHandler(&buf, nil)))
+	log := slog.New(logging.RequestIDHandler(slog.NewJSONHandler(&buf, nil)))
 	srv, db := newServer(t, func(d *httpserver.Deps) { d.Log = log })
 	hooks, err := webhook.New(nil, func(string) string { return "" }, directory.NewStore(db), log)
 	if err != nil {

@@ -19,17 +19,6 @@ import (
 	"github.com/propertyportal/gateway/internal/config"
 )
 
-// Codes of documents refused by the limits, before anything runs.
-const (
-	codeTooManyTokens       = "TOO_MANY_TOKENS"        // more lexical tokens than MAX_TOKENS
-	codeTooDeep             = "QUERY_TOO_DEEP"         // nested deeper than MAX_DEPTH
-	codeTooManyAliases      = "TOO_MANY_ALIASES"       // more aliases than MAX_ALIASES
-	codeTooComplex          = "QUERY_TOO_COMPLEX"      // costs more than MAX_COMPLEXITY
-	codeOperationNotAllowed = "OPERATION_NOT_ALLOWED"  // not in the persisted-operations allow-list
-	codeTimeout             = "TIMEOUT"                // ran longer than REQUEST_TIMEOUT
-	codeIntrospectionOff    = "INTROSPECTION_DISABLED" // __schema or __type while INTROSPECTION is off
-)
-
 // Limits bound what one GraphQL request may ask for. Zero values take no
 // effect except where noted; Deps carries them from the config.
 type Limits struct {

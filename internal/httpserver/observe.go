@@ -2,69 +2,15 @@ package httpserver
 
 import (
 	"context"
-	"log/slog"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.39.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propertyportal/gateway/internal/metrics"
 )
-
-// observeHTTP logs one line per request (its route, never its path),
-// counts requests by route and status and, when tracing is on (tp set),
-// gives each request a server span named by method and route that
-// continues a caller's W3C trace context. The span holds the method, route
-// and status only: no path, query, client address or user agent. With
-// tracing off it starts no span and reads no trace header.
-func observeHTTP(log *slog.Logger, tp trace.TracerProvider, mux routes) http.Handler {
-	// serve runs the request as r (under its span, if any) on the mux and
-	// accounts for it as outer, the request as it came, by its route: rt,
-	// or the route the mux served when rt is "".
-	serve := func(w http.ResponseWriter, r, outer *http.Request, rt string) int {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		mux.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		if rt == "" {
-			rt = mux.served(r)
-		}
-		metrics.ObserveHTTP(rt, rec.status)
-		log.LogAttrs(outer.Context(), slog.LevelInfo, "request", slog.String("request_id", RequestID(outer.Context())),
-			slog.String("method", methodOf(outer)), slog.String("route", rt), slog.Int("status", rec.status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
-		return rec.status
-	}
-	if tp == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, r, "") })
-	}
-	tracer := tp.Tracer(tracerName)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt, method := mux.of(r), methodOf(r) // the span is named before the mux runs
-		name := rt
-		if _, path, ok := strings.Cut(rt, " "); ok { // the pattern names the method too
-			name = path
-		}
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, method+" "+name, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method), semconv.HTTPRoute(rt)))
-		defer span.End()
-		status := serve(w, r.WithContext(ctx), r, rt)
-		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-		if status >= http.StatusInternalServerError {
-			span.SetStatus(codes.Error, http.StatusText(status))
-		}
-	})
-}
 
 const tracerName = "github.com/propertyportal/gateway/internal/httpserver"
 

@@ -19,6 +19,7 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/httpserver"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -99,7 +100,7 @@ func TestDatabaseOutageAnswersUnavailableAndLogsOnce(t *testing.T) {
 	cluster, db := ownCluster(t)
 	var buf syncBuffer
 	srv := httptest.NewServer(httpserver.New(httpserver.Deps{
-		Log: slog.New(httpserver.LogRequestID(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		Log: slog.New(logging.RequestIDHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		DBs: []*sqlx.DB{db},
 		Stores: loader.Stores{
 			Directory: directory.NewStore(db), Comms: comms.NewStore(db),

@@ -18,7 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
-	"github.com/propertyportal/gateway/internal/config"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
@@ -27,49 +27,6 @@ const (
 	mediaJSON            = "application/json"
 	mediaGraphQLResponse = "application/graphql-response+json"
 )
-
-// Codes of requests refused by the transport itself.
-const (
-	codeBadRequest       = "BAD_REQUEST"        // the body or parameters are not a GraphQL request
-	codeRequestTooLarge  = "REQUEST_TOO_LARGE"  // the body is larger than MAX_BODY_BYTES
-	codeBatchingDisabled = "BATCHING_DISABLED"  // a batch (JSON array) when MAX_BATCH is 0
-	codeBatchTooLarge    = "BATCH_TOO_LARGE"    // more operations than MAX_BATCH
-	codeUnsupportedMedia = "UNSUPPORTED_MEDIA"  // a POST whose Content-Type is not application/json
-	codeNotAcceptable    = "NOT_ACCEPTABLE"     // an Accept header that allows neither response type
-	codeMethodNotAllowed = "METHOD_NOT_ALLOWED" // a method other than POST and GET (as GRAPHQL_GET allows), or a mutation over GET
-)
-
-// allowMethods refuses, before sign-in and before anything is read, the
-// requests /graphql does not take: POST always; GET as mode (GRAPHQL_GET)
-// says: any query, only persisted queries named by their hash without
-// their text (what a CDN can cache), or none. A refusal is 405 with Allow.
-func allowMethods(mode config.GetMode, next http.Handler) http.Handler {
-	allow := "POST"
-	if mode == config.GetOn || mode == config.GetPersisted {
-		allow = "GET, POST"
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed, msg := allow, "use GET for queries or POST"
-		switch {
-		case r.Method == http.MethodPost, r.Method == http.MethodGet && mode == config.GetOn:
-			next.ServeHTTP(w, r)
-			return
-		case r.Method == http.MethodGet && mode == config.GetPersisted:
-			if !r.URL.Query().Has("query") {
-				next.ServeHTTP(w, r)
-				return
-			}
-			allowed, msg = "POST", "GET takes only persisted queries, by their hash without their text; use POST"
-		case r.Method == http.MethodGet:
-			msg = "GET is not accepted here; use POST"
-		case allowed == "POST":
-			msg = "use POST"
-		}
-		media, _ := negotiate(r.Header.Values("Accept"))
-		w.Header().Set("Allow", allowed)
-		refuse(w, media, http.StatusMethodNotAllowed, codeMethodNotAllowed, msg)
-	})
-}
 
 // httpTransport is the GraphQL-over-HTTP transport: POST with an
 // application/json body, GET for queries only, Accept negotiation between
@@ -99,7 +56,7 @@ type response struct {
 func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	media, ok := negotiate(r.Header.Values("Accept"))
 	if !ok {
-		refuse(w, mediaJSON, http.StatusNotAcceptable, codeNotAcceptable,
+		refuse(w, mediaJSON, apperr.CodeNotAcceptable,
 			"Accept must allow application/graphql-response+json or application/json")
 		return
 	}
@@ -107,12 +64,12 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	case http.MethodGet:
 		params, err := paramsFromQuery(r.URL.RawQuery)
 		if err != nil {
-			refuse(w, media, http.StatusBadRequest, codeBadRequest, err.Error())
+			refuse(w, media, apperr.CodeBadRequest, err.Error())
 			return
 		}
 		if !onlyQuery(params) {
 			w.Header().Set("Allow", "POST")
-			refuse(w, media, http.StatusMethodNotAllowed, codeMethodNotAllowed, "only queries may be sent with GET; use POST")
+			refuse(w, media, apperr.CodeMethodNotAllowed, "only queries may be sent with GET; use POST")
 			return
 		}
 		params.Headers = r.Header
@@ -123,7 +80,7 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		write(w, media, status, res)
 	case http.MethodPost:
 		if !jsonContentType(r.Header.Get("Content-Type")) {
-			refuse(w, media, http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+			refuse(w, media, apperr.CodeUnsupportedMedia,
 				"Content-Type must be application/json")
 			return
 		}
@@ -131,11 +88,11 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				refuse(w, media, http.StatusRequestEntityTooLarge, codeRequestTooLarge,
+				refuse(w, media, apperr.CodeRequestTooLarge,
 					"request body larger than "+strconv.FormatInt(t.maxBody, 10)+" bytes")
 				return
 			}
-			refuse(w, media, http.StatusBadRequest, codeBadRequest, "could not read the request body")
+			refuse(w, media, apperr.CodeBadRequest, "could not read the request body")
 			return
 		}
 		body = bytes.TrimSpace(body)
@@ -145,7 +102,7 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		}
 		params, err := decodeParams(body)
 		if err != nil {
-			refuse(w, media, http.StatusBadRequest, codeBadRequest, err.Error())
+			refuse(w, media, apperr.CodeBadRequest, err.Error())
 			return
 		}
 		params.Headers = r.Header
@@ -153,7 +110,7 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		write(w, media, status, res)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		refuse(w, media, http.StatusMethodNotAllowed, codeMethodNotAllowed, "use GET for queries or POST")
+		refuse(w, media, apperr.CodeMethodNotAllowed, "use GET for queries or POST")
 	}
 }
 
@@ -161,16 +118,16 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 // allows batches.
 func (t httpTransport) batch(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, body []byte, media string) {
 	if t.maxBatch == 0 {
-		refuse(w, media, http.StatusBadRequest, codeBatchingDisabled, "batched requests are not accepted")
+		refuse(w, media, apperr.CodeBatchingDisabled, "batched requests are not accepted")
 		return
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil || len(raws) == 0 {
-		refuse(w, media, http.StatusBadRequest, codeBadRequest, "the body must be a JSON object or a non-empty array of them")
+		refuse(w, media, apperr.CodeBadRequest, "the body must be a JSON object or a non-empty array of them")
 		return
 	}
 	if len(raws) > t.maxBatch {
-		refuse(w, media, http.StatusBadRequest, codeBatchTooLarge,
+		refuse(w, media, apperr.CodeBatchTooLarge,
 			"a batch may hold at most "+strconv.Itoa(t.maxBatch)+" operations")
 		return
 	}
@@ -178,7 +135,7 @@ func (t httpTransport) batch(w http.ResponseWriter, r *http.Request, exec graphq
 	for i, raw := range raws {
 		params, err := decodeParams(raw)
 		if err != nil {
-			all[i] = &response{Errors: gqlerror.List{codedError(codeBadRequest, err.Error())}}
+			all[i] = &response{Errors: gqlerror.List{codedError(apperr.CodeBadRequest, err.Error())}}
 			continue
 		}
 		params.Headers = r.Header
@@ -207,7 +164,7 @@ func (t httpTransport) execute(ctx context.Context, exec graphql.GraphExecutor, 
 	}
 	if get && opCtx.Operation.Operation != ast.Query {
 		res := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx),
-			gqlerror.List{codedError(codeMethodNotAllowed, "only queries may be sent with GET; use POST")})
+			gqlerror.List{codedError(apperr.CodeMethodNotAllowed, "only queries may be sent with GET; use POST")})
 		return &response{Errors: res.Errors, Extensions: res.Extensions}, http.StatusMethodNotAllowed
 	}
 	handler, ctx := exec.DispatchOperation(ctx, opCtx)
@@ -532,10 +489,12 @@ func codedError(code, msg string) *gqlerror.Error {
 	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": code}}
 }
 
-// refuse answers a request refused before GraphQL runs.
-func refuse(w http.ResponseWriter, media string, status int, code, msg string) {
+// refuse answers a request refused before GraphQL runs, with the HTTP
+// status of code in apperr.Codes.
+func refuse(w http.ResponseWriter, media string, code, msg string) {
 	metrics.ObserveError(code)
-	write(w, media, status, &response{Errors: gqlerror.List{codedError(code, msg)}})
+	row, _ := apperr.Lookup(code)
+	write(w, media, row.Status, &response{Errors: gqlerror.List{codedError(code, msg)}})
 }
 
 // write sends res as json.Encoder would, but passes the data through as

@@ -25,7 +25,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/config"
 	"github.com/propertyportal/gateway/internal/directory"
-	"github.com/propertyportal/gateway/internal/idp/admins"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
 // SyncStatus is where a change to an identity stands.
@@ -126,7 +126,7 @@ type Service struct {
 	db       *sqlx.DB
 	dir      *directory.Store
 	comms    *comms.Store
-	adapters map[string]admins.Adapter
+	adapters map[string]providers.Admin
 	opts     Options
 	wake     chan struct{}
 
@@ -141,7 +141,7 @@ type Service struct {
 // its user. cm is the comms store, over db or over comms' own database
 // (see UpdateMyProfile for what that changes). Call Start to run its
 // workers.
-func New(db *sqlx.DB, dir *directory.Store, cm *comms.Store, adapters map[string]admins.Adapter, opts Options) *Service {
+func New(db *sqlx.DB, dir *directory.Store, cm *comms.Store, adapters map[string]providers.Admin, opts Options) *Service {
 	opts.defaults()
 	return &Service{
 		db: db, dir: dir, comms: cm,

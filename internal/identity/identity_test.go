@@ -17,10 +17,10 @@ import (
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/auth0"
 	"github.com/propertyportal/gateway/internal/idp/auth0/auth0test"
 	"github.com/propertyportal/gateway/internal/idp/idptest"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
@@ -96,7 +96,7 @@ func (e *env) serviceOn(db *sqlx.DB, rps float64, opts identity.Options) *identi
 	if e.timeout != 0 {
 		cfg.Timeout = idp.Duration(e.timeout)
 	}
-	ad := map[string]admins.Adapter{idpID: {AdminAdapter: auth0.New(cfg, nil), RequestsPerSecond: rps, Timeout: time.Duration(cfg.Timeout)}}
+	ad := map[string]providers.Admin{idpID: {AdminAdapter: auth0.New(cfg, nil), RequestsPerSecond: rps, Timeout: time.Duration(cfg.Timeout)}}
 	if opts.BackoffBase == 0 {
 		opts.BackoffBase = 50 * time.Millisecond
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
@@ -19,7 +19,7 @@ import (
 func TestStaleClaimCannotFinish(t *testing.T) {
 	t.Parallel()
 	db := pgtest.DB(t)
-	s := New(db, directory.NewStore(db), comms.NewStore(db), map[string]admins.Adapter{"dev": {AdminAdapter: dev.NewAdmin(), RequestsPerSecond: 50}}, Options{})
+	s := New(db, directory.NewStore(db), comms.NewStore(db), map[string]providers.Admin{"dev": {AdminAdapter: dev.NewAdmin(), RequestsPerSecond: 50}}, Options{})
 	tenant, user := uuid.New(), uuid.New()
 	mustExec(t, db, `INSERT INTO directory.tenants (id, name) VALUES ($1, 'T')`, tenant)
 	mustExec(t, db, `INSERT INTO directory.users (id, tenant_id, idp_id, external_id, email) VALUES ($1, $2, 'dev', 'x', 'old@example.com')`, user, tenant)

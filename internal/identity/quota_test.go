@@ -8,8 +8,8 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/dev"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestPaceFollowsAnswers(t *testing.T) {
 	t.Parallel()
 	db := pgtest.DB(t)
-	s := New(db, directory.NewStore(db), comms.NewStore(db), map[string]admins.Adapter{"dev": {AdminAdapter: dev.NewAdmin(), RequestsPerSecond: 10}}, Options{})
+	s := New(db, directory.NewStore(db), comms.NewStore(db), map[string]providers.Admin{"dev": {AdminAdapter: dev.NewAdmin(), RequestsPerSecond: 10}}, Options{})
 	ctx := t.Context()
 	pace := func() float64 {
 		t.Helper()

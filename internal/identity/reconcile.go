@@ -11,7 +11,7 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -58,7 +58,7 @@ func (s *Service) reconcile(ctx context.Context, idpID string, o ReconcileOption
 // reconcileOne re-reads the least recently synced user of idpID that has
 // no change on its way (its cache will follow that change) and refreshes
 // the cache, unless the user was synced meanwhile.
-func (s *Service) reconcileOne(ctx context.Context, idpID string, ad admins.Adapter, interval, minAge time.Duration) (found bool, err error) {
+func (s *Service) reconcileOne(ctx context.Context, idpID string, ad providers.Admin, interval, minAge time.Duration) (found bool, err error) {
 	users, err := s.dir.FindStalestUsers(ctx, idpID, time.Now().Add(-minAge), 20)
 	if err != nil || len(users) == 0 {
 		return false, err

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
 const (
@@ -73,7 +73,7 @@ func (s *Service) callTimeout(idpID string) time.Duration {
 type attempt struct {
 	s  *Service
 	j  *job
-	ad admins.Adapter
+	ad providers.Admin
 	// wrote: a write went out (its slot was granted), so if the worker
 	// stops now its outcome is unknown.
 	wrote bool

@@ -4,92 +4,23 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/google/uuid"
 
 	"github.com/propertyportal/gateway/internal/access"
 )
 
-// File is the IdP configuration file.
-type File struct {
-	IdPs []Config `yaml:"idps"`
-}
-
-// LoadFile reads and checks the configuration file at path. A value written
-// ${NAME} is taken from the environment through getenv (secrets stay out of
-// the file; a deployment overrides any value); an unset NAME is an error.
-// An error names the adapter and the field at fault.
-func LoadFile(path string, getenv func(string) string) ([]Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("idp config: %w", err)
-	}
-	b, err = expand(b, getenv)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(b)
-}
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expand replaces every ${NAME} with the environment's value of NAME.
-func expand(doc []byte, getenv func(string) string) ([]byte, error) {
-	var missing string
-	out := envRef.ReplaceAllFunc(doc, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v := getenv(name)
-		if v == "" && missing == "" {
-			missing = name
-		}
-		return []byte(v)
-	})
-	if missing != "" {
-		return nil, fmt.Errorf("idp config: ${%s} is referenced but the environment variable is not set", missing)
-	}
-	return out, nil
-}
-
-// Parse reads and checks a configuration document. Unknown fields are errors,
-// so a typo never silently weakens verification.
-func Parse(doc []byte) ([]Config, error) {
-	var f File
-	if err := yaml.UnmarshalWithOptions(doc, &f, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("idp config: %v", yaml.FormatError(err, false, false))
-	}
-	if len(f.IdPs) == 0 {
-		return nil, fmt.Errorf("idp config: no idps")
-	}
-	seenID, seenIssuer := map[string]bool{}, map[string]bool{}
-	for i := range f.IdPs {
-		c := &f.IdPs[i]
-		if err := c.Normalize(); err != nil {
-			return nil, err
-		}
-		if seenID[c.ID] {
-			return nil, fmt.Errorf("idp %q: id: used twice", c.ID)
-		}
-		if seenIssuer[c.Issuer] {
-			return nil, fmt.Errorf("idp %q: issuer: used by another adapter", c.ID)
-		}
-		seenID[c.ID], seenIssuer[c.Issuer] = true, true
-	}
-	return f.IdPs, nil
-}
-
 // allowedAlgorithms are the signature algorithms a configuration may allow:
 // asymmetric only, so a public key can never be used as an HMAC secret.
 var allowedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
-// Normalize fills in the defaults of c's kind and checks every field. An
-// error names the adapter and the field.
-func (c *Config) Normalize() error {
+// Normalize fills in the defaults of c's kind, whose claims are claims (nil
+// when no provider has the kind; internal/idp/providers.Normalize looks them
+// up), and checks every field. An error names the adapter and the field.
+func (c *Config) Normalize(claims *ClaimDefaults) error {
 	name := c.ID
 	if name == "" {
 		name = "(no id)"
@@ -107,6 +38,9 @@ func (c *Config) Normalize() error {
 	default:
 		return fail("kind", "%q is not one of auth0, keycloak, entra, oidc, dev", c.Kind)
 	}
+	if claims == nil {
+		return fail("kind", "%q has no provider", c.Kind)
+	}
 	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fail("issuer", "required: the exact https URL in the tokens' iss")
 	}
@@ -119,10 +53,7 @@ func (c *Config) Normalize() error {
 		}
 	}
 	if c.SubjectClaim == "" {
-		c.SubjectClaim = "sub"
-		if c.Kind == KindEntra {
-			c.SubjectClaim = "oid"
-		}
+		c.SubjectClaim = claims.Subject
 	}
 	if c.EmailClaim == "" {
 		c.EmailClaim = "email"
@@ -131,14 +62,10 @@ func (c *Config) Normalize() error {
 		c.NameClaim = "name"
 	}
 	if c.RolesClaim == "" {
-		switch c.Kind {
-		case KindKeycloak:
-			c.RolesClaim = "realm_access.roles"
-		case KindAuth0:
-			return fail("roles_claim", "required for auth0: the namespaced claim your Action sets, e.g. https://portal.example.com/roles")
-		default:
-			c.RolesClaim = "roles"
+		if claims.Roles == "" {
+			return fail("roles_claim", "%s", claims.RolesRequired)
 		}
+		c.RolesClaim = claims.Roles
 	}
 	if (c.TenantClaim == "") == (c.Tenant == "") {
 		return fail("tenant_claim", "set exactly one of tenant_claim and tenant")

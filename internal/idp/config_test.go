@@ -8,6 +8,7 @@ import (
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
 // example is examples/idp.yaml, the complete IdP configuration example that
@@ -26,7 +27,7 @@ func TestExampleLoads(t *testing.T) {
 	if err := os.WriteFile(p, []byte(example(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfgs, err := idp.LoadFile(p, func(name string) string {
+	cfgs, err := providers.LoadFile(p, func(name string) string {
 		if strings.HasSuffix(name, "ISSUER") || strings.HasSuffix(name, "URL") {
 			return "https://" + strings.ToLower(name) + ".example/"
 		}
@@ -60,7 +61,7 @@ func TestExampleLoads(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := idp.Config{ID: "kc", Kind: idp.KindKeycloak, Issuer: "https://kc.example/realms/portal", Audiences: []string{"gw"}, TenantClaim: "tenant"}
-	if err := c.Normalize(); err != nil {
+	if err := providers.Normalize(&c); err != nil {
 		t.Fatal(err)
 	}
 	if c.SubjectClaim != "sub" || c.EmailClaim != "email" || c.NameClaim != "name" ||
@@ -138,7 +139,7 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 		"SharedIssuer":           {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: b, kind: oidc, ` + ok + `}]`, `idp "b": issuer`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := idp.Parse([]byte(tc.doc))
+			_, err := providers.Parse([]byte(tc.doc))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -152,11 +153,11 @@ func TestEnvironmentReferences(t *testing.T) {
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfgs, err := idp.LoadFile(p, func(k string) string { return map[string]string{"ISSUER": "https://login.example/"}[k] })
+	cfgs, err := providers.LoadFile(p, func(k string) string { return map[string]string{"ISSUER": "https://login.example/"}[k] })
 	if err != nil || cfgs[0].Issuer != "https://login.example/" {
 		t.Fatalf("%+v %v", cfgs, err)
 	}
-	if _, err := idp.LoadFile(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "${ISSUER}") {
+	if _, err := providers.LoadFile(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "${ISSUER}") {
 		t.Fatalf("unset reference: %v", err)
 	}
 }

@@ -1,7 +1,12 @@
 // Package idp describes the external identity providers the gateway trusts:
 // one adapter configuration per IdP (issuer, keys, which claims say who the
-// user is), and the normalised Identity a verified token yields. It holds no
-// keys and makes no network calls itself; internal/auth verifies tokens.
+// user is, its webhook and admin sections), the admin adapter interface, and
+// the normalised Identity a verified token yields. What each kind of IdP
+// does differently lives in its own package, internal/idp/<kind> (claim
+// defaults, admin adapter, webhook verifier), chosen by kind from one
+// registry, internal/idp/providers, which also reads the configuration
+// file. It holds no keys and makes no network calls itself; internal/auth
+// verifies tokens.
 package idp
 
 import (

@@ -24,7 +24,7 @@ type WebhookConfig struct {
 	SecretEnv string `yaml:"secret_env"`
 	// ReplayWindow is how far before now an event's time may lie; older
 	// deliveries are refused, and so are those dated later than now plus
-	// webhook.ClockSkew (1m). Default 5m (Auth0's log streams can lag and
+	// delivery.ClockSkew (1m). Default 5m (Auth0's log streams can lag and
 	// retry: raise it for them).
 	ReplayWindow Duration `yaml:"replay_window"`
 }

@@ -1,14 +1,24 @@
-// Package metrics owns the gateway's Prometheus collectors and the one
-// registry they live in, served at /metrics. Every label has a bounded set
-// of values: operation names only from the operator's allow-list (see
-// Operations), error codes from the API's fixed list, adapters from the
-// configured IdPs. It never takes a label value a client chose, which could
-// carry PII (an email, a name, a token, a raw query).
+// Package metrics owns what the gateway tells its operators about itself
+// besides logs: the Prometheus collectors and the one registry they live
+// in, served at /metrics, and the OpenTelemetry tracing setup
+// (SetupTracing, tracing.go).
+//
+// Every label has a bounded set of values: operation names only from the
+// operator's allow-list (see Operations), error codes from the API's fixed
+// list (apperr.Codes), adapters from the configured IdPs. It never takes a
+// label value a client chose, which could carry PII (an email, a name, a
+// token, a raw query).
+//
+// Tracing exports over OTLP/HTTP only when an endpoint is configured.
+// Without one the global provider stays OpenTelemetry's no-op, so SQL
+// spans cost next to nothing, and SetupTracing returns no provider, so the
+// HTTP server makes no span and intercepts no GraphQL field. Spans carry no
+// PII: no paths, no variables, no header values, SQL text only with
+// placeholders.
 package metrics
 
 import (
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/propertyportal/gateway/internal/apperr"
 )
 
 // Registry holds every collector of this package plus the Go runtime and
@@ -201,16 +213,13 @@ func ObserveOperation(operation, outcome string, d time.Duration) {
 }
 
 // ObserveError counts one GraphQL error by its extensions.code. Codes are
-// the API's fixed list; anything else is counted as "OTHER".
+// the API's fixed list, apperr.Codes; anything else is counted as "OTHER".
 func ObserveError(code string) {
-	if !codePattern.MatchString(code) {
+	if _, ok := apperr.Lookup(code); !ok {
 		code = "OTHER"
 	}
 	errorsBy.get(code).Inc()
 }
-
-// codePattern is what every code of ours and gqlgen's looks like.
-var codePattern = regexp.MustCompile(`^[A-Z][A-Z_]{1,39}$`)
 
 // ObserveCancelled counts one request whose client went away.
 func ObserveCancelled() { cancelledRequests.Inc() }

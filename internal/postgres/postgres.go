@@ -240,10 +240,7 @@ func LikePattern(s string) string {
 }
 
 // Statement counting: every statement that reaches Postgres through Open's
-// driver is counted, in total and in the request's counter when its context
-// carries one.
-
-var totalStatements atomic.Int64
+// driver is counted in the request's counter when its context carries one.
 
 type counterKey struct{}
 
@@ -260,13 +257,9 @@ func StatementsFrom(ctx context.Context) *atomic.Int64 {
 	return c
 }
 
-// TotalStatements returns how many statements this process has sent.
-func TotalStatements() int64 { return totalStatements.Load() }
-
 type counter struct{ sqlmw.NullInterceptor }
 
 func count(ctx context.Context, query string, args []driver.NamedValue) {
-	totalStatements.Add(1)
 	if c := StatementsFrom(ctx); c != nil {
 		c.Add(1)
 	}

@@ -22,9 +22,8 @@ type Building struct {
 
 // BuildingFilter narrows FindBuildings; nil fields do not filter.
 type BuildingFilter struct {
-	Search      *string     // substring of name or address, at least 3 characters
-	ProviderID  *uuid.UUID  // only this provider's buildings
-	BuildingIDs []uuid.UUID // only these buildings, when not nil (from another context's link)
+	Search     *string    // substring of name or address, at least 3 characters
+	ProviderID *uuid.UUID // only this provider's buildings
 }
 
 // BuildingList names the order of buildings for cursors.

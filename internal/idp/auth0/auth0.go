@@ -1,7 +1,9 @@
-// Package auth0 is the admin adapter for the Auth0 Management API v2: it
-// changes, reads and deletes users with a client-credentials token (cached
-// until it expires) and classifies Auth0's answers, 429 with
-// X-RateLimit-Reset included. It never logs or returns PII in errors.
+// Package auth0 is everything the gateway knows of Auth0: its claim
+// defaults (DefaultClaims), the admin adapter for the Management API v2 (New: it
+// changes, reads and deletes users with a client-credentials token, cached
+// until it expires, and classifies Auth0's answers, 429 with
+// X-RateLimit-Reset included) and the verifier of its log stream's
+// deliveries (webhook.go). It never logs or returns PII in errors.
 package auth0
 
 import (
@@ -17,6 +19,11 @@ import (
 
 	"github.com/propertyportal/gateway/internal/idp"
 )
+
+// DefaultClaims are the claims of Auth0 tokens: roles come from the namespaced
+// claim an Action sets, which has no default.
+var DefaultClaims = idp.ClaimDefaults{Subject: "sub",
+	RolesRequired: "required for auth0: the namespaced claim your Action sets, e.g. https://portal.example.com/roles"}
 
 // Adapter calls one Auth0 tenant's Management API.
 type Adapter struct {

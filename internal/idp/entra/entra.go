@@ -1,9 +1,11 @@
-// Package entra is the admin adapter for Microsoft Entra ID through
-// Microsoft Graph v1.0: it changes (displayName, mail), reads and deletes
-// users with an app-only client-credentials token from the Microsoft
-// identity platform (scope https://graph.microsoft.com/.default), cached
-// until it expires. Graph's throttling answers 429 with Retry-After. It
-// never logs or returns PII in errors.
+// Package entra is everything the gateway knows of Microsoft Entra ID: its
+// claim defaults (DefaultClaims), the admin adapter for Microsoft Graph v1.0 (New:
+// it changes displayName and mail, reads and deletes users with an
+// app-only client-credentials token from the Microsoft identity platform,
+// scope https://graph.microsoft.com/.default, cached until it expires;
+// Graph's throttling answers 429 with Retry-After) and the verifier of
+// Graph's change notifications (webhook.go). It never logs or returns PII
+// in errors.
 package entra
 
 import (
@@ -20,6 +22,10 @@ import (
 
 	"github.com/propertyportal/gateway/internal/idp"
 )
+
+// DefaultClaims are the claims of Entra tokens: the user is the object id, oid,
+// which stays when sub (per application) would not.
+var DefaultClaims = idp.ClaimDefaults{Subject: "oid", Roles: "roles"}
 
 // Adapter calls Microsoft Graph for one Entra tenant.
 type Adapter struct {

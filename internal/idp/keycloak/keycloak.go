@@ -1,9 +1,11 @@
-// Package keycloak is the admin adapter for the Keycloak Admin REST API:
-// it changes, reads and deletes users of one realm with a client-credentials
-// token from the realm's token endpoint (a service-account client with the
-// realm-management manage-users role). Keycloak keeps first and last name
-// apart; the adapter splits a full name at its first space. It never logs
-// or returns PII in errors.
+// Package keycloak is everything the gateway knows of Keycloak: its claim
+// defaults (DefaultClaims), the admin adapter for the Admin REST API (New: it
+// changes, reads and deletes users of one realm with a client-credentials
+// token from the realm's token endpoint, for a service-account client with
+// the realm-management manage-users role; Keycloak keeps first and last
+// name apart, and the adapter splits a full name at its first space) and
+// the verifier of the keycloak-events deliveries (webhook.go). It never
+// logs or returns PII in errors.
 package keycloak
 
 import (
@@ -20,6 +22,10 @@ import (
 
 	"github.com/propertyportal/gateway/internal/idp"
 )
+
+// DefaultClaims are the claims of Keycloak tokens: realm roles sit in
+// realm_access.roles.
+var DefaultClaims = idp.ClaimDefaults{Subject: "sub", Roles: "realm_access.roles"}
 
 // Adapter calls one Keycloak realm's admin API.
 type Adapter struct {

@@ -1,4 +1,4 @@
-package admins_test
+package providers_test
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/metrics"
 )
 
 func TestAdminCallsAreCountedByAdapterAndStatus(t *testing.T) {
-	ads, err := admins.New([]idp.Config{{ID: "dev-metrics", Kind: idp.KindDev, Admin: &idp.AdminConfig{}}}, nil)
+	ads, err := providers.NewAdmins([]idp.Config{{ID: "dev-metrics", Kind: idp.KindDev, Admin: &idp.AdminConfig{}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

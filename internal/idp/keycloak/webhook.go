@@ -1,4 +1,4 @@
-package webhook
+package keycloak
 
 import (
 	"crypto/hmac"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp/delivery"
 )
 
 // Keycloak has no webhooks of its own; the common plugin is p2-inc's
@@ -22,17 +23,24 @@ import (
 // in representation (a JSON string), and "admin.USER-DELETE". User events
 // "access.UPDATE_PROFILE" and "access.UPDATE_EMAIL" carry no new values:
 // the user is marked for a refresh.
-type keycloak struct {
+type Verifier struct {
 	id     string
 	secret []byte
 	window time.Duration
 }
 
-// KeycloakSignatureHeader carries the body's signature.
-const KeycloakSignatureHeader = "X-Keycloak-Signature"
+// NewVerifier returns the verifier of adapter id's ext-event-http
+// listener, whose shared secret is secret; events older than window are
+// refused.
+func NewVerifier(id, secret string, window time.Duration) *Verifier {
+	return &Verifier{id: id, secret: []byte(secret), window: window}
+}
 
-// KeycloakEvent is the part of a keycloak-events payload the cache needs.
-type KeycloakEvent struct {
+// SignatureHeader carries the body's signature.
+const SignatureHeader = "X-Keycloak-Signature"
+
+// Event is the part of a keycloak-events payload the cache needs.
+type Event struct {
 	UID            string `json:"uid"`
 	Time           int64  `json:"time"` // Unix milliseconds
 	Type           string `json:"type"`
@@ -44,31 +52,31 @@ type KeycloakEvent struct {
 	UserID string `json:"userId"`
 }
 
-type keycloakUser struct {
+type eventUser struct {
 	Email     *string `json:"email"`
 	FirstName *string `json:"firstName"`
 	LastName  *string `json:"lastName"`
 }
 
-// SignKeycloak returns the X-Keycloak-Signature value of body.
-func SignKeycloak(secret, body []byte) string {
+// Sign returns the X-Keycloak-Signature value of body.
+func Sign(secret, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-func (k keycloak) changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
-	got, err := hex.DecodeString(strings.TrimPrefix(r.Header.Get(KeycloakSignatureHeader), "sha256="))
+func (k Verifier) Changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
+	got, err := hex.DecodeString(strings.TrimPrefix(r.Header.Get(SignatureHeader), "sha256="))
 	if err != nil || len(got) == 0 {
-		return nil, fmt.Errorf("%w: missing or bad %s", errUnauthorized, KeycloakSignatureHeader)
+		return nil, fmt.Errorf("%w: missing or bad %s", delivery.ErrUnauthorized, SignatureHeader)
 	}
-	want, _ := hex.DecodeString(SignKeycloak(k.secret, body))
+	want, _ := hex.DecodeString(Sign(k.secret, body))
 	if !hmac.Equal(got, want) {
-		return nil, fmt.Errorf("%w: signature mismatch", errUnauthorized)
+		return nil, fmt.Errorf("%w: signature mismatch", delivery.ErrUnauthorized)
 	}
-	var ev KeycloakEvent
+	var ev Event
 	if err := json.Unmarshal(body, &ev); err != nil || ev.UID == "" || ev.Time == 0 {
-		return nil, fmt.Errorf("%w: want a keycloak-events payload with uid and time", errBadRequest)
+		return nil, fmt.Errorf("%w: want a keycloak-events payload with uid and time", delivery.ErrBadRequest)
 	}
 	c := directory.Change{IdPID: k.id, EventID: ev.UID, OccurredAt: time.UnixMilli(ev.Time)}
 	switch ev.Type {
@@ -82,7 +90,7 @@ func (k keycloak) changes(r *http.Request, body []byte, now time.Time) ([]direct
 			c.Type = directory.ChangeDeleted
 			break
 		}
-		var u keycloakUser
+		var u eventUser
 		if json.Unmarshal([]byte(ev.Representation), &u) != nil {
 			c.Type = directory.ChangeStale
 			break
@@ -103,8 +111,8 @@ func (k keycloak) changes(r *http.Request, body []byte, now time.Time) ([]direct
 	default:
 		return nil, nil
 	}
-	if !within(c.OccurredAt, now, k.window) {
-		c = outside(c)
+	if !delivery.Within(c.OccurredAt, now, k.window) {
+		c = delivery.Outside(c)
 	}
 	return []directory.Change{c}, nil
 }

@@ -1,4 +1,7 @@
-package webhook
+// Package oidc is what the gateway knows of a provider by OpenID Connect
+// alone: the standard claim defaults (DefaultClaims), no admin API, and the
+// generic webhook scheme, which the dev issuer uses too.
+package oidc
 
 import (
 	"crypto/hmac"
@@ -12,21 +15,26 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/delivery"
 )
+
+// DefaultClaims are the standard claims: sub, and roles.
+var DefaultClaims = idp.ClaimDefaults{Subject: "sub", Roles: "roles"}
 
 // The generic scheme, for any IdP without a documented one of its own: the
 // sender puts the Unix time in seconds in TimestampHeader and
 // "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)) in
 // SignatureHeader. Signing the timestamp with the body makes a replayed
 // delivery fail once the window has passed; a timestamp or occurred_at
-// later than now plus ClockSkew is refused too.
+// later than now plus delivery.ClockSkew is refused too.
 const (
 	TimestampHeader = "X-Webhook-Timestamp"
 	SignatureHeader = "X-Webhook-Signature"
 )
 
-// GenericEvent is the body of a generic delivery.
-type GenericEvent struct {
+// Event is the body of a generic delivery.
+type Event struct {
 	ID         string    `json:"id"`          // unique per event
 	Type       string    `json:"type"`        // user.updated or user.deleted
 	OccurredAt time.Time `json:"occurred_at"` // RFC 3339; the timestamp header when absent
@@ -37,14 +45,20 @@ type GenericEvent struct {
 	} `json:"user"`
 }
 
-type generic struct {
+type Verifier struct {
 	id     string
 	secret []byte
 	window time.Duration
 }
 
-// SignGeneric returns the signature header value of body at timestamp ts.
-func SignGeneric(secret []byte, ts string, body []byte) string {
+// NewVerifier returns the verifier of adapter id's deliveries, signed with
+// secret; events older than window are refused.
+func NewVerifier(id, secret string, window time.Duration) *Verifier {
+	return &Verifier{id: id, secret: []byte(secret), window: window}
+}
+
+// Sign returns the signature header value of body at timestamp ts.
+func Sign(secret []byte, ts string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(ts))
 	m.Write([]byte("."))
@@ -52,28 +66,28 @@ func SignGeneric(secret []byte, ts string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-func (g generic) changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
+func (g Verifier) Changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
 	ts := r.Header.Get(TimestampHeader)
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: missing or bad %s", errUnauthorized, TimestampHeader)
+		return nil, fmt.Errorf("%w: missing or bad %s", delivery.ErrUnauthorized, TimestampHeader)
 	}
 	sent := time.Unix(sec, 0)
-	if !within(sent, now, g.window) {
-		return nil, fmt.Errorf("%w: timestamp outside the replay window", errUnauthorized)
+	if !delivery.Within(sent, now, g.window) {
+		return nil, fmt.Errorf("%w: timestamp outside the replay window", delivery.ErrUnauthorized)
 	}
 	got, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256=")
 	mac, err := hex.DecodeString(got)
 	if !ok || err != nil {
-		return nil, fmt.Errorf("%w: missing or bad %s", errUnauthorized, SignatureHeader)
+		return nil, fmt.Errorf("%w: missing or bad %s", delivery.ErrUnauthorized, SignatureHeader)
 	}
-	want, _ := hex.DecodeString(strings.TrimPrefix(SignGeneric(g.secret, ts, body), "sha256="))
+	want, _ := hex.DecodeString(strings.TrimPrefix(Sign(g.secret, ts, body), "sha256="))
 	if !hmac.Equal(mac, want) {
-		return nil, fmt.Errorf("%w: signature mismatch", errUnauthorized)
+		return nil, fmt.Errorf("%w: signature mismatch", delivery.ErrUnauthorized)
 	}
-	var ev GenericEvent
+	var ev Event
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.User.ID == "" {
-		return nil, fmt.Errorf("%w: want {id, type, occurred_at, user: {id, email, name}}", errBadRequest)
+		return nil, fmt.Errorf("%w: want {id, type, occurred_at, user: {id, email, name}}", delivery.ErrBadRequest)
 	}
 	if ev.OccurredAt.IsZero() {
 		ev.OccurredAt = sent
@@ -87,9 +101,9 @@ func (g generic) changes(r *http.Request, body []byte, now time.Time) ([]directo
 	default:
 		return nil, nil // another event type: nothing for the cache
 	}
-	if c.OccurredAt.After(now.Add(ClockSkew)) {
+	if c.OccurredAt.After(now.Add(delivery.ClockSkew)) {
 		// A time in the future would hold back every real change after it.
-		c = outside(c)
+		c = delivery.Outside(c)
 	}
 	return []directory.Change{c}, nil
 }

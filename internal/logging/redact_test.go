@@ -1,4 +1,4 @@
-package redact_test
+package logging_test
 
 import (
 	"bytes"
@@ -7,17 +7,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/propertyportal/gateway/internal/redact"
+	"github.com/propertyportal/gateway/internal/logging"
 )
 
 func TestString(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
-		{"mail Jane.Doe+x@Example.COM now", "mail " + redact.Email + " now"},
-		{"call +49 30 1234567 or (030) 123-4567", "call " + redact.Phone + " or " + redact.Phone},
-		{"e164 +4930123456", "e164 " + redact.Phone},
-		{"Authorization: Bearer abcdefgh.ijkl-mnop", "Authorization: Bearer " + redact.Token},
-		{"jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end", "jwt " + redact.Token + " end"},
+		{"mail Jane.Doe+x@Example.COM now", "mail " + logging.RedactedEmail + " now"},
+		{"call +49 30 1234567 or (030) 123-4567", "call " + logging.RedactedPhone + " or " + logging.RedactedPhone},
+		{"e164 +4930123456", "e164 " + logging.RedactedPhone},
+		{"Authorization: Bearer abcdefgh.ijkl-mnop", "Authorization: Bearer " + logging.RedactedToken},
+		{"jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end", "jwt " + logging.RedactedToken + " end"},
 		// Not PII: ids, dates, times, counts, durations.
 		{"user 12345678-1234-1234-1234-123456789012", "user 12345678-1234-1234-1234-123456789012"},
 		{"at 2026-11-23 11:12:36", "at 2026-11-23 11:12:36"},
@@ -25,7 +25,7 @@ func TestString(t *testing.T) {
 		{"external id ext-1234567 and auth0|5f3a1234567", "external id ext-1234567 and auth0|5f3a1234567"},
 		{"status 200, 3 rows", "status 200, 3 rows"},
 	} {
-		if got := redact.String(tc.in); got != tc.want {
+		if got := logging.Redact(tc.in); got != tc.want {
 			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -34,7 +34,7 @@ func TestString(t *testing.T) {
 func TestHandler(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := slog.New(redact.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := slog.New(logging.NewRedactor(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	log = log.With("authorization", "Bearer s3cr3t-token-value", "tenant", "t-1")
 	log.Info("signed in jane@example.com",
 		"email", "jane@example.com", "full_name", "Jane Doe", "fullName", "Jane Doe", "phone", "+4930123456",
@@ -47,7 +47,7 @@ func TestHandler(t *testing.T) {
 			t.Errorf("log holds %q: %s", pii, out)
 		}
 	}
-	for _, keep := range []string{`"tenant":"t-1"`, `"id":"u-1"`, `"count":3`, `"ok":true`, redact.Email, redact.Name, redact.Phone, redact.Token} {
+	for _, keep := range []string{`"tenant":"t-1"`, `"id":"u-1"`, `"count":3`, `"ok":true`, logging.RedactedEmail, logging.RedactedName, logging.RedactedPhone, logging.RedactedToken} {
 		if !strings.Contains(out, keep) {
 			t.Errorf("log lost %q: %s", keep, out)
 		}

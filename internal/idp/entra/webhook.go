@@ -1,4 +1,4 @@
-package webhook
+package entra
 
 import (
 	"crypto/sha256"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp/delivery"
 )
 
 // Microsoft Entra ID tells of user changes through Microsoft Graph change
@@ -23,18 +24,38 @@ import (
 // deletion erases the pointer. An item's id, when Graph sends one, is its
 // event id; otherwise a hash of the item and the second it arrived. Lifecycle notifications are
 // ignored here (the subscription is renewed by the adapter).
-type entra struct {
+type Verifier struct {
 	id          string
 	clientState string
 }
 
-// EntraNotifications is the body of a delivery (changeNotificationCollection).
-type EntraNotifications struct {
+// NewVerifier returns the verifier of adapter id's Graph subscription,
+// created with clientState. Basic notifications carry no time, so there is
+// no window.
+func NewVerifier(id, clientState string, _ time.Duration) *Verifier {
+	return &Verifier{id: id, clientState: clientState}
+}
+
+// WebhookStatus is the status Graph expects of an accepted delivery.
+const WebhookStatus = http.StatusAccepted
+
+// Handshake answers Graph's subscription validation (a request with
+// ?validationToken=) and reports whether r was one.
+func (Verifier) Handshake(w http.ResponseWriter, r *http.Request) bool {
+	if !r.URL.Query().Has("validationToken") {
+		return false
+	}
+	validationHandshake(w, r)
+	return true
+}
+
+// Notifications is the body of a delivery (changeNotificationCollection).
+type Notifications struct {
 	Value []json.RawMessage `json:"value"`
 }
 
-// EntraNotification is the part of a changeNotification the cache needs.
-type EntraNotification struct {
+// Notification is the part of a changeNotification the cache needs.
+type Notification struct {
 	ID             string `json:"id"`
 	SubscriptionID string `json:"subscriptionId"`
 	ClientState    string `json:"clientState"`
@@ -60,20 +81,20 @@ func validationHandshake(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(token))
 }
 
-func (e entra) changes(_ *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
-	var coll EntraNotifications
+func (e Verifier) Changes(_ *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
+	var coll Notifications
 	if err := json.Unmarshal(body, &coll); err != nil || len(coll.Value) == 0 {
-		return nil, fmt.Errorf("%w: want a changeNotificationCollection", errBadRequest)
+		return nil, fmt.Errorf("%w: want a changeNotificationCollection", delivery.ErrBadRequest)
 	}
-	items := make([]EntraNotification, len(coll.Value))
+	items := make([]Notification, len(coll.Value))
 	for i, raw := range coll.Value {
 		if err := json.Unmarshal(raw, &items[i]); err != nil {
-			return nil, fmt.Errorf("%w: bad notification", errBadRequest)
+			return nil, fmt.Errorf("%w: bad notification", delivery.ErrBadRequest)
 		}
 		// Every item must carry our clientState: one that does not is
 		// forged or meant for another endpoint, and so is the delivery.
-		if !equal(items[i].ClientState, e.clientState) {
-			return nil, fmt.Errorf("%w: clientState mismatch", errUnauthorized)
+		if !delivery.Equal(items[i].ClientState, e.clientState) {
+			return nil, fmt.Errorf("%w: clientState mismatch", delivery.ErrUnauthorized)
 		}
 	}
 	var out []directory.Change

@@ -1,17 +1,18 @@
-// Package webhook receives the change notifications that IdPs post to
-// POST /webhooks/{idp_id} and keeps the directory's cache fresh. Each adapter kind authenticates deliveries as its IdP documents it
-// (auth0.go, keycloak.go, entra.go, generic.go); every kind refuses events
-// outside the adapter's time window or dated later than now plus
-// ClockSkew, applies an event once by its id, and
-// ignores an event older than what the cache holds (directory.ApplyChange).
-// It compares secrets in constant time, uses crypto/hmac for signatures, and
-// never logs a payload, a header or a secret: only ids, counts and reasons.
+// Package webhook is the HTTP handler of the change notifications that IdPs
+// post to POST /webhooks/{idp_id}, which keep the directory's cache fresh,
+// and the pruning of the event ids it keeps. Each adapter
+// kind authenticates deliveries as its IdP documents it, with the verifier
+// of its provider (internal/idp/providers; the schemes live in
+// internal/idp/<kind>/webhook.go); every kind refuses events outside the
+// adapter's time window or dated later than now plus delivery.ClockSkew,
+// applies an event once by its id, and ignores an event older than what the
+// cache holds (directory.ApplyChange). Secrets are compared in constant
+// time and signatures checked with crypto/hmac; nothing logs a payload, a
+// header or a secret: only ids, counts and reasons.
 package webhook
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,38 +23,24 @@ import (
 
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/delivery"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
 // MaxBody is the largest delivery accepted.
 const MaxBody = 1 << 20
-
-// ClockSkew is how far in the future an event may be dated, for the IdP's
-// clock running ahead of ours.
-const ClockSkew = time.Minute
 
 // Applier applies one change to the cache; *directory.Store is the one.
 type Applier interface {
 	ApplyChange(ctx context.Context, c directory.Change) (directory.Outcome, error)
 }
 
-// errUnauthorized and errBadRequest classify a refused delivery.
-var (
-	errUnauthorized = errors.New("unauthenticated delivery")
-	errBadRequest   = errors.New("malformed delivery")
-)
-
-// verifier checks a delivery's authenticity and turns it into changes.
-type verifier interface {
-	// changes authenticates r with its body and returns the changes it
-	// reports. Errors wrap errUnauthorized or errBadRequest.
-	changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error)
-}
-
 type adapter struct {
 	id     string
 	kind   idp.Kind
 	window time.Duration
-	v      verifier
+	v      providers.Verifier
+	status int // of an accepted delivery
 }
 
 // Handler serves POST /webhooks/{idp_id}.
@@ -81,15 +68,13 @@ func New(cfgs []idp.Config, getenv func(string) string, apply Applier, log *slog
 		if a.window == 0 {
 			a.window = 5 * time.Minute
 		}
-		switch c.Kind {
-		case idp.KindAuth0:
-			a.v = auth0{id: c.ID, token: secret, window: a.window}
-		case idp.KindKeycloak:
-			a.v = keycloak{id: c.ID, secret: []byte(secret), window: a.window}
-		case idp.KindEntra:
-			a.v = entra{id: c.ID, clientState: secret}
-		default:
-			a.v = generic{id: c.ID, secret: []byte(secret), window: a.window}
+		p, ok := providers.ByKind[c.Kind]
+		if !ok || p.NewVerifier == nil {
+			return nil, fmt.Errorf("idp %q: webhook: kind %q has no webhook verifier", c.ID, c.Kind)
+		}
+		a.v, a.status = p.NewVerifier(c.ID, secret, a.window), p.WebhookStatus
+		if a.status == 0 {
+			a.status = http.StatusOK
 		}
 		h.adapters[c.ID] = a
 	}
@@ -112,8 +97,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no webhook for this IdP", http.StatusNotFound)
 		return
 	}
-	if a.kind == idp.KindEntra && r.URL.Query().Has("validationToken") {
-		validationHandshake(w, r)
+	if hs, ok := a.v.(providers.Handshaker); ok && hs.Handshake(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -125,9 +109,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(r.Context(), w, a, http.StatusRequestEntityTooLarge, "body too large or unreadable")
 		return
 	}
-	changes, err := a.v.changes(r, body, h.now())
+	changes, err := a.v.Changes(r, body, h.now())
 	switch {
-	case errors.Is(err, errUnauthorized):
+	case errors.Is(err, delivery.ErrUnauthorized):
 		h.refuse(r.Context(), w, a, http.StatusUnauthorized, err.Error())
 		return
 	case err != nil:
@@ -149,12 +133,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sum[string(out)]++
 	}
 	h.log.InfoContext(r.Context(), "webhook: delivery", "idp_id", a.id, "kind", string(a.kind), "events", len(changes), "outcomes", map[string]int(sum))
-	status := http.StatusOK
-	if a.kind == idp.KindEntra {
-		status = http.StatusAccepted // what Graph expects
-	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
+	w.WriteHeader(a.status)
 	_ = json.NewEncoder(w).Encode(sum)
 }
 
@@ -163,24 +143,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) refuse(ctx context.Context, w http.ResponseWriter, a *adapter, status int, reason string) {
 	h.log.WarnContext(ctx, "webhook: refused", "idp_id", a.id, "kind", string(a.kind), "status", status, "reason", reason)
 	http.Error(w, http.StatusText(status), status)
-}
-
-// equal compares two secrets in constant time, also over their lengths.
-func equal(a, b string) bool {
-	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
-}
-
-// within reports whether t lies within window before now and no later than
-// now plus ClockSkew. A time further ahead is refused although the window
-// would admit it: applied, it would mark the cache as newer than the genuine
-// change that follows, which would then be ignored as outdated.
-func within(t, now time.Time, window time.Duration) bool {
-	d := now.Sub(t)
-	return d <= window && d >= -ClockSkew
-}
-
-// outside marks a change refused for lying outside the time window.
-func outside(c directory.Change) directory.Change {
-	return directory.Change{IdPID: c.IdPID, EventID: c.EventID}
 }

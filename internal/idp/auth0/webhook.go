@@ -1,4 +1,4 @@
-package webhook
+package auth0
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/idp/delivery"
 )
 
 // Auth0 has no per-event webhooks: a Custom Webhook log stream POSTs tenant
@@ -26,21 +27,27 @@ import (
 //     deletion): a deletion.
 //
 // Each event's log_id is its id and its date is when it happened.
-type auth0 struct {
+type Verifier struct {
 	id     string
 	token  string
 	window time.Duration
 }
 
-// Auth0Log is one log event as a log stream sends it: {"log_id", "data"},
-// or the bare event.
-type Auth0Log struct {
-	LogID string     `json:"log_id"`
-	Data  *Auth0Data `json:"data"`
+// NewVerifier returns the verifier of adapter id's log stream, whose
+// Authorization token is token; events older than window are refused.
+func NewVerifier(id, token string, window time.Duration) *Verifier {
+	return &Verifier{id: id, token: token, window: window}
 }
 
-// Auth0Data is the fields of a log event that the cache needs.
-type Auth0Data struct {
+// Log is one log event as a log stream sends it: {"log_id", "data"},
+// or the bare event.
+type Log struct {
+	LogID string   `json:"log_id"`
+	Data  *LogData `json:"data"`
+}
+
+// LogData is the fields of a log event that the cache needs.
+type LogData struct {
 	LogID   string    `json:"log_id"`
 	Date    time.Time `json:"date"`
 	Type    string    `json:"type"`
@@ -57,19 +64,19 @@ type Auth0Data struct {
 	} `json:"details"`
 }
 
-type auth0User struct {
+type logUser struct {
 	UserID string  `json:"user_id"`
 	Email  *string `json:"email"`
 	Name   *string `json:"name"`
 }
 
-func (a auth0) changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
-	if !equal(r.Header.Get("Authorization"), a.token) {
-		return nil, fmt.Errorf("%w: authorization token mismatch", errUnauthorized)
+func (a Verifier) Changes(r *http.Request, body []byte, now time.Time) ([]directory.Change, error) {
+	if !delivery.Equal(r.Header.Get("Authorization"), a.token) {
+		return nil, fmt.Errorf("%w: authorization token mismatch", delivery.ErrUnauthorized)
 	}
-	logs, err := decodeAuth0(body)
+	logs, err := decodeLogs(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: want log events as a JSON array, JSON lines or a JSON object", errBadRequest)
+		return nil, fmt.Errorf("%w: want log events as a JSON array, JSON lines or a JSON object", delivery.ErrBadRequest)
 	}
 	var out []directory.Change
 	for _, l := range logs {
@@ -77,16 +84,16 @@ func (a auth0) changes(r *http.Request, body []byte, now time.Time) ([]directory
 		if !ok {
 			continue
 		}
-		if !within(c.OccurredAt, now, a.window) {
-			c = outside(c)
+		if !delivery.Within(c.OccurredAt, now, a.window) {
+			c = delivery.Outside(c)
 		}
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-// decodeAuth0 reads the three content formats of a log stream.
-func decodeAuth0(body []byte) ([]Auth0Log, error) {
+// decodeLogs reads the three content formats of a log stream.
+func decodeLogs(body []byte) ([]Log, error) {
 	body = bytes.TrimSpace(body)
 	var raws []json.RawMessage
 	if bytes.HasPrefix(body, []byte("[")) {
@@ -110,13 +117,13 @@ func decodeAuth0(body []byte) ([]Auth0Log, error) {
 	if len(raws) == 0 {
 		return nil, errors.New("no events")
 	}
-	logs := make([]Auth0Log, len(raws))
+	logs := make([]Log, len(raws))
 	for i, raw := range raws {
 		if err := json.Unmarshal(raw, &logs[i]); err != nil {
 			return nil, err
 		}
 		if logs[i].Data == nil { // a bare event
-			logs[i].Data = new(Auth0Data)
+			logs[i].Data = new(LogData)
 			if err := json.Unmarshal(raw, logs[i].Data); err != nil {
 				return nil, err
 			}
@@ -127,7 +134,7 @@ func decodeAuth0(body []byte) ([]Auth0Log, error) {
 
 // change maps one log event to a change of the cache; false for events that
 // change no user.
-func (a auth0) change(l Auth0Log) (directory.Change, bool) {
+func (a Verifier) change(l Log) (directory.Change, bool) {
 	d := l.Data
 	id := l.LogID
 	if id == "" {
@@ -155,9 +162,9 @@ func (a auth0) change(l Auth0Log) (directory.Change, bool) {
 		c.Type = directory.ChangeDeleted
 	case "patch", "put":
 		c.Type = directory.ChangeUpdated
-		var u auth0User
+		var u logUser
 		if json.Unmarshal(d.Details.Response.Body, &u) != nil || u.UserID != user {
-			u = auth0User{}
+			u = logUser{}
 			_ = json.Unmarshal(d.Details.Request.Body, &u)
 		}
 		c.Email, c.FullName = u.Email, u.Name

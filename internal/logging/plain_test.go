@@ -1,4 +1,4 @@
-package redact
+package logging
 
 import (
 	"math/rand/v2"
@@ -59,9 +59,9 @@ func TestPlainTakesIDsRoutesAndCodes(t *testing.T) {
 func TestKeyKindFoldsCaseAndSeparators(t *testing.T) {
 	t.Parallel()
 	for key, want := range map[string]string{
-		"email": Email, "E-Mail": Email, "contact.email": Email, "Phone_Number": Phone, "X-Api-Key": Secret,
-		"Authorization": Token, "full_name": Name, "fullName": Name, "Given Name": Name, "request_id": "", "route": "",
-		"status": "", strings.Repeat("x", 40) + "_token": Token, "nämé": "", "EMAIL_ADDRESS": Email,
+		"email": RedactedEmail, "E-Mail": RedactedEmail, "contact.email": RedactedEmail, "Phone_Number": RedactedPhone, "X-Api-Key": RedactedSecret,
+		"Authorization": RedactedToken, "full_name": RedactedName, "fullName": RedactedName, "Given Name": RedactedName, "request_id": "", "route": "",
+		"status": "", strings.Repeat("x", 40) + "_token": RedactedToken, "nämé": "", "EMAIL_ADDRESS": RedactedEmail,
 	} {
 		if got := keyKind(key); got != want {
 			t.Errorf("keyKind(%q) = %q, want %q", key, got, want)

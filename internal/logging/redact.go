@@ -1,11 +1,4 @@
-// Package redact keeps PII and credentials out of logs: Handler wraps any
-// slog.Handler and redacts by type, both by attribute key (email, name,
-// phone, token, authorization, secret, ...) and by what a string looks like
-// (email addresses, phone numbers, JWTs, bearer and basic credentials),
-// wherever it appears: the message, attribute values, groups, errors. It is
-// a safety net under code that already logs only ids: it cannot recognise
-// a bare name, so names are redacted by key only.
-package redact
+package logging
 
 import (
 	"context"
@@ -19,11 +12,11 @@ import (
 
 // The replacements say which type was redacted, never the value.
 const (
-	Email  = "[redacted:email]"
-	Phone  = "[redacted:phone]"
-	Token  = "[redacted:token]"
-	Name   = "[redacted:name]"
-	Secret = "[redacted:secret]"
+	RedactedEmail  = "[redacted:email]"
+	RedactedPhone  = "[redacted:phone]"
+	RedactedToken  = "[redacted:token]"
+	RedactedName   = "[redacted:name]"
+	RedactedSecret = "[redacted:secret]"
 )
 
 var (
@@ -38,26 +31,26 @@ var (
 	dateRe  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}|^\d{1,2}:\d{2}`)
 )
 
-// String redacts the PII and credentials that s contains by their shape.
-func String(s string) string {
+// Redact redacts the PII and credentials that s contains by their shape.
+func Redact(s string) string {
 	if s == "" || plain(s) {
 		return s
 	}
 	return byPatterns(s)
 }
 
-// byPatterns is String by the regular expressions alone.
+// byPatterns is Redact by the regular expressions alone.
 func byPatterns(s string) string {
-	s = jwtRe.ReplaceAllString(s, Token)
+	s = jwtRe.ReplaceAllString(s, RedactedToken)
 	s = schemeRe.ReplaceAllStringFunc(s, func(m string) string {
 		scheme, _, _ := strings.Cut(m, " ")
-		return scheme + " " + Token
+		return scheme + " " + RedactedToken
 	})
-	s = emailRe.ReplaceAllString(s, Email)
+	s = emailRe.ReplaceAllString(s, RedactedEmail)
 	return phones(s)
 }
 
-// plain reports whether s has nothing any pattern of String could redact,
+// plain reports whether s has nothing any pattern of Redact could redact,
 // in one pass and without allocating, so that the ids, routes and counts
 // of most log lines skip the regular expressions. It answers false whenever
 // it is unsure: for any byte outside ASCII (case folding lets "ſ" and the
@@ -132,7 +125,7 @@ func phones(s string) string {
 			continue
 		}
 		b.WriteString(s[last:start])
-		b.WriteString(Phone)
+		b.WriteString(RedactedPhone)
 		last = end
 	}
 	if last == 0 {
@@ -196,61 +189,63 @@ func keyKind(key string) string {
 	k := string(folded) // it does not escape: a short key stays on the stack
 	switch {
 	case strings.Contains(k, "email") || k == "mail":
-		return Email
+		return RedactedEmail
 	case strings.Contains(k, "phone") || k == "mobile" || k == "tel":
-		return Phone
+		return RedactedPhone
 	case strings.Contains(k, "token") || strings.Contains(k, "authorization") || strings.Contains(k, "bearer") ||
 		strings.Contains(k, "jwt") || strings.Contains(k, "cookie") || k == "credential" || k == "credentials":
-		return Token
+		return RedactedToken
 	case strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "apikey") ||
 		strings.Contains(k, "signature") || strings.Contains(k, "clientstate"):
-		return Secret
+		return RedactedSecret
 	case k == "name" || k == "fullname" || k == "firstname" || k == "lastname" || k == "givenname" ||
 		k == "familyname" || k == "displayname" || k == "username" || k == "nickname" || k == "surname":
-		return Name
+		return RedactedName
 	}
 	return ""
 }
 
-// Handler redacts every record before the wrapped handler sees it.
-type Handler struct{ next slog.Handler }
+// Redactor redacts every record before the wrapped handler sees it.
+type Redactor struct{ next slog.Handler }
 
-// New wraps next.
-func New(next slog.Handler) *Handler { return &Handler{next: next} }
+// NewRedactor wraps next.
+func NewRedactor(next slog.Handler) *Redactor { return &Redactor{next: next} }
 
 // Enabled reports what the wrapped handler reports.
-func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h *Redactor) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 // Handle redacts the message and every attribute, then hands the record on.
-func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, String(r.Message), r.PC)
+func (h *Redactor) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, Redact(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(Attr(a))
+		out.AddAttrs(RedactAttr(a))
 		return true
 	})
 	return h.next.Handle(ctx, out)
 }
 
 // WithAttrs redacts attrs once, when they are attached.
-func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+func (h *Redactor) WithAttrs(attrs []slog.Attr) slog.Handler {
 	red := make([]slog.Attr, len(attrs))
 	for i, a := range attrs {
-		red[i] = Attr(a)
+		red[i] = RedactAttr(a)
 	}
-	return &Handler{next: h.next.WithAttrs(red)}
+	return &Redactor{next: h.next.WithAttrs(red)}
 }
 
 // WithGroup opens a group on the wrapped handler.
-func (h *Handler) WithGroup(name string) slog.Handler { return &Handler{next: h.next.WithGroup(name)} }
+func (h *Redactor) WithGroup(name string) slog.Handler {
+	return &Redactor{next: h.next.WithGroup(name)}
+}
 
-// Attr returns a with its value redacted: by key, then by shape.
-func Attr(a slog.Attr) slog.Attr {
+// RedactAttr returns a with its value redacted: by key, then by shape.
+func RedactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	if v.Kind() == slog.KindGroup {
 		attrs := v.Group()
 		red := make([]slog.Attr, len(attrs))
 		for i, g := range attrs {
-			red[i] = Attr(g)
+			red[i] = RedactAttr(g)
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(red...)}
 	}
@@ -259,19 +254,19 @@ func Attr(a slog.Attr) slog.Attr {
 	}
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, String(v.String()))
+		return slog.String(a.Key, Redact(v.String()))
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
-			return slog.String(a.Key, String(x.Error()))
+			return slog.String(a.Key, Redact(x.Error()))
 		case fmt.Stringer:
-			return slog.String(a.Key, String(x.String()))
+			return slog.String(a.Key, Redact(x.String()))
 		case map[string]int, []int, int, bool, float64:
 			return slog.Attr{Key: a.Key, Value: v}
 		case []byte:
-			return slog.String(a.Key, String(string(x)))
+			return slog.String(a.Key, Redact(string(x)))
 		default:
-			return slog.String(a.Key, String(fmt.Sprintf("%+v", x)))
+			return slog.String(a.Key, Redact(fmt.Sprintf("%+v", x)))
 		}
 	default:
 		return slog.Attr{Key: a.Key, Value: v}

@@ -1,4 +1,4 @@
-package admins_test
+package providers_test
 
 import (
 	"strings"
@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/propertyportal/gateway/internal/idp"
-	"github.com/propertyportal/gateway/internal/idp/admins"
 	"github.com/propertyportal/gateway/internal/idp/auth0"
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/idp/keycloak"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 )
 
 const doc = `
@@ -50,7 +50,7 @@ idps:
 `
 
 // unwrap returns the provider's adapter under the metrics wrapper.
-func unwrap(a admins.Adapter) idp.AdminAdapter {
+func unwrap(a providers.Admin) idp.AdminAdapter {
 	if u, ok := a.AdminAdapter.(interface{ Unwrap() idp.AdminAdapter }); ok {
 		return u.Unwrap()
 	}
@@ -58,11 +58,11 @@ func unwrap(a admins.Adapter) idp.AdminAdapter {
 }
 
 func TestNew(t *testing.T) {
-	cfgs, err := idp.Parse([]byte(doc))
+	cfgs, err := providers.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := admins.New(cfgs, nil)
+	got, err := providers.NewAdmins(cfgs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +84,12 @@ func TestNew(t *testing.T) {
 
 func TestConfigErrorsNameAdapterAndField(t *testing.T) {
 	bad := strings.Replace(doc, "      realm: portal\n", "", 1)
-	_, err := idp.Parse([]byte(bad))
+	_, err := providers.Parse([]byte(bad))
 	if err == nil || !strings.Contains(err.Error(), `idp "keycloak-default": admin.realm`) {
 		t.Fatalf("got %v", err)
 	}
 	bad = strings.Replace(doc, "requests_per_second: 5", "requests_per_second: -1", 1)
-	if _, err := idp.Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "admin.requests_per_second") {
+	if _, err := providers.Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "admin.requests_per_second") {
 		t.Fatalf("got %v", err)
 	}
 }

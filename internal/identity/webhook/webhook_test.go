@@ -23,10 +23,14 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/identity/webhook"
 	"github.com/propertyportal/gateway/internal/idp"
+	"github.com/propertyportal/gateway/internal/idp/delivery"
+	"github.com/propertyportal/gateway/internal/idp/keycloak"
+	"github.com/propertyportal/gateway/internal/idp/oidc"
+	"github.com/propertyportal/gateway/internal/idp/providers"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 	"github.com/propertyportal/gateway/internal/privacy"
-	"github.com/propertyportal/gateway/internal/webhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -49,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	for _, k := range []idp.Kind{idp.KindAuth0, idp.KindKeycloak, idp.KindEntra, idp.KindOIDC} {
 		c := idp.Config{ID: string(k) + "-test", Kind: k, Issuer: "https://" + string(k) + ".example.com/", Audiences: []string{"portal"},
 			Tenant: uuid.NewString(), RolesClaim: "roles", Webhook: &idp.WebhookConfig{SecretEnv: "WEBHOOK_SECRET"}}
-		if err := c.Normalize(); err != nil {
+		if err := providers.Normalize(&c); err != nil {
 			t.Fatal(err)
 		}
 		cfgs = append(cfgs, c)
@@ -121,7 +125,7 @@ func (e *env) post(path string, body []byte, headers map[string]string) (int, ma
 func generic(ev map[string]any, ts time.Time) ([]byte, map[string]string) {
 	body, _ := json.Marshal(ev)
 	t := strconv.FormatInt(ts.Unix(), 10)
-	return body, map[string]string{webhook.TimestampHeader: t, webhook.SignatureHeader: webhook.SignGeneric([]byte(secret), t, body)}
+	return body, map[string]string{oidc.TimestampHeader: t, oidc.SignatureHeader: oidc.Sign([]byte(secret), t, body)}
 }
 
 func genericEvent(id, typ, user string, at time.Time, email string) map[string]any {
@@ -167,7 +171,7 @@ func TestGeneric(t *testing.T) {
 
 	t.Run("ErrForgedSignature", func(t *testing.T) {
 		body, h := generic(genericEvent("evt-forged", "user.updated", "sub-1", now, "evil@example.com"), now)
-		h[webhook.SignatureHeader] = webhook.SignGeneric([]byte("not-the-secret-at-all"), h[webhook.TimestampHeader], body)
+		h[oidc.SignatureHeader] = oidc.Sign([]byte("not-the-secret-at-all"), h[oidc.TimestampHeader], body)
 		if code, _ := e.post(path, body, h); code != http.StatusUnauthorized {
 			t.Fatalf("status %d", code)
 		}
@@ -176,7 +180,7 @@ func TestGeneric(t *testing.T) {
 		if code, _ := e.post(path, tampered, h); code != http.StatusUnauthorized {
 			t.Fatalf("tampered body: status %d", code)
 		}
-		delete(h, webhook.SignatureHeader)
+		delete(h, oidc.SignatureHeader)
 		if code, _ := e.post(path, body, h); code != http.StatusUnauthorized {
 			t.Fatalf("unsigned: status %d", code)
 		}
@@ -215,7 +219,7 @@ func TestGeneric(t *testing.T) {
 	t.Run("ErrMalformed", func(t *testing.T) {
 		body := []byte(`{"id": ""}`)
 		ts := strconv.FormatInt(now.Unix(), 10)
-		h := map[string]string{webhook.TimestampHeader: ts, webhook.SignatureHeader: webhook.SignGeneric([]byte(secret), ts, body)}
+		h := map[string]string{oidc.TimestampHeader: ts, oidc.SignatureHeader: oidc.Sign([]byte(secret), ts, body)}
 		if code, _ := e.post(path, body, h); code != http.StatusBadRequest {
 			t.Fatalf("status %d", code)
 		}
@@ -333,7 +337,7 @@ func TestKeycloak(t *testing.T) {
 		return b
 	}
 	sign := func(b []byte) map[string]string {
-		return map[string]string{webhook.KeycloakSignatureHeader: webhook.SignKeycloak([]byte(secret), b)}
+		return map[string]string{keycloak.SignatureHeader: keycloak.Sign([]byte(secret), b)}
 	}
 
 	body := event("kc-1", "admin.USER-UPDATE", now, `{"email":"kc@example.com","firstName":"Kay","lastName":"Cloak"}`)
@@ -361,7 +365,7 @@ func TestKeycloak(t *testing.T) {
 	t.Run("ProfileUpdateMarksStale", func(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"uid": "kc-4", "time": now.Add(time.Second).UnixMilli(), "type": "access.UPDATE_PROFILE",
 			"authDetails": map[string]any{"userId": user}})
-		if _, sum := e.post(path, b, map[string]string{webhook.KeycloakSignatureHeader: "sha256=" + webhook.SignKeycloak([]byte(secret), b)}); sum["applied"] != 1 {
+		if _, sum := e.post(path, b, map[string]string{keycloak.SignatureHeader: "sha256=" + keycloak.Sign([]byte(secret), b)}); sum["applied"] != 1 {
 			t.Fatalf("summary %v", sum)
 		}
 		if c := e.cache(id); c.SyncedAt != nil {
@@ -449,19 +453,19 @@ func TestConfig(t *testing.T) {
 		{Secret: secret, ReplayWindow: idp.Duration(-time.Second)},
 	} {
 		c := base(w)
-		if err := c.Normalize(); err == nil || !strings.Contains(err.Error(), "webhook") {
+		if err := providers.Normalize(&c); err == nil || !strings.Contains(err.Error(), "webhook") {
 			t.Errorf("%+v: err = %v", w, err)
 		}
 	}
 	c := base(&idp.WebhookConfig{SecretEnv: "UNSET"})
-	if err := c.Normalize(); err != nil {
+	if err := providers.Normalize(&c); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := webhook.New([]idp.Config{c}, func(string) string { return "" }, nil, slog.Default()); err == nil {
 		t.Fatal("an empty secret opened the endpoint")
 	}
 	doc := fmt.Sprintf("idps:\n  - id: kc\n    kind: keycloak\n    issuer: https://kc.example.com/realms/p\n    audiences: [portal]\n    tenant: %s\n    webhook:\n      secret_env: KC_WEBHOOK_SECRET\n      replay_window: 10m\n", uuid.NewString())
-	cfgs, err := idp.Parse([]byte(doc))
+	cfgs, err := providers.Parse([]byte(doc))
 	if err != nil || cfgs[0].Webhook == nil || time.Duration(cfgs[0].Webhook.ReplayWindow) != 10*time.Minute {
 		t.Fatalf("cfgs %+v err %v", cfgs, err)
 	}
@@ -504,8 +508,8 @@ func TestFutureEventIsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	future := now.Add(3 * time.Minute) // inside the 5-minute window, beyond the skew
-	if future.Sub(now) <= webhook.ClockSkew || future.Sub(now) >= 5*time.Minute {
-		t.Fatalf("the test's future time must lie between the skew (%s) and the window", webhook.ClockSkew)
+	if future.Sub(now) <= delivery.ClockSkew || future.Sub(now) >= 5*time.Minute {
+		t.Fatalf("the test's future time must lie between the skew (%s) and the window", delivery.ClockSkew)
 	}
 
 	t.Run("Auth0", func(t *testing.T) {
@@ -533,7 +537,7 @@ func TestFutureEventIsRefused(t *testing.T) {
 		if c := e.cache(id); *c.Email != "genuine@example.com" {
 			t.Fatalf("the genuine event was not applied: %v", *c.Email)
 		}
-		if _, sum := e.post(path, ev("fut-3", now.Add(webhook.ClockSkew/2), "skewed@example.com"), auth); sum["applied"] != 1 {
+		if _, sum := e.post(path, ev("fut-3", now.Add(delivery.ClockSkew/2), "skewed@example.com"), auth); sum["applied"] != 1 {
 			t.Fatalf("an event within the skew: summary %v", sum)
 		}
 	})
@@ -545,7 +549,7 @@ func TestFutureEventIsRefused(t *testing.T) {
 		ev := func(uid string, at time.Time, email string) ([]byte, map[string]string) {
 			b, _ := json.Marshal(map[string]any{"uid": uid, "time": at.UnixMilli(), "type": "admin.USER-UPDATE",
 				"resourcePath": "users/" + user, "representation": `{"email":"` + email + `"}`})
-			return b, map[string]string{webhook.KeycloakSignatureHeader: webhook.SignKeycloak([]byte(secret), b)}
+			return b, map[string]string{keycloak.SignatureHeader: keycloak.Sign([]byte(secret), b)}
 		}
 		b, h := ev("kc-fut-1", future, "future@example.com")
 		if code, sum := e.post(path, b, h); code != http.StatusOK || sum["outside_window"] != 1 {

@@ -1,10 +1,4 @@
-// Package telemetry sets up OpenTelemetry tracing: an OTLP/HTTP exporter
-// and the global tracer provider, only when an endpoint is configured.
-// Without one the global provider stays OpenTelemetry's no-op, so SQL
-// spans cost next to nothing, and Setup returns no provider, so the HTTP
-// server makes no span and intercepts no GraphQL field. Spans carry no PII: no paths, no variables, no
-// header values, SQL text only with placeholders.
-package telemetry
+package metrics
 
 import (
 	"context"
@@ -19,14 +13,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Setup installs the tracer provider exporting to endpoint (an http(s) URL
+// SetupTracing installs the tracer provider exporting to endpoint (an http(s) URL
 // of an OTLP/HTTP collector, e.g. http://collector:4318) as the global one
 // and returns it and the function that flushes and stops it. With an empty
 // endpoint it installs nothing, returns a nil provider (tracing is off) and
 // a function that does nothing. The exporter also reads the standard
 // OTEL_EXPORTER_OTLP_* variables (headers, timeout), the provider
 // OTEL_TRACES_SAMPLER.
-func Setup(ctx context.Context, endpoint, service string) (trace.TracerProvider, func(context.Context) error, error) {
+func SetupTracing(ctx context.Context, endpoint, service string) (trace.TracerProvider, func(context.Context) error, error) {
 	if endpoint == "" {
 		return nil, func(context.Context) error { return nil }, nil
 	}

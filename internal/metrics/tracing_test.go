@@ -1,4 +1,4 @@
-package telemetry
+package metrics
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestOffWithoutEndpoint(t *testing.T) {
-	tp, stop, err := Setup(context.Background(), "", "gateway")
+	tp, stop, err := SetupTracing(context.Background(), "", "gateway")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestExportsToTheCollector(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer collector.Close()
-	tp, stop, err := Setup(context.Background(), collector.URL, "gateway")
+	tp, stop, err := SetupTracing(context.Background(), collector.URL, "gateway")
 	if err != nil {
 		t.Fatal(err)
 	}
