@@ -168,39 +168,7 @@ func QueryRow[T any](ctx context.Context, q sqlx.QueryerContext, scan func(*sql.
 // ScanUUID scans a uuid column into p: its 16 bytes (uuid_send), or its
 // text (a column selected as itself), parsed in place where uuid.UUID's own
 // Scan first copies text into a string.
-func ScanUUID(p *uuid.UUID) sql.Scanner { return uuidTarget{p} }
-
-type uuidTarget struct{ p *uuid.UUID }
-
-func (t uuidTarget) Scan(src any) (err error) {
-	*t.p, err = parseUUID(src)
-	return err
-}
-
-// NullUUID is a nullable uuid column, scanned as ScanUUID does.
-type NullUUID struct {
-	UUID  uuid.UUID
-	Valid bool // false for NULL
-}
-
-// Scan implements sql.Scanner.
-func (n *NullUUID) Scan(src any) (err error) {
-	if src == nil {
-		*n = NullUUID{}
-		return nil
-	}
-	n.UUID, err = parseUUID(src)
-	n.Valid = err == nil
-	return err
-}
-
-// Ptr returns a pointer to n's uuid, or nil for NULL.
-func (n *NullUUID) Ptr() *uuid.UUID {
-	if !n.Valid {
-		return nil
-	}
-	return &n.UUID
-}
+func ScanUUID(p *uuid.UUID) sql.Scanner { return target[uuid.UUID, uuidDecoder]{p} }
 
 // StringPtr returns a pointer to ns's string, or nil for NULL.
 func StringPtr(ns *sql.NullString) *string {
@@ -218,38 +186,59 @@ func StringPtr(ns *sql.NullString) *string {
 
 // ScanTime scans a timestamptz column selected as timestamptz_send(column)
 // into p.
-func ScanTime(p *time.Time) sql.Scanner { return timeTarget{p} }
+func ScanTime(p *time.Time) sql.Scanner { return target[time.Time, timeDecoder]{p} }
 
-type timeTarget struct{ p *time.Time }
+// target scans a column into *p as D reads it (ScanUUID, ScanTime).
+type target[T any, D decoder[T]] struct{ p *T }
 
-func (t timeTarget) Scan(src any) (err error) {
-	*t.p, err = parseTime(src)
+func (t target[T, D]) Scan(src any) (err error) {
+	var d D
+	*t.p, err = d.decode(src)
 	return err
 }
 
-// NullTime is a nullable timestamptz column, scanned as ScanTime does.
-type NullTime struct {
-	Time  time.Time
+// Null is a nullable column whose value, when there is one, scans as D
+// reads it: NullUUID and NullTime.
+type Null[T any, D decoder[T]] struct {
+	Value T
 	Valid bool // false for NULL
 }
 
+// NullUUID is a nullable uuid column, scanned as ScanUUID does.
+type NullUUID = Null[uuid.UUID, uuidDecoder]
+
+// NullTime is a nullable timestamptz column, scanned as ScanTime does.
+type NullTime = Null[time.Time, timeDecoder]
+
+// decoder reads a column's non-NULL value.
+type decoder[T any] interface{ decode(src any) (T, error) }
+
+type (
+	uuidDecoder struct{}
+	timeDecoder struct{}
+)
+
+func (uuidDecoder) decode(src any) (uuid.UUID, error) { return parseUUID(src) }
+func (timeDecoder) decode(src any) (time.Time, error) { return parseTime(src) }
+
 // Scan implements sql.Scanner.
-func (n *NullTime) Scan(src any) (err error) {
+func (n *Null[T, D]) Scan(src any) (err error) {
 	if src == nil {
-		*n = NullTime{}
+		*n = Null[T, D]{}
 		return nil
 	}
-	n.Time, err = parseTime(src)
+	var d D
+	n.Value, err = d.decode(src)
 	n.Valid = err == nil
 	return err
 }
 
-// Ptr returns a pointer to n's time, or nil for NULL.
-func (n *NullTime) Ptr() *time.Time {
+// Ptr returns a pointer to n's value, or nil for NULL.
+func (n *Null[T, D]) Ptr() *T {
 	if !n.Valid {
 		return nil
 	}
-	return &n.Time
+	return &n.Value
 }
 
 // pgEpoch is PostgreSQL's epoch, 2000-01-01 UTC, in Unix microseconds.

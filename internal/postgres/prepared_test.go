@@ -133,8 +133,8 @@ func TestScanTargets(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	scan := func(r *sql.Rows) (*scanned, error) {
 		// Set, so that NULL must clear them.
-		x := &scanned{noID: postgres.NullUUID{UUID: id, Valid: true}, none: sql.NullString{String: "x", Valid: true},
-			never: postgres.NullTime{Time: at, Valid: true}}
+		x := &scanned{noID: postgres.NullUUID{Value: id, Valid: true}, none: sql.NullString{String: "x", Valid: true},
+			never: postgres.NullTime{Value: at, Valid: true}}
 		return x, r.Scan(postgres.ScanUUID(&x.id), &x.someID, &x.noID, &x.text, &x.none, postgres.ScanTime(&x.at), &x.when, &x.never)
 	}
 	// Before PostgreSQL's epoch too: its binary form counts back from 2000.
