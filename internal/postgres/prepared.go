@@ -100,19 +100,7 @@ func (c *Stmts) Get(ctx context.Context, dest any, query string, args ...any) er
 // reflection.
 func Select[T any](ctx context.Context, c *Stmts, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := c.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scan)
 }
 
 // QueryAll runs query on q (a database or a transaction) without preparing
@@ -121,6 +109,12 @@ func Select[T any](ctx context.Context, c *Stmts, scan func(*sql.Rows) (T, error
 // read of a table goes through its store's one scan function.
 func QueryAll[T any](ctx context.Context, q sqlx.QueryerContext, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
+	return collect(rows, err, scan)
+}
+
+// collect reads every row of rows (from a query that failed with err, or
+// not) with scan, and closes rows.
+func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
