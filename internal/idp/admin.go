@@ -26,11 +26,36 @@ type AdminAdapter interface {
 	DeleteUser(ctx context.Context, externalID string) error
 }
 
+// Inviter is the part of an admin adapter a migration between IdPs needs
+// of its target (see docs/idp-migration.md): finding an identity by email
+// and creating one without a password. Every call has a timeout and
+// returns *AdminError, as AdminAdapter's do.
+type Inviter interface {
+	// FindUsersByEmail returns the identities the IdP holds whose email is
+	// email, compared as the IdP compares emails (case-insensitively), with
+	// EmailVerified as the IdP states it. None is not an error.
+	FindUsersByEmail(ctx context.Context, email string) ([]*Profile, error)
+	// InviteUser creates an identity for u with no password and starts the
+	// IdP's own invite or password-reset flow, where its API has one, so
+	// that the person sets their own credentials. It returns the new
+	// identity. An email the IdP already holds is a Permanent error (409).
+	InviteUser(ctx context.Context, u NewIdentity) (*Profile, error)
+}
+
+// NewIdentity is an identity to create at an IdP.
+type NewIdentity struct {
+	Email    string
+	FullName *string // nil: none
+}
+
 // Profile is an identity as an IdP holds it, normalised across providers.
 type Profile struct {
 	ExternalID string
 	Email      *string // nil when the IdP has none
 	FullName   *string // nil when the IdP has none
+	// EmailVerified: the IdP states that the person proved they own Email
+	// (Auth0 and Keycloak email_verified; see each adapter for its rule).
+	EmailVerified bool
 }
 
 // ProfileUpdate is a change to an identity: nil fields do not change.

@@ -15,6 +15,12 @@ type Admin struct {
 	// CallsPerUpdate is how many admin calls one UpdateUser sends (Keycloak
 	// reads before it writes), so the quota is taken for each of them.
 	CallsPerUpdate int
+	// Inviter is the adapter's find-by-email and invite, for migrations
+	// between IdPs (see idp.Inviter); nil when its kind has none.
+	Inviter idp.Inviter
+	// CallsPerInvite is how many admin calls one InviteUser sends (a
+	// create, then the invite or password-reset request).
+	CallsPerInvite int
 	// Timeout bounds each admin call (the adapter's admin.timeout); zero:
 	// idp.DefaultAdminTimeout.
 	Timeout time.Duration
@@ -41,8 +47,16 @@ func NewAdmins(cfgs []idp.Config, hc *http.Client) (map[string]Admin, error) {
 		if m, ok := a.(interface{ CallsPerUpdate() int }); ok {
 			calls = m.CallsPerUpdate()
 		}
-		out[c.ID] = Admin{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond,
+		ad := Admin{AdminAdapter: instrumented{AdminAdapter: a, id: c.ID}, RequestsPerSecond: c.Admin.RequestsPerSecond,
 			CallsPerUpdate: calls, Timeout: time.Duration(c.Admin.Timeout)}
+		if inv, ok := a.(idp.Inviter); ok {
+			ad.Inviter = instrumentedInviter{Inviter: inv, obs: instrumented{id: c.ID}}
+			ad.CallsPerInvite = 1
+			if m, ok := a.(interface{ CallsPerInvite() int }); ok {
+				ad.CallsPerInvite = m.CallsPerInvite()
+			}
+		}
+		out[c.ID] = ad
 	}
 	return out, nil
 }

@@ -50,3 +50,21 @@ func (a instrumented) DeleteUser(ctx context.Context, externalID string) (err er
 
 // Unwrap returns the provider's adapter.
 func (a instrumented) Unwrap() idp.AdminAdapter { return a.AdminAdapter }
+
+// instrumentedInviter reports an Inviter's calls as instrumented does.
+type instrumentedInviter struct {
+	idp.Inviter
+	obs instrumented
+}
+
+// FindUsersByEmail implements idp.Inviter.
+func (a instrumentedInviter) FindUsersByEmail(ctx context.Context, email string) (p []*idp.Profile, err error) {
+	defer func(start time.Time) { a.obs.observe(start, err) }(time.Now())
+	return a.Inviter.FindUsersByEmail(ctx, email)
+}
+
+// InviteUser implements idp.Inviter.
+func (a instrumentedInviter) InviteUser(ctx context.Context, u idp.NewIdentity) (p *idp.Profile, err error) {
+	defer func(start time.Time) { a.obs.observe(start, err) }(time.Now())
+	return a.Inviter.InviteUser(ctx, u)
+}
