@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -253,7 +254,8 @@ func (s *Service) CanDelete(idpID string) bool {
 	return ok
 }
 
-// CancelChanges ends user userID's queued identity changes (pending ones,
+// CancelChanges ends user userID's queued identity changes and migrations
+// (pending ones,
 // and running ones: the worker's outcome is then fenced out, and a write it
 // has in flight lands, if at all, before the deletion that follows) and
 // scrubs the values every change of the user carries, inside the caller's
@@ -263,7 +265,7 @@ func (s *Service) CancelChanges(ctx context.Context, tx *sqlx.Tx, userID uuid.UU
 	// failed) is scrubbed as it ends.
 	res, err := tx.ExecContext(ctx, `UPDATE identity.outbox
 		SET state = 'cancelled', reason = 'cancelled by an erasure', finished_at = now(), locked_until = NULL, `+scrubbed+`
-		WHERE user_id = $1 AND op = $2 AND state IN ('pending', 'running')`, userID, opUpdate)
+		WHERE user_id = $1 AND op = ANY($2) AND state IN ('pending', 'running')`, userID, pq.Array([]string{opUpdate, opMigrate}))
 	if err != nil {
 		return 0, postgres.Translate(err, "cancel identity changes")
 	}
