@@ -106,6 +106,9 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 	if len(v.byIssuer) == 0 {
 		return nil, errors.New("auth: no IdP adapters configured")
 	}
+	if err := idp.CheckMigrations(adapters); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
