@@ -82,4 +82,18 @@ type Claims struct {
 	Email      *string
 	FullName   *string
 	IssuedAt   time.Time // when the IdP issued the token; orders cache refreshes
+	// EmailVerified says the IdP verified Email, and the adapter trusts it
+	// to: only then may the sign-in link to a user by email.
+	EmailVerified bool
+	// LinkFrom are the IdPs whose users a first sign-in of this identity
+	// may take over just in time (the adapter's migrate_from with
+	// link_on_sign_in); nil links nothing.
+	LinkFrom []LinkSource
+}
+
+// LinkSource is an IdP whose users move to the signing-in identity's IdP,
+// and the grace their old tokens keep after a user moved.
+type LinkSource struct {
+	IdPID string
+	Grace time.Duration
 }
