@@ -309,7 +309,7 @@ func (s *Service) finishMigration(ctx context.Context, a *attempt, v verdict) er
 		return nil
 	})
 	if err == nil {
-		s.opts.Log.Info("identity migration: user handled", "job", j.ID, "idp", j.IdPID, "state", v.state, "reason", string(v.reason))
+		s.opts.Log.Debug("identity migration: user handled", "job", j.ID, "idp", j.IdPID, "state", v.state, "reason", string(v.reason))
 	}
 	if errors.Is(err, errLost) {
 		return err
