@@ -97,11 +97,14 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	users := "/admin/realms/" + Realm + "/users"
-	if r.URL.Path == users && r.Method == http.MethodGet {
+	// Keycloak (RESTEasy) takes the collection with or without a final
+	// slash; the official client sends one.
+	collection := r.URL.Path == users || r.URL.Path == users+"/"
+	if collection && r.Method == http.MethodGet {
 		f.search(w, r)
 		return
 	}
-	if r.URL.Path == users && r.Method == http.MethodPost {
+	if collection && r.Method == http.MethodPost {
 		f.create(w, r)
 		return
 	}
