@@ -39,6 +39,10 @@ type Inviter interface {
 	// IdP's own invite or password-reset flow, where its API has one, so
 	// that the person sets their own credentials. It returns the new
 	// identity. An email the IdP already holds is a Permanent error (409).
+	// An invite whose answer was lost is Unknown: find the email again to
+	// learn whether the identity was made. When the identity was made but
+	// the flow could not be started (a second call failed), it returns the
+	// new identity with that call's error.
 	InviteUser(ctx context.Context, u NewIdentity) (*Profile, error)
 }
 
@@ -54,7 +58,8 @@ type Profile struct {
 	Email      *string // nil when the IdP has none
 	FullName   *string // nil when the IdP has none
 	// EmailVerified: the IdP states that the person proved they own Email
-	// (Auth0 and Keycloak email_verified; see each adapter for its rule).
+	// (Auth0 email_verified, Keycloak emailVerified; Entra: a member, or a
+	// guest whose externalUserState is Accepted; see each adapter).
 	EmailVerified bool
 }
 

@@ -3,8 +3,11 @@ package idp
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"time"
 )
+
+var connectionName = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,126}[A-Za-z0-9])?$`)
 
 // AdminConfig is how the gateway reaches an IdP's admin API to change,
 // read and delete identities. Secrets belong in the configuration file's
@@ -31,7 +34,19 @@ type AdminConfig struct {
 	// Timeout bounds every admin API call (token fetch included); default
 	// DefaultAdminTimeout.
 	Timeout Duration `yaml:"timeout"`
+	// Connection is the Auth0 database connection invited users are
+	// created in (InviteUser); default DefaultAuth0Connection. Its reset
+	// email goes through the Authentication API with ClientID, so that
+	// application must have the connection enabled.
+	Connection string `yaml:"connection"`
+	// InviteRedirectURL is where Entra sends an invited guest once they
+	// accept (POST /invitations inviteRedirectUrl); required for entra
+	// invites, which fail Permanent without it.
+	InviteRedirectURL string `yaml:"invite_redirect_url"`
 }
+
+// DefaultAuth0Connection is the database connection Auth0 tenants start with.
+const DefaultAuth0Connection = "Username-Password-Authentication"
 
 // DefaultAdminTimeout bounds an admin API call when no timeout is set.
 const DefaultAdminTimeout = 10 * time.Second
@@ -76,6 +91,27 @@ func (a *AdminConfig) Normalize(id string, kind Kind) error {
 	case KindEntra:
 		if a.TenantID == "" && a.TokenURL == "" {
 			return fail("tenant_id", "required for entra (or a token_url)")
+		}
+	}
+	if a.Connection != "" && kind != KindAuth0 {
+		return fail("connection", "only auth0 has database connections")
+	}
+	if kind == KindAuth0 {
+		if a.Connection == "" {
+			a.Connection = DefaultAuth0Connection
+		}
+		// Auth0: 1 to 128 characters, letters, digits and dashes, starting
+		// and ending with a letter or digit.
+		if !connectionName.MatchString(a.Connection) {
+			return fail("connection", "must be an Auth0 connection name (letters, digits and dashes, at most 128)")
+		}
+	}
+	if a.InviteRedirectURL != "" {
+		if kind != KindEntra {
+			return fail("invite_redirect_url", "only entra invitations take a redirect URL")
+		}
+		if u, err := url.Parse(a.InviteRedirectURL); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			return fail("invite_redirect_url", "must be an http(s) URL")
 		}
 	}
 	if a.TokenURL != "" && !httpURL(a.TokenURL) {

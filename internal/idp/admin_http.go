@@ -45,25 +45,49 @@ func NewAdminClient(cc clientcredentials.Config, timeout time.Duration, base *ht
 // answer into out (nil to ignore it). what names the operation for the
 // safe reason ("update user").
 func (c *AdminClient) Do(ctx context.Context, method, url string, body, out any, what string) error {
+	_, err := c.do(ctx, method, url, body, out, what, true)
+	return err
+}
+
+// DoHeader is Do that also returns the headers of a 2xx answer (Keycloak
+// answers a create with the new id in Location).
+func (c *AdminClient) DoHeader(ctx context.Context, method, url string, body, out any, what string) (http.Header, error) {
+	return c.do(ctx, method, url, body, out, what, true)
+}
+
+// DoPublic is Do without the bearer token, for an endpoint of the IdP
+// that takes none (Auth0's Authentication API): the token is not sent
+// where it is not needed.
+func (c *AdminClient) DoPublic(ctx context.Context, method, url string, body, out any, what string) error {
+	_, err := c.do(ctx, method, url, body, out, what, false)
+	return err
+}
+
+func (c *AdminClient) do(ctx context.Context, method, url string, body, out any, what string, withToken bool) (http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	tok, err := c.token(ctx, what)
-	if err != nil {
-		return err
+	var tok *oauth2.Token
+	if withToken {
+		var err error
+		if tok, err = c.token(ctx, what); err != nil {
+			return nil, err
+		}
 	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return &AdminError{Kind: Permanent, Reason: "the request could not be encoded", Err: err}
+			return nil, &AdminError{Kind: Permanent, Reason: "the request could not be encoded", Err: err}
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return &AdminError{Kind: Permanent, Reason: "the admin API address is invalid", Err: err}
+		return nil, &AdminError{Kind: Permanent, Reason: "the admin API address is invalid", Err: err}
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if tok != nil {
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -76,7 +100,7 @@ func (c *AdminClient) Do(ctx context.Context, method, url string, body, out any,
 	if err != nil {
 		e := TransportError(what, err)
 		e.Unknown = sent.Load()
-		return e
+		return nil, e
 	}
 	defer resp.Body.Close()
 	traceQuota(ctx, resp.Header)
@@ -84,21 +108,21 @@ func (c *AdminClient) Do(ctx context.Context, method, url string, body, out any,
 	if err != nil {
 		e := TransportError(what, err)
 		e.Unknown = true
-		return e
+		return nil, e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		code := ""
 		if c.ErrorCode != nil {
 			code = c.ErrorCode(b)
 		}
-		return StatusError(resp, what, code, time.Now())
+		return nil, StatusError(resp, what, code, time.Now())
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			return &AdminError{Kind: Retryable, Status: resp.StatusCode, Reason: fmt.Sprintf("the identity provider's answer to %s could not be read", what), Err: err}
+			return nil, &AdminError{Kind: Retryable, Status: resp.StatusCode, Reason: fmt.Sprintf("the identity provider's answer to %s could not be read", what), Err: err}
 		}
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // token returns the cached token, fetching a new one when it is about to

@@ -99,6 +99,26 @@ func TestMapRole(t *testing.T) {
 	})
 }
 
+func TestInviteSettings(t *testing.T) {
+	const ok = `issuer: "https://x.example/", audiences: [gw], tenant_claim: t`
+	cfgs, err := providers.Parse([]byte(`idps: [
+  {id: a, kind: auth0, ` + ok + `, roles_claim: r, admin: {base_url: "https://t.example/", client_id: c, client_secret: s}},
+  {id: b, kind: auth0, issuer: "https://y.example/", audiences: [gw], tenant_claim: t, roles_claim: r, admin: {base_url: "https://u.example/", client_id: c, client_secret: s, connection: tenants-db}},
+  {id: e, kind: entra, issuer: "https://z.example/", audiences: [gw], tenant_claim: t, admin: {tenant_id: t, client_id: c, client_secret: s, invite_redirect_url: "https://portal.example/welcome"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfgs[0].Admin.Connection; got != idp.DefaultAuth0Connection {
+		t.Errorf("default connection %q", got)
+	}
+	if got := cfgs[1].Admin.Connection; got != "tenants-db" {
+		t.Errorf("connection %q", got)
+	}
+	if got := cfgs[2].Admin.InviteRedirectURL; got != "https://portal.example/welcome" {
+		t.Errorf("invite_redirect_url %q", got)
+	}
+}
+
 func TestInternalClient(t *testing.T) {
 	c := idp.Config{InternalClients: []string{"reports-m2m"}}
 	for id, want := range map[string]bool{"reports-m2m": true, "Reports-M2M": false, "reports": false, "": false} {
@@ -145,6 +165,14 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 		"LongGrace":              {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: 10000h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
 		"LinkWithoutTrust":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, link_on_sign_in: true}]}]`, `idp "a": migrate_from[0].link_on_sign_in: requires trust_email_verified`},
 		"MigrateFromUnknownKey":  {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace_period: 1h}]}]`, "grace_period"},
+		"ConnectionOnKeycloak": {`idps: [{id: a, kind: keycloak, ` + ok + `, admin: {base_url: "https://kc.example/", client_id: c, client_secret: s, realm: r, connection: db}}]`,
+			`idp "a": admin.connection: only auth0`},
+		"BadConnection": {`idps: [{id: a, kind: auth0, ` + ok + `, roles_claim: r, admin: {base_url: "https://t.example/", client_id: c, client_secret: s, connection: "has space"}}]`,
+			`idp "a": admin.connection`},
+		"RedirectOnAuth0": {`idps: [{id: a, kind: auth0, ` + ok + `, roles_claim: r, admin: {base_url: "https://t.example/", client_id: c, client_secret: s, invite_redirect_url: "https://p.example/"}}]`,
+			`idp "a": admin.invite_redirect_url: only entra`},
+		"BadRedirect": {`idps: [{id: a, kind: entra, ` + ok + `, admin: {tenant_id: t, client_id: c, client_secret: s, invite_redirect_url: "portal.example"}}]`,
+			`idp "a": admin.invite_redirect_url: must be an http(s) URL`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := providers.Parse([]byte(tc.doc))

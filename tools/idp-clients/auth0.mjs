@@ -6,7 +6,13 @@
 // read again, update of another documented attribute, delete, read after the delete, delete again.
 // IDP_MODE=ratelimit: a burst of reads without retries until one is
 // refused with 429, then one read with the client's default retries.
+// IDP_MODE=invite: what InviteUser and FindUsersByEmail call: users by
+// email (none), create in IDP_CONNECTION, the Authentication API's change
+// password (AuthenticationClient of auth0/legacy, the v4 API the package
+// still ships: v7's main entrypoint has no Authentication API client),
+// users by email again (one, unverified), and the create again (409).
 import { ManagementClient } from "auth0";
+import { AuthenticationClient } from "auth0/legacy";
 import { TokenProvider } from "auth0/management";
 import { env, headers, print, run } from "./lib.mjs";
 
@@ -56,6 +62,33 @@ if (env("IDP_MODE") === "calls") {
     const { rawResponse } = await mgmt.users.delete(id).withRawResponse();
     return { status: rawResponse.status };
   });
+} else if (env("IDP_MODE") === "invite") {
+  const email = env("IDP_EMAIL");
+  const connection = env("IDP_CONNECTION");
+  const byEmail = async () => {
+    const { data, rawResponse } = await mgmt.users
+      .listUsersByEmail({ email, fields: "user_id,email,name,email_verified", include_fields: true })
+      .withRawResponse();
+    return { status: rawResponse.status, headers: headers(rawResponse.headers), users: data };
+  };
+  const create = async () => {
+    const { data, rawResponse } = await mgmt.users
+      .create({
+        connection, email, name: env("IDP_NAME"), email_verified: false, verify_email: false,
+        password: env("IDP_PASSWORD"),
+      })
+      .withRawResponse();
+    return { status: rawResponse.status, user: data };
+  };
+  await run(out, "findNone", byEmail);
+  await run(out, "create", create);
+  await run(out, "changePassword", async () => {
+    const auth = new AuthenticationClient({ domain, clientId });
+    const { data, status } = await auth.database.changePassword({ email, connection });
+    return { status, text: data };
+  });
+  await run(out, "findOne", byEmail);
+  await run(out, "createAgain", create);
 } else {
   const burst = [];
   for (let i = 0; i < 10; i++) {

@@ -11,6 +11,10 @@
 // delete again.
 // IDP_MODE=ratelimit: a burst of reads without retries until one is
 // refused with 429, then one read with the client's default retries.
+// IDP_MODE=invite: what FindUsersByEmail and InviteUser call: /users with
+// $filter=mail eq '...' (a quote in the email doubled) and $select (none),
+// POST /invitations with IDP_REDIRECT_URL, the filter again (one guest,
+// PendingAcceptance), the invitation again (409).
 import { Client, RetryHandlerOptions } from "@microsoft/microsoft-graph-client";
 import { env, headers, print, run } from "./lib.mjs";
 
@@ -74,6 +78,28 @@ if (env("IDP_MODE") === "calls") {
   await run(out, "delete", async () => ({ answer: (await graph.api(`/users/${id}`).middlewareOptions(noRetry).delete()) ?? null }));
   await run(out, "readDeleted", read());
   await run(out, "deleteAgain", async () => ({ answer: (await graph.api(`/users/${id}`).middlewareOptions(noRetry).delete()) ?? null }));
+} else if (env("IDP_MODE") === "invite") {
+  const email = env("IDP_EMAIL");
+  const find = async () => ({
+    users: (await graph
+      .api("/users")
+      .filter(`mail eq '${email.replaceAll("'", "''")}'`)
+      .select(["id", "mail", "displayName", "externalUserState"])
+      .middlewareOptions(noRetry)
+      .get()).value,
+  });
+  const invite = async () => ({
+    invitation: await graph.api("/invitations").middlewareOptions(noRetry).post({
+      invitedUserEmailAddress: email,
+      invitedUserDisplayName: env("IDP_NAME"),
+      inviteRedirectUrl: env("IDP_REDIRECT_URL"),
+      sendInvitationMessage: true,
+    }),
+  });
+  await run(out, "findNone", find);
+  await run(out, "invite", invite);
+  await run(out, "findOne", find);
+  await run(out, "inviteAgain", invite);
 } else {
   const burst = [];
   for (let i = 0; i < 10; i++) {

@@ -7,6 +7,10 @@
 // lastName, PUT it back), read again, delete, read after the delete,
 // delete again.
 // IDP_MODE=ratelimit: a burst of reads until one is refused with 429.
+// IDP_MODE=invite: what InviteUser and FindUsersByEmail call: find by
+// email exactly (none), create (the id from Location), execute-actions-email
+// with UPDATE_PASSWORD and VERIFY_EMAIL, find again in another case (one,
+// unverified), and the create again (409).
 import KcAdminClient from "@keycloak/keycloak-admin-client";
 import { env, print, run } from "./lib.mjs";
 
@@ -39,6 +43,17 @@ if (env("IDP_MODE") === "calls") {
   // findOne answers null for a 404 (catchNotFound).
   await run(out, "readDeleted", read);
   await run(out, "deleteAgain", async () => ({ answer: await kc.users.del({ id }) }));
+} else if (env("IDP_MODE") === "invite") {
+  const email = env("IDP_EMAIL");
+  const [firstName, ...rest] = env("IDP_NAME").split(" ");
+  const rep = { username: email, email, firstName, lastName: rest.join(" "), enabled: true, emailVerified: false };
+  await run(out, "findNone", async () => ({ users: await kc.users.find({ email, exact: true }) }));
+  await run(out, "create", async () => kc.users.create(rep));
+  await run(out, "executeActionsEmail", async () => ({
+    answer: (await kc.users.executeActionsEmail({ id: out.create.id, actions: ["UPDATE_PASSWORD", "VERIFY_EMAIL"] })) ?? null,
+  }));
+  await run(out, "findOne", async () => ({ users: await kc.users.find({ email: email.toUpperCase(), exact: true }) }));
+  await run(out, "createAgain", async () => kc.users.create(rep));
 } else {
   const burst = [];
   for (let i = 0; i < 10; i++) {

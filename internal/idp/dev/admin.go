@@ -3,6 +3,9 @@ package dev
 import (
 	"context"
 	"net/http"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/propertyportal/gateway/internal/idp"
@@ -11,10 +14,14 @@ import (
 // Admin is the dev IdP's admin side: an in-memory identity store that
 // accepts updates, reads and deletes, so identity updates work in `gateway
 // dev` without a real provider. An update of an identity it has not seen
-// creates it (the dev users live in the seeded directory, not here).
+// creates it (the dev users live in the seeded directory, not here). It
+// also finds identities by email and invites them (idp.Inviter): an invite
+// makes an unverified identity, dev-invited-N, and notes the email it
+// would have sent (Invited); nothing is mailed.
 type Admin struct {
-	mu    sync.Mutex
-	users map[string]idp.Profile
+	mu      sync.Mutex
+	users   map[string]idp.Profile
+	invited []string // ids of the identities invited, in order
 }
 
 // NewAdmin makes an empty dev admin store.
@@ -81,4 +88,57 @@ func (a *Admin) DeleteUser(ctx context.Context, externalID string) error {
 	defer a.mu.Unlock()
 	delete(a.users, externalID)
 	return nil
+}
+
+// FindUsersByEmail returns the stored identities whose email is email,
+// compared case-insensitively, ordered by id.
+func (a *Admin) FindUsersByEmail(ctx context.Context, email string) ([]*idp.Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, idp.TransportError("find users by email", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := []*idp.Profile{}
+	for _, p := range a.users {
+		if p.Email != nil && strings.EqualFold(*p.Email, email) {
+			out = append(out, copyProfile(p))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ExternalID < out[j].ExternalID })
+	return out, nil
+}
+
+// InviteUser stores a new unverified identity for u; Permanent 409 when an
+// identity holds its email.
+func (a *Admin) InviteUser(ctx context.Context, u idp.NewIdentity) (*idp.Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, idp.TransportError("create user", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range a.users {
+		if p.Email != nil && strings.EqualFold(*p.Email, u.Email) {
+			return nil, &idp.AdminError{Kind: idp.Permanent, Status: http.StatusConflict,
+				Reason: "the identity provider refused to create user: the value conflicts with another identity (status 409)"}
+		}
+	}
+	id := "dev-invited-" + strconv.Itoa(len(a.invited)+1)
+	for _, taken := a.users[id]; taken; _, taken = a.users[id] {
+		id += "-"
+	}
+	p := idp.Profile{ExternalID: id, Email: &u.Email, FullName: u.FullName}
+	a.users[id] = *copyProfile(p)
+	a.invited = append(a.invited, id)
+	return copyProfile(a.users[id]), nil
+}
+
+// CallsPerInvite is how many calls one InviteUser counts as.
+func (a *Admin) CallsPerInvite() int { return 1 }
+
+// Invited returns the ids of the identities invited, in order: the
+// emails the dev IdP would have sent.
+func (a *Admin) Invited() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.invited...)
 }

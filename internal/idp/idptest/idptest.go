@@ -27,6 +27,22 @@ type User struct {
 	Email     string
 	FirstName string // providers with one name field keep it here
 	LastName  string
+	// EmailVerified: the person proved they own Email (each fake shows it
+	// as its provider does: Auth0 email_verified, Keycloak emailVerified,
+	// Entra a guest's externalUserState).
+	EmailVerified bool
+}
+
+// Sent is an email a fake sent on its own: an invitation, a password
+// reset, a required-actions email.
+type Sent struct {
+	At     time.Time
+	UserID string
+	Email  string
+	Kind   string // the provider's name for it: change_password, execute-actions-email, invitation
+	// Actions are what the email asks the person to do (Keycloak's
+	// required actions), nil for others.
+	Actions []string
 }
 
 // Call is one admin API request the fake received.
@@ -69,6 +85,8 @@ type Core struct {
 	hang       chan struct{}  // when set, calls block until it closes or the request ends
 	late       *time.Duration // the next write lands this long after its client gave up; < 0: never
 	resets     int            // the next n writes take effect and lose their answer
+	sent       []Sent
+	created    int // users Create made, for their ids
 
 	// Another client of the same quota (ShareQuota): its calls, admitted
 	// or refused by the same rule as ours, are kept apart from calls.
@@ -126,6 +144,95 @@ func (c *Core) Delete(id string) bool {
 	return ok
 }
 
+// Users returns copies of every user, ordered by id.
+func (c *Core) Users() []User {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]User, 0, len(c.users))
+	for _, u := range c.users {
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// FindByEmail returns copies of the users whose email is email, compared
+// case-insensitively as the providers do, ordered by id.
+func (c *Core) FindByEmail(email string) []User {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []User
+	for _, u := range c.users {
+		if strings.EqualFold(u.Email, email) {
+			out = append(out, *u)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Create adds u under a new id, newID(n) for the n-th user created, unless
+// another user holds its email (compared case-insensitively): then it
+// reports false and adds nothing. The check and the insert are one step.
+func (c *Core) Create(u User, newID func(n int) string) (User, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.users {
+		if strings.EqualFold(o.Email, u.Email) {
+			return User{}, false
+		}
+	}
+	for {
+		c.created++
+		u.ID = newID(c.created)
+		if _, ok := c.users[u.ID]; !ok {
+			break
+		}
+	}
+	cp := u
+	c.users[u.ID] = &cp
+	return u, true
+}
+
+// RecordSent notes an email the fake sent.
+func (c *Core) RecordSent(s Sent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.At.IsZero() {
+		s.At = time.Now()
+	}
+	c.sent = append(c.sent, s)
+}
+
+// SentEmails returns a copy of every email the fake sent, in order.
+func (c *Core) SentEmails() []Sent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Sent(nil), c.sent...)
+}
+
+// SentTo returns the emails the fake sent about user id.
+func (c *Core) SentTo(id string) []Sent {
+	var out []Sent
+	for _, s := range c.SentEmails() {
+		if s.UserID == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CallsFor returns the admin calls recorded about user id.
+func (c *Core) CallsFor(id string) []Call {
+	var out []Call
+	for _, cl := range c.Calls() {
+		if cl.UserID == id {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
 // EmailTaken reports whether another user than id has email.
 func (c *Core) EmailTaken(id, email string) bool {
 	c.mu.Lock()
@@ -181,7 +288,8 @@ func (c *Core) LandLate(after time.Duration) { c.mu.Lock(); c.late = &after; c.m
 // written. They are recorded Lost.
 func (c *Core) SetReset(n int) { c.mu.Lock(); c.resets = n; c.mu.Unlock() }
 
-// Force makes every call about user id answer status (0 to stop).
+// Force makes every call about user id answer status (0 to stop); id may
+// also be an email, in lower case, for the calls that create a user with it.
 func (c *Core) Force(id string, status int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -309,13 +417,38 @@ func TokenFields(r *http.Request) map[string]string {
 // provider handler continues only when Gate returns true, and then calls
 // Done with its status before it writes the answer.
 func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body map[string]any) (done func(status int), ok bool) {
+	return c.gate(w, r, &userID, body, true)
+}
+
+// GateCreate is Gate for a call that creates a user, whose id is known
+// only once it is made: done records the call with the id it is given
+// ("" when none was made). A status forced for the email in body
+// (Force(email, status)) answers it, as a status forced for a user does.
+func (c *Core) GateCreate(w http.ResponseWriter, r *http.Request, email string, body map[string]any) (done func(status int, userID string), ok bool) {
+	var id string
+	d, ok := c.gate(w, r, &id, body, true, strings.ToLower(email))
+	if !ok {
+		return nil, false
+	}
+	return func(status int, userID string) { id = userID; d(status) }, true
+}
+
+// GatePublic is Gate for an endpoint that takes no bearer token (Auth0's
+// Authentication API): the quota, faults and record are the same.
+func (c *Core) GatePublic(w http.ResponseWriter, r *http.Request, userID string, body map[string]any) (done func(status int), ok bool) {
+	return c.gate(w, r, &userID, body, false)
+}
+
+// gate is Gate with the user id read when the call is recorded, and the
+// forced-status keys to check (the user id, and any others).
+func (c *Core) gate(w http.ResponseWriter, r *http.Request, userID *string, body map[string]any, needToken bool, forceKeys ...string) (done func(status int), ok bool) {
 	now := Arrival(r)
 	c.mu.Lock()
 	latency, hang := c.latency, c.hang
 	c.mu.Unlock()
 	record := func(status int, lost bool) {
 		c.mu.Lock()
-		c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: userID, Body: body, Status: status, Lost: lost})
+		c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: *userID, Body: body, Status: status, Lost: lost})
 		c.mu.Unlock()
 	}
 	fail := func(status int, code, msg string) (func(int), bool) {
@@ -327,7 +460,7 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 	c.mu.Lock()
 	exp, known := c.tokens[strings.TrimPrefix(auth, "Bearer ")]
 	c.mu.Unlock()
-	if !strings.HasPrefix(auth, "Bearer ") || !known || time.Now().After(exp) {
+	if needToken && (!strings.HasPrefix(auth, "Bearer ") || !known || time.Now().After(exp)) {
 		return fail(http.StatusUnauthorized, "invalid_token", "Invalid token")
 	}
 	c.mu.Lock()
@@ -337,7 +470,7 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 		limit := int(c.rate)
 		if float64(n) >= c.rate {
 			reset := now.Add(time.Second).Truncate(time.Second).Add(time.Second)
-			c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: userID, Body: body, Status: 429})
+			c.calls = append(c.calls, Call{At: now, Method: r.Method, Path: r.URL.Path, UserID: *userID, Body: body, Status: 429})
 			c.mu.Unlock()
 			w.Header().Set("Retry-After", "1")
 			if c.QuotaHeaders {
@@ -364,7 +497,12 @@ func (c *Core) Gate(w http.ResponseWriter, r *http.Request, userID string, body 
 	if c.down > 0 {
 		c.down--
 	}
-	forced := c.forced[userID]
+	forced := c.forced[*userID]
+	for _, k := range forceKeys {
+		if forced == 0 {
+			forced = c.forced[k]
+		}
+	}
 	var late *time.Duration
 	if c.late != nil && r.Method != http.MethodGet {
 		late, c.late = c.late, nil

@@ -3,7 +3,9 @@
 // changes, reads and deletes users of one realm with a client-credentials
 // token from the realm's token endpoint, for a service-account client with
 // the realm-management manage-users role; Keycloak keeps first and last
-// name apart, and the adapter splits a full name at its first space) and
+// name apart, and the adapter splits a full name at its first space; it
+// also finds users by email and invites them with Keycloak's
+// execute-actions email) and
 // the verifier of the keycloak-events deliveries (webhook.go). It never
 // logs or returns PII in errors.
 package keycloak
@@ -65,10 +67,11 @@ func errorCode(b []byte) string {
 
 // user is the part of Keycloak's UserRepresentation the gateway uses.
 type user struct {
-	ID        string  `json:"id,omitempty"`
-	Email     *string `json:"email,omitempty"`
-	FirstName *string `json:"firstName,omitempty"`
-	LastName  *string `json:"lastName,omitempty"`
+	ID            string  `json:"id,omitempty"`
+	Email         *string `json:"email,omitempty"`
+	FirstName     *string `json:"firstName,omitempty"`
+	LastName      *string `json:"lastName,omitempty"`
+	EmailVerified bool    `json:"emailVerified"`
 }
 
 // SplitName splits a full name into Keycloak's firstName and lastName at
@@ -80,7 +83,7 @@ func SplitName(full string) (first, last string) {
 }
 
 func (u user) profile() *idp.Profile {
-	p := &idp.Profile{ExternalID: u.ID, Email: u.Email}
+	p := &idp.Profile{ExternalID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified}
 	var parts []string
 	for _, s := range []*string{u.FirstName, u.LastName} {
 		if s != nil && *s != "" {
@@ -119,6 +122,7 @@ func (a *Adapter) UpdateUser(ctx context.Context, externalID string, u idp.Profi
 		return nil, err
 	}
 	out := user{ID: externalID}
+	out.EmailVerified, _ = rep["emailVerified"].(bool)
 	for k, dst := range map[string]**string{"email": &out.Email, "firstName": &out.FirstName, "lastName": &out.LastName} {
 		if v, ok := rep[k].(string); ok {
 			*dst = &v
@@ -147,4 +151,79 @@ func (a *Adapter) DeleteUser(ctx context.Context, externalID string) error {
 		return nil
 	}
 	return err
+}
+
+// FindUsersByEmail sends GET /admin/realms/{realm}/users?email=...&exact=true;
+// Keycloak keeps emails in lower case and compares them so.
+func (a *Adapter) FindUsersByEmail(ctx context.Context, email string) ([]*idp.Profile, error) {
+	q := url.Values{"email": {email}, "exact": {"true"}}
+	var out []user
+	if err := a.client.Do(ctx, http.MethodGet, strings.TrimSuffix(a.users, "/")+"?"+q.Encode(), nil, &out, "find users by email"); err != nil {
+		return nil, err
+	}
+	ps := make([]*idp.Profile, len(out))
+	for i, u := range out {
+		ps[i] = u.profile()
+	}
+	return ps, nil
+}
+
+// InviteActions are the required actions an invited user's email asks
+// for: set a password, and prove the email by following the link.
+var InviteActions = []string{"UPDATE_PASSWORD", "VERIFY_EMAIL"}
+
+// InviteUser sends POST /admin/realms/{realm}/users (username and email
+// the email, the name split as UpdateUser splits it, enabled, unverified,
+// no credentials), which answers 201 with the new id in Location, then PUT
+// /admin/realms/{realm}/users/{id}/execute-actions-email with
+// InviteActions, on which Keycloak emails the person a link to set their
+// password (the realm needs SMTP). A 409 (username or email exists) is
+// Permanent. When the user was made but the email could not be sent, it
+// returns the new user with the error.
+func (a *Adapter) InviteUser(ctx context.Context, u idp.NewIdentity) (*idp.Profile, error) {
+	email := strings.ToLower(u.Email)
+	rep := map[string]any{"username": email, "email": email, "enabled": true, "emailVerified": false}
+	made := user{Email: &email}
+	if u.FullName != nil {
+		first, last := SplitName(*u.FullName)
+		rep["firstName"], rep["lastName"] = first, last
+		made.FirstName, made.LastName = &first, &last
+	}
+	h, err := a.client.DoHeader(ctx, http.MethodPost, strings.TrimSuffix(a.users, "/"), rep, nil, "create user")
+	if err != nil {
+		return nil, err
+	}
+	id := newID(h.Get("Location"))
+	if id == "" {
+		// Made, but which is it? Only a search by email can tell.
+		return nil, &idp.AdminError{Kind: idp.Retryable, Status: http.StatusCreated, Unknown: true,
+			Reason: "the identity provider created the user without saying its id"}
+	}
+	made.ID = id
+	if err := a.client.Do(ctx, http.MethodPut, a.users+url.PathEscape(id)+"/execute-actions-email", InviteActions, nil, "send the invite email"); err != nil {
+		return made.profile(), err
+	}
+	return made.profile(), nil
+}
+
+// CallsPerInvite is how many calls one InviteUser sends.
+func (a *Adapter) CallsPerInvite() int { return 2 }
+
+// newID reads the id from a create's Location, .../users/{id} (the host
+// and path before may be Keycloak's public ones, not the admin URL's);
+// "" when it holds none.
+func newID(location string) string {
+	loc, err := url.Parse(location)
+	if err != nil {
+		return ""
+	}
+	parts := strings.Split(loc.EscapedPath(), "/")
+	if len(parts) < 2 || parts[len(parts)-2] != "users" || parts[len(parts)-1] == "" {
+		return ""
+	}
+	id, err := url.PathUnescape(parts[len(parts)-1])
+	if err != nil {
+		return ""
+	}
+	return id
 }

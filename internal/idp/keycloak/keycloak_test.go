@@ -1,6 +1,7 @@
 package keycloak_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,13 @@ func TestAdapter(t *testing.T) {
 		cfg := f.Config()
 		cfg.Timeout = idp.Duration(timeout)
 		return keycloak.New(cfg, nil)
+	})
+	t.Run("Invite", func(t *testing.T) {
+		idptest.ConformanceInvite(t, f.Core, func(timeout time.Duration) idp.Inviter {
+			cfg := f.Config()
+			cfg.Timeout = idp.Duration(timeout)
+			return keycloak.New(cfg, nil)
+		})
 	})
 	t.Run("NameSplitIntoFirstAndLast", func(t *testing.T) {
 		f.Put(idptest.User{ID: "k-1", Email: "k@example.com"})
@@ -44,6 +52,38 @@ func TestAdapter(t *testing.T) {
 		}
 		if got := f.Attributes("k-2"); len(got) != 1 || got["department"] == nil {
 			t.Fatalf("attributes after the update: %v", got)
+		}
+	})
+
+	t.Run("InviteAsksToSetThePasswordAndVerify", func(t *testing.T) {
+		name := "Mary Ann Smith"
+		p, err := keycloak.New(f.Config(), nil).InviteUser(t.Context(), idp.NewIdentity{Email: "Mary@Example.com", FullName: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := f.Get(p.ExternalID)
+		if u.Email != "mary@example.com" || u.FirstName != "Mary" || u.LastName != "Ann Smith" || u.EmailVerified {
+			t.Fatalf("stored %+v", u)
+		}
+		sent := f.SentTo(p.ExternalID)
+		if len(sent) != 1 || strings.Join(sent[0].Actions, ",") != "UPDATE_PASSWORD,VERIFY_EMAIL" {
+			t.Fatalf("sent %+v", sent)
+		}
+		create := f.CallsFor(p.ExternalID)[0]
+		if create.Body["enabled"] != true || create.Body["emailVerified"] != false || create.Body["username"] != "mary@example.com" || create.Body["credentials"] != nil {
+			t.Fatalf("create sent %v", create.Body)
+		}
+	})
+	t.Run("InviteWhoseEmailFailsReturnsTheUser", func(t *testing.T) {
+		f.SetMailDown(true)
+		defer f.SetMailDown(false)
+		p, err := keycloak.New(f.Config(), nil).InviteUser(t.Context(), idp.NewIdentity{Email: "nomail@example.com"})
+		ae := idp.AsAdminError(err)
+		if err == nil || ae.Status != 500 || p == nil || p.ExternalID == "" {
+			t.Fatalf("got %+v, %v", p, err)
+		}
+		if _, ok := f.Get(p.ExternalID); !ok || len(f.SentTo(p.ExternalID)) != 0 {
+			t.Fatal("want the user made and no email sent")
 		}
 	})
 }

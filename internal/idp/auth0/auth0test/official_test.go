@@ -118,4 +118,46 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 			t.Error("the fake served no 429")
 		}
 	})
+
+	t.Run("Invite", func(t *testing.T) {
+		f.SetRate(100)
+		defer f.SetRate(0)
+		e := env("invite")
+		e["IDP_EMAIL"], e["IDP_NAME"], e["IDP_CONNECTION"] = "invitee@example.com", "Ivy Invitee", f.Connection
+		e["IDP_PASSWORD"] = "Aa1!correct-horse-battery-staple"
+		out := idptest.RunClient(t, "auth0.mjs", e)
+		c := idptest.Results{T: t, Out: out}
+
+		c.OK("findNone")
+		c.Equal("findNone", float64(200), "status")
+		if u, _ := c.Get("findNone", "users"); u == nil || len(u.([]any)) != 0 {
+			t.Errorf("users-by-email before the create answered %v, want []", u)
+		}
+		c.Require("create")
+		c.Equal("create", float64(201), "status")
+		c.Equal("create", "invitee@example.com", "user", "email")
+		c.Equal("create", false, "user", "email_verified")
+		id := c.Str("create", "user", "user_id")
+		c.OK("changePassword")
+		c.Equal("changePassword", float64(200), "status")
+		c.OK("findOne")
+		u, _ := c.Get("findOne", "users")
+		if us, _ := u.([]any); len(us) != 1 || us[0].(map[string]any)["user_id"] != id || us[0].(map[string]any)["email_verified"] != false {
+			t.Fatalf("users-by-email after the create answered %v, want %s unverified", u, id)
+		}
+		c.Failed("createAgain", 409, "ConflictError")
+
+		if sent := f.SentTo(id); len(sent) != 1 || sent[0].Kind != "change_password" {
+			t.Errorf("the fake sent %+v for the client's change_password", f.SentEmails())
+		}
+		var create, reset bool
+		for _, cl := range f.CallsFor(id) {
+			create = create || cl.Method == http.MethodPost && cl.Path == "/api/v2/users" && cl.Status == 201 &&
+				cl.Body["connection"] == f.Connection && cl.Body["verify_email"] == false
+			reset = reset || cl.Path == "/dbconnections/change_password" && cl.Status == 200 && cl.Body["client_id"] == f.ClientID
+		}
+		if !create || !reset {
+			t.Errorf("the fake recorded create %v, change_password %v: %+v", create, reset, f.CallsFor(id))
+		}
+	})
 }

@@ -99,4 +99,37 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 			t.Error("the fake served no 429")
 		}
 	})
+
+	t.Run("Invite", func(t *testing.T) {
+		e := env("invite")
+		e["IDP_EMAIL"], e["IDP_REDIRECT_URL"] = "o'neill@example.com", entratest.RedirectURL
+		out := idptest.RunClient(t, "entra.mjs", e)
+		c := idptest.Results{T: t, Out: out}
+		c.Require("token")
+
+		c.OK("findNone")
+		if u, _ := c.Get("findNone", "users"); u == nil || len(u.([]any)) != 0 {
+			t.Errorf("the filter before the invitation answered %v, want []", u)
+		}
+		c.Require("invite")
+		c.Equal("invite", "PendingAcceptance", "invitation", "status")
+		c.Equal("invite", "o'neill@example.com", "invitation", "invitedUserEmailAddress")
+		id := c.Str("invite", "invitation", "invitedUser", "id")
+		if u, ok := f.Get(id); id == "" || !ok || u.Email != "o'neill@example.com" || u.FirstName != "Jane Doe" || u.EmailVerified {
+			t.Fatalf("invitedUser.id %q; the fake holds %+v (%v)", id, u, ok)
+		}
+		if sent := f.SentTo(id); len(sent) != 1 || sent[0].Kind != "invitation" {
+			t.Errorf("the fake sent %+v", f.SentEmails())
+		}
+		c.OK("findOne")
+		found, _ := c.Get("findOne", "users")
+		if us, _ := found.([]any); len(us) != 1 || us[0].(map[string]any)["id"] != id || us[0].(map[string]any)["externalUserState"] != "PendingAcceptance" {
+			t.Errorf("the filter after the invitation answered %v, want %s PendingAcceptance", found, id)
+		}
+		c.Failed("inviteAgain", 409, "")
+		calls := f.CallsFor(id)
+		if len(calls) != 1 || calls[0].Path != "/v1.0/invitations" || calls[0].Status != 201 || calls[0].Body["inviteRedirectUrl"] != entratest.RedirectURL {
+			t.Errorf("the fake recorded %+v", calls)
+		}
+	})
 }

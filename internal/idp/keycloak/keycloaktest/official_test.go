@@ -117,4 +117,38 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 			t.Error("the fake served no 429")
 		}
 	})
+
+	t.Run("Invite", func(t *testing.T) {
+		e := env("invite")
+		e["IDP_EMAIL"] = "invitee@example.com"
+		out := idptest.RunClient(t, "keycloak.mjs", e)
+		c := idptest.Results{T: t, Out: out}
+		c.Require("token")
+
+		c.OK("findNone")
+		if u, _ := c.Get("findNone", "users"); u == nil || len(u.([]any)) != 0 {
+			t.Errorf("find before the create answered %v, want []", u)
+		}
+		c.Require("create")
+		id := c.Str("create", "id")
+		u, ok := f.Get(id)
+		if id == "" || !ok || u.Email != "invitee@example.com" || u.FirstName != "Mary" || u.LastName != "Ann Smith" || u.EmailVerified {
+			t.Fatalf("the client read id %q from Location; the fake holds %+v (%v)", id, u, ok)
+		}
+		c.OK("executeActionsEmail")
+		if sent := f.SentTo(id); len(sent) != 1 || !slices.Equal(sent[0].Actions, []string{"UPDATE_PASSWORD", "VERIFY_EMAIL"}) {
+			t.Errorf("the fake sent %+v", f.SentEmails())
+		}
+		c.OK("findOne")
+		found, _ := c.Get("findOne", "users")
+		if us, _ := found.([]any); len(us) != 1 || us[0].(map[string]any)["id"] != id || us[0].(map[string]any)["emailVerified"] != false {
+			t.Errorf("find after the create answered %v, want %s unverified", found, id)
+		}
+		c.Failed("createAgain", 409, "")
+		calls := f.CallsFor(id)
+		if len(calls) != 2 || calls[0].Method != http.MethodPost || calls[0].Status != 201 ||
+			calls[1].Path != "/admin/realms/"+keycloaktest.Realm+"/users/"+id+"/execute-actions-email" || calls[1].Status != 204 {
+			t.Errorf("the fake recorded %+v", calls)
+		}
+	})
 }
