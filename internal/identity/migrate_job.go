@@ -146,7 +146,17 @@ func (a *attempt) migrate(ctx context.Context) (outcome, *verdict) {
 	if !called {
 		return outcome{err: err}, nil
 	}
-	if err == nil && (p == nil || p.ExternalID == "") {
+	if p != nil && p.ExternalID != "" {
+		if err != nil {
+			// Created, but the invite or password email failed: the
+			// identity is the user's all the same; they can ask the target
+			// for a password reset.
+			s.opts.Log.Warn("identity migration: identity created, its invite email not sent", "job", j.ID, "idp", j.IdPID,
+				"error", idp.AsAdminError(err).Reason)
+		}
+		return outcome{called: true}, &verdict{state: "done", target: p.ExternalID, created: true}
+	}
+	if err == nil {
 		err = &idp.AdminError{Kind: idp.Retryable, Reason: "the identity provider answered the invite without an identity", Unknown: true}
 	}
 	if err != nil {

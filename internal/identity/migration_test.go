@@ -18,6 +18,7 @@ import (
 	"github.com/propertyportal/gateway/internal/identity"
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/providers"
+	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -107,6 +108,7 @@ const (
 // invoice.
 type migEnv struct {
 	t      testing.TB
+	url    string
 	db     *sqlx.DB
 	tenant uuid.UUID
 	users  []uuid.UUID // users[i] is src|i, email m<i>@example.com
@@ -114,7 +116,8 @@ type migEnv struct {
 
 func newMigEnv(t testing.TB, n int, src string) *migEnv {
 	t.Helper()
-	e := &migEnv{t: t, db: pgtest.DB(t), tenant: uuid.New()}
+	e := &migEnv{t: t, url: pgtest.URL(t), tenant: uuid.New()}
+	e.db = pgtestPool(t, e)
 	e.exec(`INSERT INTO directory.tenants (id, name) VALUES ($1, 'T')`, e.tenant)
 	e.exec(`INSERT INTO directory.users (id, tenant_id, idp_id, external_id, email, full_name)
 		SELECT gen_random_uuid(), $1, $2, 'src|' || i, 'm' || i || '@example.com', 'M ' || i FROM generate_series(0, $3 - 1) i`,
@@ -125,6 +128,18 @@ func newMigEnv(t testing.TB, n int, src string) *migEnv {
 	e.exec(`INSERT INTO bookkeeping.invoices (tenant_id, number, amount_minor, currency, issued_at, created_by_user_id)
 		SELECT $1, 'INV-' || u.external_id, 100, 'EUR', now(), u.id FROM directory.users u`, e.tenant)
 	return e
+}
+
+// pgtestPool opens a connection pool of a process of its own to the env's
+// database, closed when the test ends.
+func pgtestPool(t testing.TB, e *migEnv) *sqlx.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), e.url, postgres.Options{MaxOpenConns: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 func (e *migEnv) exec(q string, args ...any) {
