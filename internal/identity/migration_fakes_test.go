@@ -127,7 +127,7 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 			}
 			ft.core.SetRate(tc.rps)
 			ft.core.ShareQuota(tc.rps / 4) // another application takes a quarter: 429s
-			ft.core.SetReset(20)            // 20 writes take effect and lose their answer
+			ft.core.SetReset(20)           // 20 writes take effect and lose their answer
 			var ids []uuid.UUID
 			if err := e.db.Select(&ids, `SELECT id FROM directory.users ORDER BY id`); err != nil {
 				t.Fatal(err)
