@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
@@ -320,6 +321,45 @@ func TestMigration(t *testing.T) {
 		}
 		if target.finds["n10@example.com"] != 1 || target.invites["n10@example.com"] != 1 {
 			t.Errorf("the changed email was not looked up: %v", target.finds)
+		}
+	})
+
+	t.Run("ErasedWhileQueuedIsSkippedAndScrubbed", func(t *testing.T) {
+		t.Parallel()
+		e := newMigEnv(t, 3, srcIdP)
+		target := newMemTarget()
+		s := e.service(target, 200)
+		ctx := context.Background()
+		m, _, _, err := s.StartMigration(ctx, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, stop := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, _ = s.RunMigration(short, m.ID, identity.RunOptions{}) // queues them, no workers
+		stop()
+		// The erasure's own steps: cancel the user's changes, scrub the user.
+		if err := postgres.Tx(ctx, e.db, func(tx *sqlx.Tx) error {
+			if n, err := s.CancelChanges(ctx, tx, e.users[0]); err != nil || n != 1 {
+				return fmt.Errorf("cancelled %d: %w", n, err)
+			}
+			u, err := directory.LockUserForErasure(ctx, tx, access.Scope{Role: access.RoleInternal}, e.users[0])
+			if err != nil {
+				return err
+			}
+			_, err = directory.ScrubUser(ctx, tx, u)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count(`SELECT count(*) FROM identity.outbox WHERE user_id = $1 AND (email IS NOT NULL OR full_name IS NOT NULL)`, e.users[0]); n != 0 {
+			t.Errorf("the erased user's job keeps values")
+		}
+		m = migrate(t, s, plan)
+		if m.Skipped != 1 || m.Done != 2 || m.State != identity.MigrationFinished {
+			t.Errorf("migration %+v", m)
+		}
+		if target.finds["m0@example.com"] != 0 {
+			t.Errorf("the erased user was looked up")
 		}
 	})
 
