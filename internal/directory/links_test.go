@@ -174,6 +174,22 @@ func TestIdentityLinks(t *testing.T) {
 		}
 	})
 
+	t.Run("UserWithoutALinkGetsItsHistory", func(t *testing.T) {
+		// As seed.Bulk loads users, with the triggers off.
+		u := mustUser(t, st, tenant, "auth0-prod", "a|bulk", "b@acme.com")
+		if _, err := db.Exec(`DELETE FROM directory.identity_links WHERE user_id = $1`, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repoint(t, db, u.ID, auth0("a|bulk"), kc("k|bulk"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		links := mustLinks(t, db, u.ID)
+		if len(links) != 2 || links[0].IdentityRef != auth0("a|bulk") || links[0].AcceptUntil.Sub(*links[0].UnlinkedAt) != time.Hour ||
+			links[1].IdentityRef != kc("k|bulk") || links[1].UnlinkedAt != nil {
+			t.Fatalf("links = %+v", links)
+		}
+	})
+
 	t.Run("ErasureEndsTheGrace", func(t *testing.T) {
 		u := mustUser(t, st, tenant, "auth0-prod", "a|gone", "g@acme.com")
 		if _, err := repoint(t, db, u.ID, auth0("a|gone"), kc("k|gone"), 24*time.Hour); err != nil {

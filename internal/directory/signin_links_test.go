@@ -13,6 +13,7 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/directory"
+	"github.com/propertyportal/gateway/internal/postgres"
 	"github.com/propertyportal/gateway/internal/postgres/pgtest"
 )
 
@@ -267,4 +268,27 @@ func TestJustInTimeLinking(t *testing.T) {
 			t.Fatalf("users = %d", n)
 		}
 	})
+}
+
+// The hot path of a known current identity stays one statement when its
+// cache changes, with or without linking configured.
+func TestSyncUserKnownIdentityStatements(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	st := directory.NewStore(db)
+	tenant := mustTenant(t, db)
+	mustUser(t, st, tenant, "keycloak-default", "k|hot", "hot@acme.com")
+	for name, link := range map[string][]directory.LinkSource{"Plain": nil, "Linking": {{IdPID: "auth0-prod"}}} {
+		t.Run(name, func(t *testing.T) {
+			ctx, n := postgres.WithStatementCounter(context.Background())
+			c := directory.Claims{IdPID: "keycloak-default", ExternalID: "k|hot", TenantID: tenant, Email: ptr(name + "@acme.com"),
+				EmailVerified: true, LinkFrom: link, IssuedAt: time.Now()}
+			if _, err := st.SyncUser(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if got := n.Load(); got != 1 {
+				t.Fatalf("%d statements, want 1", got)
+			}
+		})
+	}
 }
