@@ -24,7 +24,7 @@ func mustUser(t *testing.T, st *directory.Store, tenant uuid.UUID, idpID, sub, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u.User
+	return u
 }
 
 // repoint runs directory.Repoint in a transaction of its own.

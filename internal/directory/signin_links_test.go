@@ -49,7 +49,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 
 	t.Run("WithinGraceResolvesToTheUser", func(t *testing.T) {
 		u := moved(t, "a1", time.Hour)
-		s, err := st.SyncUser(ctx, old("a1"))
+		s, err := st.SignIn(ctx, old("a1"))
 		if err != nil || s.ID != u.ID || s.Until == nil || time.Until(*s.Until) < 59*time.Minute {
 			t.Fatalf("sign-in = %+v err %v", s, err)
 		}
@@ -60,7 +60,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 			t.Fatal("a token of the ended link created a user")
 		}
 		// The new identity signs in to the same user, without a bound.
-		s, err = st.SyncUser(ctx, directory.Claims{IdPID: "keycloak-default", ExternalID: "kc-a1", TenantID: tenant, IssuedAt: time.Now()})
+		s, err = st.SignIn(ctx, directory.Claims{IdPID: "keycloak-default", ExternalID: "kc-a1", TenantID: tenant, IssuedAt: time.Now()})
 		if err != nil || s.ID != u.ID || s.Until != nil {
 			t.Fatalf("new identity: %+v %v", s, err)
 		}
@@ -72,7 +72,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 			WHERE user_id = $1 AND unlinked_at IS NOT NULL`, u.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err := st.SyncUser(ctx, old("a2"))
+		_, err := st.SignIn(ctx, old("a2"))
 		if !errors.Is(err, directory.ErrSignInMoved) || apperr.KindOf(err) != apperr.Unauthenticated {
 			t.Fatalf("err = %v", err)
 		}
@@ -83,7 +83,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 
 	t.Run("ZeroGraceRefusedAtOnce", func(t *testing.T) {
 		moved(t, "a3", 0)
-		if _, err := st.SyncUser(ctx, old("a3")); !errors.Is(err, directory.ErrSignInMoved) {
+		if _, err := st.SignIn(ctx, old("a3")); !errors.Is(err, directory.ErrSignInMoved) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -92,7 +92,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 		moved(t, "a4", time.Hour)
 		c := old("a4")
 		c.TenantID = mustTenant(t, db)
-		if _, err := st.SyncUser(ctx, c); apperr.KindOf(err) != apperr.Unauthenticated {
+		if _, err := st.SignIn(ctx, c); apperr.KindOf(err) != apperr.Unauthenticated {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -102,7 +102,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 		if _, err := db.Exec(`UPDATE directory.users SET erased_at = now(), email = NULL WHERE id = $1`, u.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.SyncUser(ctx, old("a5")); apperr.KindOf(err) != apperr.Unauthenticated {
+		if _, err := st.SignIn(ctx, old("a5")); apperr.KindOf(err) != apperr.Unauthenticated {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -114,7 +114,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 		u := moved(t, "a6", time.Hour)
 		c := directory.Claims{IdPID: "entra-corp", ExternalID: "e-a6", TenantID: tenant, Email: ptr("a6@acme.com"),
 			EmailVerified: true, LinkFrom: []directory.LinkSource{{IdPID: "auth0-prod", Grace: time.Hour}}, IssuedAt: time.Now()}
-		s, err := st.SyncUser(ctx, c)
+		s, err := st.SignIn(ctx, c)
 		if err != nil || s.ID == u.ID {
 			t.Fatalf("sign-in = %+v err %v: claimed a moved user", s, err)
 		}
@@ -122,7 +122,7 @@ func TestSignInThroughEndedLink(t *testing.T) {
 		// resolves only to its own user.
 		c = old("a6")
 		c.EmailVerified, c.LinkFrom = true, []directory.LinkSource{{IdPID: "keycloak-default"}}
-		if s, err := st.SyncUser(ctx, c); err != nil || s.ID != u.ID {
+		if s, err := st.SignIn(ctx, c); err != nil || s.ID != u.ID {
 			t.Fatalf("ended link with linking on: %+v %v", s, err)
 		}
 	})
@@ -142,7 +142,7 @@ func TestJustInTimeLinking(t *testing.T) {
 
 	t.Run("VerifiedEmailLinks", func(t *testing.T) {
 		u := mustUser(t, st, tenant, "auth0-prod", "a|v", "Verified@Acme.com")
-		s, err := st.SyncUser(ctx, target("k|v", "verified@acme.com", true))
+		s, err := st.SignIn(ctx, target("k|v", "verified@acme.com", true))
 		if err != nil || s.ID != u.ID || s.IdPID != "keycloak-default" || s.ExternalID != "k|v" || *s.FullName != "New Name" || s.Until != nil {
 			t.Fatalf("sign-in = %+v err %v, want user %v moved", s, err, u.ID)
 		}
@@ -151,17 +151,17 @@ func TestJustInTimeLinking(t *testing.T) {
 			t.Fatalf("links = %+v", links)
 		}
 		// The old token resolves within the grace; the new one is current.
-		if s, err := st.SyncUser(ctx, directory.Claims{IdPID: "auth0-prod", ExternalID: "a|v", TenantID: tenant, IssuedAt: time.Now()}); err != nil || s.ID != u.ID {
+		if s, err := st.SignIn(ctx, directory.Claims{IdPID: "auth0-prod", ExternalID: "a|v", TenantID: tenant, IssuedAt: time.Now()}); err != nil || s.ID != u.ID {
 			t.Fatalf("old identity: %+v %v", s, err)
 		}
-		if s, err := st.SyncUser(ctx, target("k|v", "verified@acme.com", true)); err != nil || s.ID != u.ID {
+		if s, err := st.SignIn(ctx, target("k|v", "verified@acme.com", true)); err != nil || s.ID != u.ID {
 			t.Fatalf("second sign-in: %+v %v", s, err)
 		}
 	})
 
 	t.Run("UnverifiedEmailCreates", func(t *testing.T) {
 		u := mustUser(t, st, tenant, "auth0-prod", "a|u", "unverified@acme.com")
-		s, err := st.SyncUser(ctx, target("k|u", "unverified@acme.com", false))
+		s, err := st.SignIn(ctx, target("k|u", "unverified@acme.com", false))
 		if err != nil || s.ID == u.ID {
 			t.Fatalf("sign-in = %+v err %v", s, err)
 		}
@@ -173,7 +173,7 @@ func TestJustInTimeLinking(t *testing.T) {
 	t.Run("AmbiguousRefused", func(t *testing.T) {
 		mustUser(t, st, tenant, "auth0-prod", "a|d1", "dup@acme.com")
 		mustUser(t, st, tenant, "auth0-prod", "a|d2", "DUP@acme.com")
-		_, err := st.SyncUser(ctx, target("k|d", "dup@acme.com", true))
+		_, err := st.SignIn(ctx, target("k|d", "dup@acme.com", true))
 		if !errors.Is(err, directory.ErrAmbiguousLink) || apperr.KindOf(err) != apperr.Unauthenticated {
 			t.Fatalf("err = %v", err)
 		}
@@ -185,7 +185,7 @@ func TestJustInTimeLinking(t *testing.T) {
 	t.Run("OtherTenantNeverLinked", func(t *testing.T) {
 		other := mustTenant(t, db)
 		u := mustUser(t, st, other, "auth0-prod", "a|t", "tenant@acme.com")
-		s, err := st.SyncUser(ctx, target("k|t", "tenant@acme.com", true))
+		s, err := st.SignIn(ctx, target("k|t", "tenant@acme.com", true))
 		if err != nil || s.ID == u.ID {
 			t.Fatalf("sign-in = %+v err %v", s, err)
 		}
@@ -197,7 +197,7 @@ func TestJustInTimeLinking(t *testing.T) {
 		if _, err := db.Exec(`UPDATE directory.users SET erased_at = now() WHERE id = $1`, u.ID); err != nil {
 			t.Fatal(err)
 		}
-		s, err := st.SyncUser(ctx, target("k|e", "erased@acme.com", true))
+		s, err := st.SignIn(ctx, target("k|e", "erased@acme.com", true))
 		if err != nil || s.ID == u.ID {
 			t.Fatalf("sign-in = %+v err %v", s, err)
 		}
@@ -205,7 +205,7 @@ func TestJustInTimeLinking(t *testing.T) {
 
 	t.Run("OtherSourceNeverLinked", func(t *testing.T) {
 		u := mustUser(t, st, tenant, "entra-corp", "e|s", "source@acme.com")
-		s, err := st.SyncUser(ctx, target("k|s", "source@acme.com", true))
+		s, err := st.SignIn(ctx, target("k|s", "source@acme.com", true))
 		if err != nil || s.ID == u.ID {
 			t.Fatalf("sign-in = %+v err %v", s, err)
 		}
@@ -215,7 +215,7 @@ func TestJustInTimeLinking(t *testing.T) {
 		u := mustUser(t, st, tenant, "auth0-prod", "a|off", "off@acme.com")
 		c := target("k|off", "off@acme.com", true)
 		c.LinkFrom = nil
-		s, err := st.SyncUser(ctx, c)
+		s, err := st.SignIn(ctx, c)
 		if err != nil || s.ID == u.ID {
 			t.Fatalf("sign-in = %+v err %v", s, err)
 		}
@@ -230,7 +230,7 @@ func TestJustInTimeLinking(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s, err := st.SyncUser(ctx, target("k|c", "burst@acme.com", true))
+				s, err := st.SignIn(ctx, target("k|c", "burst@acme.com", true))
 				errs[i] = err
 				if s != nil {
 					ids[i] = s.ID
@@ -255,7 +255,7 @@ func TestJustInTimeLinking(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = st.SyncUser(ctx, target("k|new", "nobody@acme.com", true))
+				_, errs[i] = st.SignIn(ctx, target("k|new", "nobody@acme.com", true))
 			}()
 		}
 		wg.Wait()
@@ -283,7 +283,7 @@ func TestSyncUserKnownIdentityStatements(t *testing.T) {
 			ctx, n := postgres.WithStatementCounter(context.Background())
 			c := directory.Claims{IdPID: "keycloak-default", ExternalID: "k|hot", TenantID: tenant, Email: ptr(name + "@acme.com"),
 				EmailVerified: true, LinkFrom: link, IssuedAt: time.Now()}
-			if _, err := st.SyncUser(ctx, c); err != nil {
+			if _, err := st.SignIn(ctx, c); err != nil {
 				t.Fatal(err)
 			}
 			if got := n.Load(); got != 1 {
