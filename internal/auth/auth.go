@@ -171,8 +171,10 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 			return access.Scope{}, err
 		}
 		s.UserID = u.ID
-		if u.Until != nil && u.Until.Before(until) {
-			until = *u.Until // an ended link: no longer than its grace
+		// A token of an ended link is cached no longer than its grace: the
+		// hit test truncates now to the second, so until is too.
+		if u.Until != nil && u.Until.Truncate(time.Second).Before(until) {
+			until = u.Until.Truncate(time.Second)
 		}
 	}
 	v.signedIn.add(key, signedIn{scope: s, until: until}, gen)
