@@ -59,7 +59,10 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
-CREATE TRIGGER users_link_update AFTER UPDATE OF idp_id, external_id ON directory.users
+-- Every update, not UPDATE OF idp_id, external_id: no way of setting the
+-- columns (a BEFORE trigger's, say) escapes it; the WHEN test is all other
+-- updates pay.
+CREATE TRIGGER users_link_update AFTER UPDATE ON directory.users
     FOR EACH ROW WHEN (OLD.idp_id IS DISTINCT FROM NEW.idp_id OR OLD.external_id IS DISTINCT FROM NEW.external_id)
     EXECUTE FUNCTION directory.relink_user();
 

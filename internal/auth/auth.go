@@ -150,7 +150,7 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 		}
 		v.signedIn.remove(key) // expired: verify refuses it, and says why
 	}
-	// Read before SyncUser reads the user: an erasure notice that comes
+	// Read before SignIn reads the user: an erasure notice that comes
 	// while this sign-in runs keeps its scope out of the cache. The scope
 	// is still returned: a request under way when the erasure lands may
 	// finish.
@@ -161,7 +161,7 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	}
 	s := access.Scope{Role: id.Role, TenantID: id.TenantID}
 	if !id.ServiceAccount() {
-		u, err := v.directory.SyncUser(r.Context(), directory.Claims{IdPID: id.IdPID, ExternalID: id.ExternalID,
+		u, err := v.directory.SignIn(r.Context(), directory.Claims{IdPID: id.IdPID, ExternalID: id.ExternalID,
 			TenantID: id.TenantID, Email: id.Email, FullName: id.FullName, IssuedAt: id.IssuedAt,
 			EmailVerified: id.EmailVerified, LinkFrom: v.linkFrom[id.IdPID]})
 		if err != nil {
@@ -171,8 +171,10 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 			return access.Scope{}, err
 		}
 		s.UserID = u.ID
-		if u.Until != nil && u.Until.Before(until) {
-			until = *u.Until // an ended link: no longer than its grace
+		// A token of an ended link is cached no longer than its grace: the
+		// hit test truncates now to the second, so until is too.
+		if u.Until != nil && u.Until.Truncate(time.Second).Before(until) {
+			until = u.Until.Truncate(time.Second)
 		}
 	}
 	v.signedIn.add(key, signedIn{scope: s, until: until}, gen)

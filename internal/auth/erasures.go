@@ -43,7 +43,7 @@ var defaultListenerTuning = listenerTuning{
 // ErasureChannel and RepointChannel over a connection of its own to dsn
 // (the main database, where directory.users lives) and, on each notice,
 // drops every cached token of the erased or moved user, so the user's next
-// request is verified and signed in again, which SyncUser refuses (erased)
+// request is verified and signed in again, which the directory refuses (erased)
 // or bounds by the move's grace (moved). The notice comes from the
 // erasing transaction itself, at its commit, whichever path erased
 // (eraseUser, eraseContact, an IdP deletion by webhook). It costs nothing

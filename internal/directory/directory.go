@@ -3,7 +3,11 @@
 // identity data; email and full_name here are a read-only cache. This package
 // writes SQL against the directory schema only; a change of a user's email
 // also moves the creator domain bookkeeping keeps on the user's invoices (its
-// trigger, migration 00030), and erasing the email clears it.
+// trigger, migration 00030), and erasing the email clears it. It also keeps
+// every identity a user has had (directory.identity_links, migration 00036),
+// so a user moves to another IdP keeping its id (Repoint) and an identity
+// belongs to one user forever; it never lets an ended identity create or
+// claim a user.
 package directory
 
 import (

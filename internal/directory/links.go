@@ -63,9 +63,15 @@ func Repoint(ctx context.Context, tx *sqlx.Tx, userID uuid.UUID, from, to Identi
 		return nil, apperr.E(apperr.Conflict, "the target identity is or was linked to a user")
 	}
 	// The old link ends with its grace first; the trigger then finds no
-	// current link of from to end and only records the new one.
-	_, err = tx.ExecContext(ctx, `UPDATE directory.identity_links SET unlinked_at = now(), accept_until = now() + $3 * interval '1 microsecond'
-		WHERE idp_id = $1 AND external_id = $2 AND unlinked_at IS NULL`, from.IdPID, from.ExternalID, grace.Microseconds())
+	// current link of from to end and only records the new one. A user
+	// loaded with the triggers off (seed.Bulk) has no link yet: it is
+	// recorded here, ended, so its history starts with from.
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO directory.identity_links AS l (idp_id, external_id, user_id, linked_at, unlinked_at, accept_until)
+		VALUES ($1, $2, $3, $5, now(), now() + $4 * interval '1 microsecond')
+		ON CONFLICT (idp_id, external_id) DO UPDATE SET unlinked_at = EXCLUDED.unlinked_at, accept_until = EXCLUDED.accept_until
+			WHERE l.user_id = EXCLUDED.user_id AND l.unlinked_at IS NULL`,
+		from.IdPID, from.ExternalID, userID, grace.Microseconds(), u.CreatedAt)
 	if err != nil {
 		return nil, postgres.Translate(err, "end identity link")
 	}

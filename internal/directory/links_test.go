@@ -24,7 +24,7 @@ func mustUser(t *testing.T, st *directory.Store, tenant uuid.UUID, idpID, sub, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u.User
+	return u
 }
 
 // repoint runs directory.Repoint in a transaction of its own.
@@ -171,6 +171,22 @@ func TestIdentityLinks(t *testing.T) {
 		_, err := db.Exec(`INSERT INTO directory.users (tenant_id, idp_id, external_id) VALUES ($1, 'auth0-prod', 'a|raw')`, tenant)
 		if apperr.KindOf(postgres.Translate(err, "insert")) != apperr.Conflict {
 			t.Fatalf("insert on an ended identity: err = %v", err)
+		}
+	})
+
+	t.Run("UserWithoutALinkGetsItsHistory", func(t *testing.T) {
+		// As seed.Bulk loads users, with the triggers off.
+		u := mustUser(t, st, tenant, "auth0-prod", "a|bulk", "b@acme.com")
+		if _, err := db.Exec(`DELETE FROM directory.identity_links WHERE user_id = $1`, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repoint(t, db, u.ID, auth0("a|bulk"), kc("k|bulk"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		links := mustLinks(t, db, u.ID)
+		if len(links) != 2 || links[0].IdentityRef != auth0("a|bulk") || links[0].AcceptUntil.Sub(*links[0].UnlinkedAt) != time.Hour ||
+			links[1].IdentityRef != kc("k|bulk") || links[1].UnlinkedAt != nil {
+			t.Fatalf("links = %+v", links)
 		}
 	})
 

@@ -24,8 +24,8 @@ var (
 	ErrAmbiguousLink = apperr.E(apperr.Unauthenticated, "this sign-in matches more than one user; an administrator must link it")
 )
 
-// SignIn is a user signed in by SyncUser.
-type SignIn struct {
+// SignedIn is a user signed in by SignIn.
+type SignedIn struct {
 	*User
 	// Until, when set, is when the token's identity stops resolving to the
 	// user: the identity is an ended link (the user moved to another
@@ -62,7 +62,7 @@ const syncUserSQL = `
 //
 // A token of an ended link (its user moved to another identity, see
 // Repoint) resolves to that user, cache untouched, until the link's
-// accept_until (SignIn.Until), and is refused with ErrSignInMoved after
+// accept_until (SignedIn.Until, see SignIn), and is refused with ErrSignInMoved after
 // it; it never creates a user.
 //
 // With c.LinkFrom and a verified email, the first sign-in of an identity
@@ -73,7 +73,18 @@ const syncUserSQL = `
 //
 // Unauthenticated when the identity belongs to another tenant than its user,
 // when the user was erased, or when the tenant does not exist.
-func (st *Store) SyncUser(ctx context.Context, c Claims) (*SignIn, error) {
+func (st *Store) SyncUser(ctx context.Context, c Claims) (*User, error) {
+	s, err := st.SignIn(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return s.User, nil
+}
+
+// SignIn is SyncUser, and also says until when the sign-in may be reused
+// (SignedIn.Until: set for a token of an ended link). A cache of sign-ins
+// uses it, not SyncUser.
+func (st *Store) SignIn(ctx context.Context, c Claims) (*SignedIn, error) {
 	if c.IssuedAt.IsZero() {
 		c.IssuedAt = time.Now()
 	}
@@ -82,7 +93,7 @@ func (st *Store) SyncUser(ctx context.Context, c Claims) (*SignIn, error) {
 
 // syncUser is SyncUser; retried is set on its one retry after losing a race
 // to a concurrent first sign-in or move of the same identity.
-func (st *Store) syncUser(ctx context.Context, c Claims, retried bool) (*SignIn, error) {
+func (st *Store) syncUser(ctx context.Context, c Claims, retried bool) (*SignedIn, error) {
 	// With linking possible, the statement only refreshes a known user: an
 	// unknown identity first looks for a user to link.
 	create := !c.linking()
@@ -111,7 +122,7 @@ func (st *Store) syncUser(ctx context.Context, c Claims, retried bool) (*SignIn,
 	if err := c.admits(u); err != nil {
 		return nil, err
 	}
-	return &SignIn{User: u}, nil
+	return &SignedIn{User: u}, nil
 }
 
 // linking reports whether a first sign-in of c may take over a user.
@@ -135,7 +146,7 @@ var errRaced = errors.New("directory: identity changed during sign-in")
 // signInUnlinked signs in an identity no user is on now: an ended link
 // resolves to its user within its grace; an identity nobody ever had links
 // just in time or creates a user.
-func (st *Store) signInUnlinked(ctx context.Context, c Claims, retried bool) (*SignIn, error) {
+func (st *Store) signInUnlinked(ctx context.Context, c Claims, retried bool) (*SignedIn, error) {
 	s, err := st.signInEndedLink(ctx, c)
 	if errors.Is(err, errRaced) {
 		if retried {
@@ -154,7 +165,7 @@ func (st *Store) signInUnlinked(ctx context.Context, c Claims, retried bool) (*S
 		}
 		return st.syncUser(ctx, c, true)
 	}
-	var out *SignIn
+	var out *SignedIn
 	err = postgres.Tx(ctx, st.db, func(tx *sqlx.Tx) (err error) {
 		out, err = linkOnSignIn(ctx, tx, c)
 		return err
@@ -172,7 +183,7 @@ func (st *Store) signInUnlinked(ctx context.Context, c Claims, retried bool) (*S
 // while the link's accept_until is ahead, else ErrSignInMoved. Nil, nil when
 // the identity was never linked; errRaced when it is current (someone is
 // on it now).
-func (st *Store) signInEndedLink(ctx context.Context, c Claims) (*SignIn, error) {
+func (st *Store) signInEndedLink(ctx context.Context, c Claims) (*SignedIn, error) {
 	var links []struct {
 		UserID      uuid.UUID  `db:"user_id"`
 		AcceptUntil *time.Time `db:"accept_until"`
@@ -200,14 +211,14 @@ func (st *Store) signInEndedLink(ctx context.Context, c Claims) (*SignIn, error)
 	if err := c.admits(u); err != nil {
 		return nil, err
 	}
-	return &SignIn{User: u, Until: l.AcceptUntil}, nil
+	return &SignedIn{User: u, Until: l.AcceptUntil}, nil
 }
 
 // linkOnSignIn is a first sign-in with linking on, inside tx: under a lock
 // of the identity (concurrent first sign-ins of it queue here), it takes
 // over the one user of c.LinkFrom in the tenant with c's email, or creates
 // a user when there is none.
-func linkOnSignIn(ctx context.Context, tx *sqlx.Tx, c Claims) (*SignIn, error) {
+func linkOnSignIn(ctx context.Context, tx *sqlx.Tx, c Claims) (*SignedIn, error) {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('directory.identity_links:' || $1 || ':' || $2, 0))`,
 		c.IdPID, c.ExternalID); err != nil {
 		return nil, postgres.Translate(err, "lock identity")
@@ -241,7 +252,7 @@ func linkOnSignIn(ctx context.Context, tx *sqlx.Tx, c Claims) (*SignIn, error) {
 			}
 			return nil, err
 		}
-		return &SignIn{User: u}, nil
+		return &SignedIn{User: u}, nil
 	case 1:
 	default:
 		return nil, ErrAmbiguousLink
@@ -257,5 +268,5 @@ func linkOnSignIn(ctx context.Context, tx *sqlx.Tx, c Claims) (*SignIn, error) {
 	if err != nil {
 		return nil, postgres.Translate(err, "refresh linked user")
 	}
-	return &SignIn{User: u}, nil
+	return &SignedIn{User: u}, nil
 }

@@ -57,6 +57,12 @@ func TestExampleLoads(t *testing.T) {
 	if got := kinds[idp.KindKeycloak].RolesClaim; got != "realm_access.roles" {
 		t.Fatalf("keycloak roles claim defaults to %q", got)
 	}
+	if m, ok := kinds[idp.KindKeycloak].MigrateFrom("auth0-prod"); !ok || !m.LinkOnSignIn || time.Duration(m.Grace) != 168*time.Hour {
+		t.Fatalf("the keycloak example does not migrate from auth0-prod: %+v", m)
+	}
+	if err := idp.CheckMigrations(cfgs); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDefaults(t *testing.T) {
