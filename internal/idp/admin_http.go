@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -98,7 +99,7 @@ func (c *AdminClient) do(ctx context.Context, method, url string, body, out any,
 	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}))
 	resp, err := c.http.Do(req)
 	if err != nil {
-		e := TransportError(what, err)
+		e := TransportError(what, withoutURL(err))
 		e.Unknown = sent.Load()
 		return nil, e
 	}
@@ -123,6 +124,17 @@ func (c *AdminClient) do(ctx context.Context, method, url string, body, out any,
 		}
 	}
 	return resp.Header, nil
+}
+
+// withoutURL drops the request URL that net/http puts in its errors: a
+// search's query holds the email searched for, which must not reach a
+// log. The method and the cause stay.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
 
 // token returns the cached token, fetching a new one when it is about to

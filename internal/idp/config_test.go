@@ -45,7 +45,7 @@ func TestExampleLoads(t *testing.T) {
 			t.Fatalf("the example has no %s adapter", k)
 		}
 	}
-	if a := kinds[idp.KindAuth0]; a.Admin == nil || a.Webhook == nil || a.Admin.ClientSecret != "secret-of-AUTH0_MGMT_SECRET" {
+	if a := kinds[idp.KindAuth0]; a.Admin == nil || a.Webhook == nil || a.Admin.ClientSecret != "secret-of-AUTH0_MGMT_SECRET" || a.Admin.Connection != idp.DefaultAuth0Connection {
 		t.Fatalf("the auth0 example lacks its admin or webhook section, or ${} was not expanded: %+v", a)
 	}
 	if got := kinds[idp.KindEntra].SubjectClaim; got != "oid" {

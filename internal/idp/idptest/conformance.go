@@ -221,8 +221,8 @@ func Conformance(t *testing.T, core *Core, newAdapter func(timeout time.Duration
 		core.Put(User{ID: "u-1"})
 		a := newAdapter(2 * time.Second)
 		secret := core.ClientSecret
-		core.ClientSecret = "rotated"
-		defer func() { core.ClientSecret = secret }()
+		core.SetClientSecret("rotated")
+		defer core.SetClientSecret(secret)
 		_, err := a.GetUser(ctx, "u-1")
 		if ae := kindOf(t, err); ae.Kind != idp.Permanent {
 			t.Fatalf("got %+v", ae)

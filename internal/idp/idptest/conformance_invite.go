@@ -103,6 +103,24 @@ func ConformanceInvite(t *testing.T, core *Core, newInviter func(timeout time.Du
 			t.Fatalf("got %v, %v", profiles(got), err)
 		}
 	})
+	t.Run("FindTimesOutWithoutPII", func(t *testing.T) {
+		// The email is in the search's URL, which net/http puts in its errors.
+		fresh(t)
+		a := newInviter(200 * time.Millisecond)
+		if _, err := a.FindUsersByEmail(ctx, "old@example.com"); err != nil { // token first, fast
+			t.Fatal(err)
+		}
+		core.SetLatency(2 * time.Second)
+		defer core.SetLatency(0)
+		_, err := a.FindUsersByEmail(ctx, "old@example.com")
+		ae := kindOf(t, err)
+		if ae.Kind != idp.Retryable {
+			t.Fatalf("got %+v", ae)
+		}
+		if containsAny(ae.Error(), "old@example.com", "old%40example.com", "tok-") {
+			t.Fatalf("error leaks the email: %q", ae.Error())
+		}
+	})
 	t.Run("InviteCreatesAndSendsTheEmail", func(t *testing.T) {
 		a := fresh(t)
 		clean("new.person@example.com")

@@ -245,6 +245,10 @@ func (c *Core) EmailTaken(id, email string) bool {
 	return false
 }
 
+// SetClientSecret changes the client secret the token endpoint accepts,
+// as a rotation at the IdP does; safe while requests are served.
+func (c *Core) SetClientSecret(s string) { c.mu.Lock(); c.ClientSecret = s; c.mu.Unlock() }
+
 // SetTokenTTL sets expires_in of the tokens issued from now on.
 func (c *Core) SetTokenTTL(d time.Duration) { c.mu.Lock(); c.TokenTTL = d; c.mu.Unlock() }
 
@@ -367,7 +371,10 @@ func (c *Core) IssueToken(w http.ResponseWriter, fields map[string]string) {
 		WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	if fields["client_id"] != c.ClientID || fields["client_secret"] != c.ClientSecret {
+	c.mu.Lock()
+	id, secret := c.ClientID, c.ClientSecret
+	c.mu.Unlock()
+	if fields["client_id"] != id || fields["client_secret"] != secret {
 		WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "Unauthorized"})
 		return
 	}

@@ -80,6 +80,11 @@ func TestNew(t *testing.T) {
 	if _, ok := unwrap(got["dev"]).(*dev.Admin); !ok {
 		t.Fatalf("dev: %+v", got["dev"])
 	}
+	for id, calls := range map[string]int{"auth0-prod": 2, "keycloak-default": 2, "dev": 1} {
+		if got[id].Inviter == nil || got[id].CallsPerInvite != calls {
+			t.Errorf("%s: Inviter %v, CallsPerInvite %d, want %d", id, got[id].Inviter != nil, got[id].CallsPerInvite, calls)
+		}
+	}
 }
 
 func TestConfigErrorsNameAdapterAndField(t *testing.T) {

@@ -19,7 +19,7 @@ func TestOfficialClientAgreesWithFake(t *testing.T) {
 	f := keycloaktest.New(t)
 	// A secret with characters that RFC 6749 (2.3.1) has form-encoded
 	// before HTTP Basic, as the client sends it.
-	f.ClientSecret = "kc+s3cret/with=reserved&chars %"
+	f.SetClientSecret("kc+s3cret/with=reserved&chars %")
 	env := func(mode string) map[string]string {
 		return map[string]string{
 			"IDP_MODE": mode, "IDP_URL": f.URL, "IDP_REALM": keycloaktest.Realm,
