@@ -100,8 +100,9 @@ func (s *Service) processMigration(ctx context.Context, a *attempt) {
 func (a *attempt) migrate(ctx context.Context) (outcome, *verdict) {
 	s, j := a.s, a.j
 	inv := a.ad.Inviter
-	if inv == nil {
-		return outcome{}, failed(ReasonIdPRefused)
+	if inv == nil { // a process configured otherwise: one that can invite takes it
+		return outcome{called: true, err: &idp.AdminError{Kind: idp.Retryable,
+			Reason: "this gateway process cannot find and invite users at the target identity provider"}}, nil
 	}
 	if v, err := s.precheckMigration(ctx, j); err != nil || v != nil {
 		return outcome{err: err}, v

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -440,7 +441,8 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 // fillMigration hands pending users of m to the outbox until window of
 // them are running. A user who changed since the run took them on ends
 // here, before any call: erased (skipped), no longer on the source (done
-// when already on the target, by a sign-in), without an email.
+// when already on the target, by a sign-in), with an identity change still
+// queued, without an email.
 func (s *Service) fillMigration(ctx context.Context, m *Migration, window int) error {
 	queued := false
 	err := postgres.Tx(ctx, s.db, func(tx *sqlx.Tx) error {
@@ -466,6 +468,17 @@ func (s *Service) fillMigration(ctx context.Context, m *Migration, window int) e
 		for _, u := range users {
 			byID[u.ID] = u
 		}
+		// A user with an identity change still queued is being changed:
+		// their job would wait behind it, then find them changed.
+		var busy []uuid.UUID
+		if err := tx.SelectContext(ctx, &busy, `SELECT DISTINCT user_id FROM identity.outbox
+			WHERE user_id = ANY($1) AND state IN ('pending', 'running')`, pq.Array(ids)); err != nil {
+			return err
+		}
+		changing := make(map[uuid.UUID]bool, len(busy))
+		for _, id := range busy {
+			changing[id] = true
+		}
 		for _, id := range ids {
 			u := byID[id]
 			state, reason := "failed", ReasonUserChanged
@@ -475,7 +488,7 @@ func (s *Service) fillMigration(ctx context.Context, m *Migration, window int) e
 				state, reason = "skipped", ReasonErased
 			case u.IdPID == m.ToIdP:
 				state, reason = "done", ""
-			case u.IdPID != m.FromIdP:
+			case u.IdPID != m.FromIdP, changing[id]:
 			case u.Email == nil || *u.Email == "":
 				reason = ReasonNoEmail
 			default:

@@ -31,7 +31,8 @@ type memTarget struct {
 	users    map[string]*idp.Profile
 	finds    map[string]int // by lower-cased email
 	invites  map[string]int
-	loseNext int // the next invites land, but their answers are lost
+	loseNext int    // the next invites land, but their answers are lost
+	refuse   string // an email whose find is refused for good (403)
 	next     int
 }
 
@@ -49,6 +50,9 @@ func (m *memTarget) FindUsersByEmail(ctx context.Context, email string) ([]*idp.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.finds[strings.ToLower(email)]++
+	if strings.EqualFold(email, m.refuse) {
+		return nil, &idp.AdminError{Kind: idp.Permanent, Status: http.StatusForbidden, Reason: "forbidden (403)"}
+	}
 	var out []*idp.Profile
 	for _, u := range m.users {
 		if strings.EqualFold(*u.Email, email) {
@@ -269,8 +273,11 @@ func TestMigration(t *testing.T) {
 
 	t.Run("Conflicts", func(t *testing.T) {
 		t.Parallel()
-		e := newMigEnv(t, 12, srcIdP)
+		e := newMigEnv(t, 14, srcIdP)
 		target := newMemTarget()
+		// 12: an identity change queued before the run; 13: the target refuses it.
+		e.exec(`INSERT INTO identity.outbox (user_id, idp_id, external_id, op, email) VALUES ($1, $2, 'src|12', 'update', 'n12@example.com')`, e.users[12], srcIdP)
+		target.refuse = "m13@example.com"
 		// 0, 1: the same email on the source.
 		e.exec(`UPDATE directory.users SET email = 'M0@example.com' WHERE id = $1`, e.users[1])
 		// 2: no email.
@@ -306,17 +313,17 @@ func TestMigration(t *testing.T) {
 		m = migrate(t, s, plan)
 		want := map[identity.MigrationReason]int{identity.ReasonDuplicateEmail: 2, identity.ReasonNoEmail: 1,
 			identity.ReasonLinkedToOtherUser: 2, identity.ReasonSeveralIdentities: 1, identity.ReasonUnverifiedEmail: 1,
-			identity.ReasonUserChanged: 1}
-		if got := failures(m); fmt.Sprint(got) != fmt.Sprint(want) || m.Skipped != 2 || m.Done != 2 || m.Total != 12 {
+			identity.ReasonUserChanged: 2, identity.ReasonIdPRefused: 1}
+		if got := failures(m); fmt.Sprint(got) != fmt.Sprint(want) || m.Skipped != 2 || m.Done != 2 || m.Total != 14 {
 			t.Fatalf("migration %+v, failures %v", m, got)
 		}
-		for _, i := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9} {
+		for _, i := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13} {
 			if n := e.count(`SELECT count(*) FROM directory.users WHERE id = $1 AND idp_id = $2 AND external_id = $3`,
 				e.users[i], srcIdP, fmt.Sprintf("src|%d", i)); n != 1 {
 				t.Errorf("user %d left the source", i)
 			}
 		}
-		if target.finds["m0@example.com"]+target.finds["m2@example.com"]+target.finds["m3@example.com"] != 0 {
+		if target.finds["m0@example.com"]+target.finds["m2@example.com"]+target.finds["m3@example.com"]+target.finds["m12@example.com"] != 0 {
 			t.Errorf("calls for conflicts known before any: %v", target.finds)
 		}
 		if target.finds["n10@example.com"] != 1 || target.invites["n10@example.com"] != 1 {
