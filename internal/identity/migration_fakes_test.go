@@ -38,6 +38,7 @@ type fakeTarget struct {
 	core     *idptest.Core
 	adapter  func(timeout time.Duration) inviter
 	isCreate func(idptest.Call) bool
+	isFind   func(idptest.Call) bool
 }
 
 func auth0Target(t *testing.T) fakeTarget {
@@ -48,7 +49,8 @@ func auth0Target(t *testing.T) fakeTarget {
 			cfg.Timeout = idp.Duration(d)
 			return auth0.New(cfg, nil)
 		},
-		isCreate: func(c idptest.Call) bool { return c.Method == http.MethodPost && c.Path == "/api/v2/users" }}
+		isCreate: func(c idptest.Call) bool { return c.Method == http.MethodPost && c.Path == "/api/v2/users" },
+		isFind:   func(c idptest.Call) bool { return c.Method == http.MethodGet && c.Path == "/api/v2/users-by-email" }}
 }
 
 func keycloakTarget(t *testing.T) fakeTarget {
@@ -62,6 +64,9 @@ func keycloakTarget(t *testing.T) fakeTarget {
 		},
 		isCreate: func(c idptest.Call) bool {
 			return c.Method == http.MethodPost && (c.Path == users || c.Path == users+"/")
+		},
+		isFind: func(c idptest.Call) bool {
+			return c.Method == http.MethodGet && (c.Path == users || c.Path == users+"/")
 		}}
 }
 
@@ -73,7 +78,8 @@ func entraTarget(t *testing.T) fakeTarget {
 			cfg.Timeout = idp.Duration(d)
 			return entra.New(cfg, nil)
 		},
-		isCreate: func(c idptest.Call) bool { return c.Method == http.MethodPost && c.Path == "/v1.0/invitations" }}
+		isCreate: func(c idptest.Call) bool { return c.Method == http.MethodPost && c.Path == "/v1.0/invitations" },
+		isFind:   func(c idptest.Call) bool { return c.Method == http.MethodGet && c.Path == "/v1.0/users" }}
 }
 
 // admittedInWindow is the most calls the fake admitted (answered other
@@ -114,9 +120,9 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 		users    int
 		rps      float64
 	}{
-		{"Auth0ToKeycloak", "auth0-prod", "keycloak-default", keycloakTarget, 2000, 400},
+		{"Auth0ToKeycloak", "auth0-prod", "keycloak-default", keycloakTarget, 2000, 600},
 		{"KeycloakToEntra", "keycloak-default", "entra-corp", entraTarget, 1000, 250},
-		{"EntraToAuth0", "entra-corp", "auth0-prod", auth0Target, 1000, 300},
+		{"EntraToAuth0", "entra-corp", "auth0-prod", auth0Target, 1000, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newMigEnv(t, tc.users, tc.from)
@@ -204,8 +210,11 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 			if got := len(ft.core.Users()); got != tc.users {
 				t.Errorf("the target holds %d identities for %d users: a second create", got, tc.users)
 			}
-			creates, refused := 0, 0
+			creates, refused, finds := 0, 0, 0
 			for _, cl := range ft.core.Calls() {
+				if ft.isFind(cl) && cl.Status == http.StatusOK {
+					finds++
+				}
 				if ft.isCreate(cl) {
 					switch {
 					case cl.Status == http.StatusConflict:
@@ -214,6 +223,11 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 						creates++
 					}
 				}
+			}
+			// One find per user, and one more only after an invite whose
+			// answer was lost (20 resets, and the calls cut by the kill).
+			if finds < tc.users || finds > tc.users+20+16 {
+				t.Errorf("%d finds for %d users", finds, tc.users)
 			}
 			invited := tc.users - (tc.users+2)/3
 			if creates != invited || refused != 0 {
