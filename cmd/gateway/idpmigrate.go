@@ -190,13 +190,21 @@ func printDryRun(w io.Writer, p identity.MigrationPlan, d *identity.DryRun, svc 
 	for _, c := range d.Conflicts {
 		fmt.Fprintf(w, "    %-22s %d\n", c.Reason, c.Count)
 	}
-	fmt.Fprintf(w, "  calls to %s: at most %d (%d per user); about %s at its quota of %g requests/s\n",
-		p.To, d.MaxCalls, svc.CallsPerUser(p.To), d.Duration.Round(time.Second), svc.RequestsPerSecond(p.To))
+	fmt.Fprintf(w, "  calls to %s: at most %d (%d per user); %s at its quota of %g requests/s\n",
+		p.To, d.MaxCalls, svc.CallsPerUser(p.To), about(d.Duration), svc.RequestsPerSecond(p.To))
 }
 
 func printProgress(w io.Writer, m *identity.Migration, svc *identity.Service) {
-	fmt.Fprintf(w, "progress: %d done, %d failed, %d skipped, %d remaining of %d; about %s left at the quota\n",
-		m.Done, m.Failed, m.Skipped, m.Remaining, m.Total, svc.AtQuota(m.ToIdP, m.Remaining).Round(time.Second))
+	fmt.Fprintf(w, "progress: %d done, %d failed, %d skipped, %d remaining of %d; %s left at the quota\n",
+		m.Done, m.Failed, m.Skipped, m.Remaining, m.Total, about(svc.AtQuota(m.ToIdP, m.Remaining)))
+}
+
+// about is d for a person: "about 3m20s", "under a second".
+func about(d time.Duration) string {
+	if d < time.Second {
+		return "under a second"
+	}
+	return "about " + d.Round(time.Second).String()
 }
 
 func printSummary(w io.Writer, m *identity.Migration) {
