@@ -326,6 +326,10 @@ func TestMigration(t *testing.T) {
 		if target.finds["m0@example.com"]+target.finds["m2@example.com"]+target.finds["m3@example.com"]+target.finds["m12@example.com"] != 0 {
 			t.Errorf("calls for conflicts known before any: %v", target.finds)
 		}
+		// A migration is no identity change: the user's sync status does not show it.
+		if st, err := s.Status(ctx, e.users[6]); err != nil || st.Status != identity.Applied {
+			t.Errorf("status after a failed migration: %+v %v", st, err)
+		}
 		if target.finds["n10@example.com"] != 1 || target.invites["n10@example.com"] != 1 {
 			t.Errorf("the changed email was not looked up: %v", target.finds)
 		}

@@ -206,16 +206,20 @@ func (s *Service) jobSync(ctx context.Context, id int64) (Sync, error) {
 
 // Status is the status of a user's identity changes: the oldest unfinished
 // one (PENDING), else the latest finished one; APPLIED when there is none.
+// A migration to another IdP is no change of the identity: its progress is
+// the migration's (Migration).
 func (s *Service) Status(ctx context.Context, userID uuid.UUID) (Sync, error) {
 	js, err := unfinished(ctx, s.db, userID)
 	if err != nil {
 		return Sync{}, err
 	}
-	if len(js) > 0 {
-		return syncOf(&js[0]), nil
+	for i := range js {
+		if js[i].Op != opMigrate {
+			return syncOf(&js[i]), nil
+		}
 	}
 	err = s.db.SelectContext(ctx, &js, `SELECT `+jobColumns+` FROM identity.outbox
-		WHERE user_id = $1 ORDER BY id DESC LIMIT 1`, userID)
+		WHERE user_id = $1 AND op <> $2 ORDER BY id DESC LIMIT 1`, userID, opMigrate)
 	if err != nil {
 		return Sync{}, postgres.Translate(err, "identity status")
 	}
