@@ -143,6 +143,11 @@ func TestIdPMigrateCommand(t *testing.T) {
 		}
 		noPII(t, out)
 
+		out, code = e.gateway(t, nil, append(args, "-dry-run")...)
+		if code != 0 || !strings.Contains(out, "would resume migration "+id[1]) {
+			t.Errorf("dry run of a stopped run: exit %d:\n%s", code, out)
+		}
+
 		out, code = e.gateway(t, nil, args...)
 		if code != exitMigrationFailures {
 			t.Fatalf("resumed: exit %d:\n%s", code, out)
