@@ -421,12 +421,18 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 		if m, err = s.findMigration(ctx, id); err != nil {
 			return nil, err
 		}
+		if m.State == MigrationFinished { // by another process running it too
+			return m, nil
+		}
 		if m.Remaining == 0 {
-			if _, err := s.db.ExecContext(ctx, `UPDATE identity.migrations SET state = 'finished', finished_at = now()
-				WHERE id = $1 AND state = 'running'`, id); err != nil {
-				return nil, postgres.Translate(err, "finish migration")
+			finished, err := s.finishRun(ctx, m)
+			if err != nil {
+				return nil, err
 			}
-			return s.findMigration(ctx, id)
+			if finished {
+				return s.findMigration(ctx, id)
+			}
+			continue // a resuming run took more users on meanwhile
 		}
 		if o.Progress != nil && time.Since(last) >= o.Every {
 			o.Progress(m)
@@ -436,6 +442,31 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// finishRun marks m FINISHED unless users remain, under the lock of
+// StartMigration, so a resume that takes more users on never lands in a
+// finished run. It reports whether m is finished.
+func (s *Service) finishRun(ctx context.Context, m *Migration) (bool, error) {
+	var n int64
+	err := postgres.Tx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('identity.migrations:' || $1 || '>' || $2))`,
+			m.FromIdP, m.ToIdP); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE identity.migrations SET state = 'finished', finished_at = now()
+			WHERE id = $1 AND state = 'running' AND NOT EXISTS (SELECT 1 FROM identity.migration_users
+				WHERE migration_id = $1 AND state IN ('pending', 'running'))`, m.ID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, postgres.Translate(err, "finish migration")
+	}
+	return n == 1, nil
 }
 
 // fillMigration hands pending users of m to the outbox until window of
