@@ -247,3 +247,43 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrationConflictsAtTheFakes: what each provider's admin API answers
+// decides the conflicts it alone knows of: several identities with the
+// email, an unverified one, one linked to another user.
+func TestMigrationConflictsAtTheFakes(t *testing.T) {
+	t.Parallel()
+	for name, target := range map[string]func(*testing.T) fakeTarget{
+		"Auth0": auth0Target, "Keycloak": keycloakTarget, "Entra": entraTarget,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newMigEnv(t, 4, srcIdP)
+			ft := target(t)
+			ft.core.Put(idptest.User{ID: "several-a", Email: "m0@example.com", EmailVerified: true})
+			ft.core.Put(idptest.User{ID: "several-b", Email: "M0@example.com", EmailVerified: true})
+			ft.core.Put(idptest.User{ID: "unverified", Email: "m1@example.com"})
+			ft.core.Put(idptest.User{ID: "taken", Email: "m2@example.com", EmailVerified: true})
+			e.exec(`INSERT INTO directory.users (tenant_id, idp_id, external_id, email) VALUES ($1, $2, 'taken', 'x@example.com')`, e.tenant, dstIdP)
+			ft.core.Put(idptest.User{ID: "mine", Email: "m3@example.com", EmailVerified: true})
+			a := ft.adapter(5 * time.Second)
+			ads := map[string]providers.Admin{dstIdP: {AdminAdapter: a, Inviter: a, RequestsPerSecond: 50,
+				CallsPerInvite: a.CallsPerInvite(), Timeout: 5 * time.Second}}
+			s := identity.New(e.db, directory.NewStore(e.db), comms.NewStore(e.db), ads, identity.Options{PollInterval: 20 * time.Millisecond})
+			m := migrate(t, s, plan)
+			want := map[identity.MigrationReason]int{identity.ReasonSeveralIdentities: 1, identity.ReasonUnverifiedEmail: 1,
+				identity.ReasonLinkedToOtherUser: 1}
+			if got := failures(m); fmt.Sprint(got) != fmt.Sprint(want) || m.Done != 1 {
+				t.Fatalf("migration %+v, failures %v", m, got)
+			}
+			if n := e.count(`SELECT count(*) FROM directory.users WHERE id = $1 AND idp_id = $2 AND external_id = 'mine'`, e.users[3], dstIdP); n != 1 {
+				t.Error("the verified identity was not adopted")
+			}
+			for _, cl := range ft.core.Calls() {
+				if ft.isCreate(cl) {
+					t.Errorf("a conflict created an identity: %s %s", cl.Method, cl.Path)
+				}
+			}
+		})
+	}
+}
