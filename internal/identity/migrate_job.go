@@ -210,10 +210,11 @@ func (s *Service) precheckMigration(ctx context.Context, j *job) (*verdict, erro
 	if err != nil || later {
 		return failed(ReasonUserChanged), err
 	}
-	if strings.EqualFold(*u.Email, *j.Email) && same(u.FullName, j.FullName) {
-		return nil, nil
+	sameEmail := strings.EqualFold(*u.Email, *j.Email)
+	if sameEmail && (same(u.FullName, j.FullName) || j.DoubtUntil != nil) {
+		return nil, nil // (a new name does not matter to an invite that may have landed)
 	}
-	if j.DoubtUntil != nil { // an invite with the old values may have landed
+	if j.DoubtUntil != nil { // an invite for the old email may have landed
 		return failed(ReasonUserChanged), nil
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE identity.outbox SET email = $3, full_name = $4 WHERE `+fenced,
