@@ -159,7 +159,17 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() { time.Sleep(3 * time.Second); crash(); cancel() }()
+			go func() {
+				// A burst of the other client takes the whole quota for a
+				// moment: every process gets 429s, and slows down.
+				time.Sleep(time.Second)
+				ft.core.ShareQuota(tc.rps)
+				time.Sleep(300 * time.Millisecond)
+				ft.core.ShareQuota(tc.rps / 4)
+				time.Sleep(1700 * time.Millisecond)
+				crash()
+				cancel()
+			}()
 			if _, err := first.RunMigration(ctx, m.ID, identity.RunOptions{}); err == nil {
 				t.Fatal("the first run finished before it was killed; make it longer")
 			}
@@ -232,6 +242,9 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 			invited := tc.users - (tc.users+2)/3
 			if creates != invited || refused != 0 {
 				t.Errorf("%d creates (want %d), %d refused as duplicates", creates, invited, refused)
+			}
+			if ft.core.Count429() == 0 {
+				t.Error("the fake never answered 429")
 			}
 			if n := admittedInWindow(ft.core, time.Second); float64(n) > tc.rps {
 				t.Errorf("%d calls admitted within one second; the quota is %g", n, tc.rps)
