@@ -252,6 +252,41 @@ func TestMigration(t *testing.T) {
 		}
 	})
 
+	t.Run("TwoRunnersAtOnce", func(t *testing.T) {
+		t.Parallel()
+		e := newMigEnv(t, 60, srcIdP)
+		target := newMemTarget()
+		type result struct {
+			m   *identity.Migration
+			err error
+		}
+		rs := make(chan result, 2)
+		for range 2 {
+			go func() {
+				s := e.service(target, 300)
+				s.Start(context.Background())
+				defer s.Stop()
+				m, _, _, err := s.StartMigration(context.Background(), plan)
+				if err == nil {
+					m, err = s.RunMigration(context.Background(), m.ID, identity.RunOptions{})
+				}
+				rs <- result{m, err}
+			}()
+		}
+		a, b := <-rs, <-rs
+		if a.err != nil || b.err != nil || a.m.ID != b.m.ID || a.m.Done != 60 || b.m.Done != 60 {
+			t.Fatalf("runs %+v and %+v", a, b)
+		}
+		for email, n := range target.invites {
+			if n != 1 {
+				t.Errorf("%s invited %d times", email, n)
+			}
+		}
+		if len(target.invites) != 60 {
+			t.Errorf("%d invited", len(target.invites))
+		}
+	})
+
 	t.Run("LostInviteAnswersAreAdopted", func(t *testing.T) {
 		t.Parallel()
 		e := newMigEnv(t, 8, srcIdP)
