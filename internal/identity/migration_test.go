@@ -33,6 +33,7 @@ type memTarget struct {
 	invites  map[string]int
 	loseNext int    // the next invites land, but their answers are lost
 	refuse   string // an email whose find is refused for good (403)
+	onFind   func(email string)
 	next     int
 }
 
@@ -47,6 +48,9 @@ func (m *memTarget) put(ext, email string, verified bool) {
 }
 
 func (m *memTarget) FindUsersByEmail(ctx context.Context, email string) ([]*idp.Profile, error) {
+	if m.onFind != nil {
+		m.onFind(email)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.finds[strings.ToLower(email)]++
@@ -284,6 +288,28 @@ func TestMigration(t *testing.T) {
 		}
 		if len(target.invites) != 60 {
 			t.Errorf("%d invited", len(target.invites))
+		}
+	})
+
+	t.Run("ChangedDuringTheCallsFails", func(t *testing.T) {
+		t.Parallel()
+		e := newMigEnv(t, 2, srcIdP)
+		target := newMemTarget()
+		target.put("kept", "m1@example.com", true)
+		target.onFind = func(email string) {
+			switch email {
+			case "m0@example.com": // its email changes while the job looks it up
+				e.exec(`UPDATE directory.users SET email = 'other@example.com' WHERE id = $1`, e.users[0])
+			case "m1@example.com": // a change of its identity is queued meanwhile
+				e.exec(`INSERT INTO identity.outbox (user_id, idp_id, external_id, op, full_name) VALUES ($1, $2, 'src|1', 'update', 'N')`, e.users[1], srcIdP)
+			}
+		}
+		m := migrate(t, e.service(target, 200), plan)
+		if got := failures(m); got[identity.ReasonUserChanged] != 2 || m.Done != 0 {
+			t.Fatalf("migration %+v", m)
+		}
+		if n := e.count(`SELECT count(*) FROM directory.users WHERE idp_id = $1`, srcIdP); n != 2 {
+			t.Errorf("%d users left on the source", n)
 		}
 	})
 
