@@ -248,11 +248,13 @@ func userVerdict(u *directory.User, m *jobMigration, j *job) *verdict {
 }
 
 // laterChanges reports whether the user of j has an unfinished identity
-// change queued after j: it was made for the source's identity.
+// change queued after j: it was made for the source's identity. (Another
+// run's migration of the user, of an overlapping scope, is no change: it
+// finds the user moved.)
 func (s *Service) laterChanges(ctx context.Context, q sqlx.QueryerContext, j *job) (bool, error) {
 	var ok bool
 	err := sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT 1 FROM identity.outbox
-		WHERE user_id = $1 AND id > $2 AND state IN ('pending', 'running'))`, j.UserID, j.ID)
+		WHERE user_id = $1 AND id > $2 AND op <> $3 AND state IN ('pending', 'running'))`, j.UserID, j.ID, opMigrate)
 	return ok, postgres.Translate(err, "find later identity changes")
 }
 

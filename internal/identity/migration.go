@@ -7,11 +7,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
-	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -416,10 +414,10 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 	last := time.Now()
 	for {
 		if err := s.fillMigration(ctx, m, o.Window); err != nil {
-			return nil, err
+			return nil, stopped(ctx, err)
 		}
 		if m, err = s.findMigration(ctx, id); err != nil {
-			return nil, err
+			return nil, stopped(ctx, err)
 		}
 		if m.State == MigrationFinished { // by another process running it too
 			return m, nil
@@ -427,7 +425,7 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 		if m.Remaining == 0 {
 			finished, err := s.finishRun(ctx, m)
 			if err != nil {
-				return nil, err
+				return nil, stopped(ctx, err)
 			}
 			if finished {
 				return s.findMigration(ctx, id)
@@ -442,6 +440,15 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// stopped is err, or ctx's error when ctx ended (err is then what it cut
+// short).
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // finishRun marks m FINISHED unless users remain, under the lock of
@@ -491,27 +498,20 @@ func (s *Service) fillMigration(ctx context.Context, m *Migration, window int) e
 			m.ID, window-running); err != nil || len(ids) == 0 {
 			return err
 		}
-		users, err := s.dir.FindUsersByIDs(ctx, access.Scope{Role: access.RoleInternal}, ids)
-		if err != nil {
-			return err
-		}
-		byID := make(map[uuid.UUID]*directory.User, len(users))
-		for _, u := range users {
-			byID[u.ID] = u
-		}
-		// A user with an identity change still queued is being changed:
-		// their job would wait behind it, then find them changed.
-		var busy []uuid.UUID
-		if err := tx.SelectContext(ctx, &busy, `SELECT DISTINCT user_id FROM identity.outbox
-			WHERE user_id = ANY($1) AND state IN ('pending', 'running')`, pq.Array(ids)); err != nil {
-			return err
-		}
-		changing := make(map[uuid.UUID]bool, len(busy))
-		for _, id := range busy {
-			changing[id] = true
-		}
-		for _, id := range ids {
-			u := byID[id]
+		for _, id := range ids { // in id order: the order every filler locks users in
+			// Locked as an identity change locks its user, so the user's
+			// jobs are queued, and so claimed, in one order.
+			u, err := s.dir.FindUserForUpdate(ctx, tx, id)
+			if err != nil && apperr.KindOf(err) != apperr.NotFound {
+				return err
+			}
+			// A user with an identity change still queued is being changed:
+			// their job would wait behind it, then find them changed.
+			changing := false
+			if err := tx.GetContext(ctx, &changing, `SELECT EXISTS (SELECT 1 FROM identity.outbox
+				WHERE user_id = $1 AND op <> $2 AND state IN ('pending', 'running'))`, id, opMigrate); err != nil {
+				return err
+			}
 			state, reason := "failed", ReasonUserChanged
 			switch {
 			case u == nil:
@@ -519,7 +519,7 @@ func (s *Service) fillMigration(ctx context.Context, m *Migration, window int) e
 				state, reason = "skipped", ReasonErased
 			case u.IdPID == m.ToIdP:
 				state, reason = "done", ""
-			case u.IdPID != m.FromIdP, changing[id]:
+			case u.IdPID != m.FromIdP, changing:
 			case u.Email == nil || *u.Email == "":
 				reason = ReasonNoEmail
 			default:
