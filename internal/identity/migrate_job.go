@@ -104,8 +104,10 @@ func (a *attempt) migrate(ctx context.Context) (outcome, *verdict) {
 		return outcome{called: true, err: &idp.AdminError{Kind: idp.Retryable,
 			Reason: "this gateway process cannot find and invite users at the target identity provider"}}, nil
 	}
-	if v, err := s.precheckMigration(ctx, j); err != nil || v != nil {
-		return outcome{err: err}, v
+	if v, err := s.precheckMigration(ctx, j); err != nil {
+		return outcome{err: err}, nil // no call made: released or retried
+	} else if v != nil {
+		return outcome{}, v
 	}
 	var found []*idp.Profile
 	called, at, err := a.call(ctx, 1, nil, func(ctx context.Context) error {
@@ -207,8 +209,11 @@ func (s *Service) precheckMigration(ctx context.Context, j *job) (*verdict, erro
 		return v, nil
 	}
 	later, err := s.laterChanges(ctx, s.db, j)
-	if err != nil || later {
-		return failed(ReasonUserChanged), err
+	if err != nil {
+		return nil, err
+	}
+	if later {
+		return failed(ReasonUserChanged), nil
 	}
 	sameEmail := strings.EqualFold(*u.Email, *j.Email)
 	if sameEmail && (same(u.FullName, j.FullName) || j.DoubtUntil != nil) {
