@@ -105,8 +105,8 @@ func admittedInWindow(c *idptest.Core, d time.Duration) int {
 // TestMigrationAtQuotaKilledAndResumed migrates a few thousand users to
 // each provider fake in turn, at its quota, with another client of the
 // quota causing 429s and some invite answers lost; the first process dies
-// mid-run (its connections cut, so it releases nothing) and a second
-// resumes. Every user ends re-pointed exactly once, with one identity
+// mid-run (its connections cut, so it releases nothing), a second resumes
+// and is stopped cleanly, a third resumes to the end. Every user ends re-pointed exactly once, with one identity
 // created at most, and invoices still joined.
 func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 	if testing.Short() {
@@ -179,10 +179,26 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 				t.Fatalf("%d of %d done when killed", mid, tc.users)
 			}
 
-			// A second resumes.
-			second, stop := service()
+			// A second resumes and is stopped cleanly (Ctrl-C) a second in.
+			second, stopSecond := service()
+			ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+			second.Start(ctx)
+			if m, _, _, err = second.StartMigration(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := second.RunMigration(ctx, m.ID, identity.RunOptions{}); err == nil {
+				t.Fatal("the second run finished before it was stopped")
+			}
+			cancel()
+			stopSecond()
+			if n := e.count(`SELECT count(*) FROM identity.migration_users WHERE state = 'failed'`); n != 0 {
+				t.Fatalf("%d users failed when stopped", n)
+			}
+
+			// A third resumes to the end.
+			third, stop := service()
 			defer stop()
-			m = migrate(t, second, p)
+			m = migrate(t, third, p)
 			t.Logf("%d users to %s in %s (%d done before the kill), %d calls, %d refused 429, the other client refused %d",
 				tc.users, tc.to, time.Since(start).Round(time.Millisecond), mid, len(ft.core.Calls()), ft.core.Count429(),
 				func() int { _, r := ft.core.OtherCalls(); return r }())
@@ -234,9 +250,10 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 					}
 				}
 			}
-			// One find per user, and one more only after an invite whose
-			// answer was lost (20 resets, and the calls cut by the kill).
-			if finds < tc.users || finds > tc.users+20+16 {
+			// One find per user, and one more only after an invite that
+			// did not answer (20 resets, the calls cut by the kill and the
+			// stop, 16 workers each) or answered 429.
+			if finds < tc.users || finds > tc.users+20+2*16+ft.core.Count429() {
 				t.Errorf("%d finds for %d users", finds, tc.users)
 			}
 			invited := tc.users - (tc.users+2)/3
