@@ -45,7 +45,8 @@ CREATE TABLE identity.migration_users (
     PRIMARY KEY (migration_id, user_id),
     CHECK ((state IN ('failed', 'skipped')) = (reason IS NOT NULL))
 );
-CREATE INDEX migration_users_state_idx ON identity.migration_users (migration_id, state);
+-- Counts by state, and the next pending users in id order (fillMigration).
+CREATE INDEX migration_users_state_idx ON identity.migration_users (migration_id, state, user_id);
 CREATE INDEX migration_users_job_idx ON identity.migration_users (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX migration_users_user_idx ON identity.migration_users (user_id);
 

@@ -335,19 +335,10 @@ func (s *Service) findMigration(ctx context.Context, id uuid.UUID) (*Migration, 
 		GraceUS    int64      `db:"grace_us"`
 		StartedAt  time.Time  `db:"started_at"`
 		FinishedAt *time.Time `db:"finished_at"`
-		Total      int        `db:"total"`
-		Done       int        `db:"done"`
-		Failed     int        `db:"failed"`
-		Skipped    int        `db:"skipped"`
 	}
-	err := s.db.GetContext(ctx, &r, `
-		SELECT m.id, m.from_idp, m.to_idp, m.tenant_id, m.state, (extract(epoch FROM m.grace) * 1000000)::bigint AS grace_us,
-			m.started_at, m.finished_at,
-			(SELECT count(*) FROM identity.migration_users WHERE migration_id = m.id) AS total,
-			(SELECT count(*) FROM identity.migration_users WHERE migration_id = m.id AND state = 'done') AS done,
-			(SELECT count(*) FROM identity.migration_users WHERE migration_id = m.id AND state = 'failed') AS failed,
-			(SELECT count(*) FROM identity.migration_users WHERE migration_id = m.id AND state = 'skipped') AS skipped
-		FROM identity.migrations m WHERE m.id = $1`, id)
+	err := s.db.GetContext(ctx, &r, `SELECT id, from_idp, to_idp, tenant_id, state,
+		(extract(epoch FROM grace) * 1000000)::bigint AS grace_us, started_at, finished_at
+		FROM identity.migrations WHERE id = $1`, id)
 	if err != nil {
 		if err = postgres.Translate(err, "find migration"); apperr.KindOf(err) == apperr.NotFound {
 			return nil, apperr.E(apperr.NotFound, "migration not found")
@@ -355,21 +346,33 @@ func (s *Service) findMigration(ctx context.Context, id uuid.UUID) (*Migration, 
 		return nil, err
 	}
 	m := &Migration{ID: r.ID, FromIdP: r.FromIdP, ToIdP: r.ToIdP, TenantID: r.TenantID, State: MigrationRunning,
-		Grace: time.Duration(r.GraceUS) * time.Microsecond, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
-		Total: r.Total, Done: r.Done, Failed: r.Failed, Skipped: r.Skipped, Remaining: r.Total - r.Done - r.Failed - r.Skipped}
+		Grace: time.Duration(r.GraceUS) * time.Microsecond, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
 	if r.State == "finished" {
 		m.State = MigrationFinished
 	}
-	var fs []struct {
-		Reason string `db:"reason"`
-		N      int    `db:"n"`
+	// One pass over the run's users (migration_users_state_idx).
+	var counts []struct {
+		State  string  `db:"state"`
+		Reason *string `db:"reason"`
+		N      int     `db:"n"`
 	}
-	if err := s.db.SelectContext(ctx, &fs, `SELECT reason, count(*) AS n FROM identity.migration_users
-		WHERE migration_id = $1 AND state = 'failed' GROUP BY reason`, id); err != nil {
-		return nil, postgres.Translate(err, "count migration failures")
+	if err := s.db.SelectContext(ctx, &counts, `SELECT state, reason, count(*) AS n FROM identity.migration_users
+		WHERE migration_id = $1 GROUP BY state, reason`, id); err != nil {
+		return nil, postgres.Translate(err, "count migration users")
 	}
-	for _, f := range fs {
-		m.Failures = append(m.Failures, ReasonCount{Reason: MigrationReason(f.Reason), Count: f.N})
+	for _, c := range counts {
+		m.Total += c.N
+		switch c.State {
+		case "done":
+			m.Done += c.N
+		case "skipped":
+			m.Skipped += c.N
+		case "failed":
+			m.Failed += c.N
+			m.Failures = append(m.Failures, ReasonCount{Reason: MigrationReason(*c.Reason), Count: c.N})
+		default:
+			m.Remaining += c.N
+		}
 	}
 	sortReasons(m.Failures)
 	return m, nil
@@ -411,11 +414,19 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 	if err := s.check(MigrationPlan{From: m.FromIdP, To: m.ToIdP, Grace: m.Grace}); err != nil {
 		return nil, err
 	}
-	last := time.Now()
+	last, counted := time.Now(), time.Time{}
 	for {
 		if err := s.fillMigration(ctx, m, o.Window); err != nil {
 			return nil, stopped(ctx, err)
 		}
+		// Counting reads every user of the run: twice a second at most.
+		if time.Since(counted) < countEvery {
+			if !sleep(ctx, s.opts.PollInterval) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		counted = time.Now()
 		if m, err = s.findMigration(ctx, id); err != nil {
 			return nil, stopped(ctx, err)
 		}
@@ -441,6 +452,9 @@ func (s *Service) RunMigration(ctx context.Context, id uuid.UUID, o RunOptions) 
 		}
 	}
 }
+
+// countEvery is how often RunMigration counts where its run stands.
+const countEvery = 500 * time.Millisecond
 
 // stopped is err, or ctx's error when ctx ended (err is then what it cut
 // short).
