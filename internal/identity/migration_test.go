@@ -302,6 +302,35 @@ func TestMigration(t *testing.T) {
 		}
 	})
 
+	t.Run("MovedBySignInMeanwhileIsDone", func(t *testing.T) {
+		t.Parallel()
+		e := newMigEnv(t, 2, srcIdP)
+		target := newMemTarget()
+		s := e.service(target, 200)
+		ctx := context.Background()
+		m, _, _, err := s.StartMigration(ctx, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Just-in-time linking moves user 0 before the run reaches them.
+		if err := postgres.Tx(ctx, e.db, func(tx *sqlx.Tx) error {
+			_, err := directory.Repoint(ctx, tx, e.users[0], directory.IdentityRef{IdPID: srcIdP, ExternalID: "src|0"},
+				directory.IdentityRef{IdPID: dstIdP, ExternalID: "signed-in"}, time.Hour)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if m = migrate(t, s, plan); m.Done != 2 || m.ID == uuid.Nil {
+			t.Fatalf("migration %+v", m)
+		}
+		if target.finds["m0@example.com"] != 0 {
+			t.Error("the moved user was looked up")
+		}
+		if n := e.count(`SELECT count(*) FROM directory.users WHERE id = $1 AND external_id = 'signed-in'`, e.users[0]); n != 1 {
+			t.Error("the sign-in's link was replaced")
+		}
+	})
+
 	t.Run("ChangedDuringTheCallsFails", func(t *testing.T) {
 		t.Parallel()
 		e := newMigEnv(t, 2, srcIdP)
