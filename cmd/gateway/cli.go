@@ -34,10 +34,10 @@ commands:
   help [command]           this text, or a command's (as gateway <command> -h)
 
 environment (the main settings; every setting, with its default, is in docs/configuration.md):
-  DATABASE_URL        PostgreSQL URL of the main database; serve, migrate and seed need it,
+  DATABASE_URL        PostgreSQL URL of the main database; serve, migrate, seed and idp migrate need it,
                       dev starts a throwaway PostgreSQL when it is unset
   COMMS_DATABASE_URL  a database of its own for the comms context (default: DATABASE_URL)
-  IDP_CONFIG          YAML file of the IdP adapters whose tokens are accepted; serve needs it
+  IDP_CONFIG          YAML file of the IdP adapters whose tokens are accepted; serve and idp migrate need it
   CURSOR_SECRETS      comma-separated secrets (32 bytes or more each) that pagination cursors
                       are sealed with; serve needs it, dev makes a random one
   LISTEN_ADDR         where serve listens (default :8080; dev takes -addr)
