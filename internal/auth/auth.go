@@ -54,6 +54,7 @@ var errRefused = apperr.E(apperr.Unauthenticated, "sign-in required")
 // users in. It is safe for concurrent use.
 type Verifier struct {
 	byIssuer  map[string]*adapter
+	linkFrom  map[string][]directory.LinkSource // by target adapter id
 	directory *directory.Store
 	log       *slog.Logger
 	now       func() time.Time
@@ -65,6 +66,18 @@ type Verifier struct {
 type adapter struct {
 	cfg  idp.Config
 	keys *keySource
+}
+
+// linkSources are the sources of a target adapter whose users its first
+// sign-ins may take over (migrate_from with link_on_sign_in).
+func linkSources(c *idp.Config) []directory.LinkSource {
+	var out []directory.LinkSource
+	for _, m := range c.MigrateSources {
+		if m.LinkOnSignIn {
+			out = append(out, directory.LinkSource{IdPID: m.IdP, Grace: time.Duration(m.Grace)})
+		}
+	}
+	return out
 }
 
 // Options tune a Verifier.
@@ -90,7 +103,7 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	v := &Verifier{byIssuer: map[string]*adapter{}, directory: dir, log: o.Log, now: o.Now,
+	v := &Verifier{byIssuer: map[string]*adapter{}, linkFrom: map[string][]directory.LinkSource{}, directory: dir, log: o.Log, now: o.Now,
 		signedIn: newSignedInCache(), listenerTuning: defaultListenerTuning}
 	for _, c := range adapters {
 		if err := providers.Normalize(&c); err != nil {
@@ -100,11 +113,17 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 			return nil, fmt.Errorf("idp %q: issuer: used by another adapter", c.ID)
 		}
 		a := &adapter{cfg: c}
+		if l := linkSources(&c); l != nil {
+			v.linkFrom[c.ID] = l
+		}
 		a.keys = newKeySource(&a.cfg, o.HTTPClient, o.Now)
 		v.byIssuer[c.Issuer] = a
 	}
 	if len(v.byIssuer) == 0 {
 		return nil, errors.New("auth: no IdP adapters configured")
+	}
+	if err := idp.CheckMigrations(adapters); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -113,8 +132,9 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 // configured adapter, whose user (unless it is a service account) is signed
 // in to the directory. A token verified and signed in lately, byte for byte
 // the same, is taken from the cache without another signature check or
-// statement, until its exp passes or its user is erased (see
-// ListenForErasures).
+// statement, until its exp passes or its user is erased or moved to
+// another identity (see ListenForErasures); a token of an identity its user
+// moved away from is cached no longer than the move's grace.
 func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
@@ -130,7 +150,7 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 		}
 		v.signedIn.remove(key) // expired: verify refuses it, and says why
 	}
-	// Read before SyncUser reads the user: an erasure notice that comes
+	// Read before SignIn reads the user: an erasure notice that comes
 	// while this sign-in runs keeps its scope out of the cache. The scope
 	// is still returned: a request under way when the erasure lands may
 	// finish.
@@ -141,16 +161,21 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	}
 	s := access.Scope{Role: id.Role, TenantID: id.TenantID}
 	if !id.ServiceAccount() {
-		u, err := v.directory.SyncUser(r.Context(), directory.Claims{IdPID: id.IdPID, ExternalID: id.ExternalID,
-			TenantID: id.TenantID, Email: id.Email, FullName: id.FullName, IssuedAt: id.IssuedAt})
+		u, err := v.directory.SignIn(r.Context(), directory.Claims{IdPID: id.IdPID, ExternalID: id.ExternalID,
+			TenantID: id.TenantID, Email: id.Email, FullName: id.FullName, IssuedAt: id.IssuedAt,
+			EmailVerified: id.EmailVerified, LinkFrom: v.linkFrom[id.IdPID]})
 		if err != nil {
 			if apperr.KindOf(err) == apperr.Unauthenticated {
-				v.refuse(r.Context(), id.IdPID, "sign_in_refused")
-				return access.Scope{}, errRefused
+				return access.Scope{}, v.refuse(r.Context(), id.IdPID, signInRefusal(err))
 			}
 			return access.Scope{}, err
 		}
 		s.UserID = u.ID
+		// A token of an ended link is cached no longer than its grace: the
+		// hit test truncates now to the second, so until is too.
+		if u.Until != nil && u.Until.Truncate(time.Second).Before(until) {
+			until = u.Until.Truncate(time.Second)
+		}
 	}
 	v.signedIn.add(key, signedIn{scope: s, until: until}, gen)
 	return s, nil
@@ -233,6 +258,18 @@ func (v *Verifier) verify(ctx context.Context, raw string) (_ idp.Identity, unti
 	// second (its default truncation).
 	exp, _ := tok.Expiration()
 	return id, exp.Truncate(time.Second).Add(time.Duration(a.cfg.ClockSkew)), nil
+}
+
+// signInRefusal is the reason class of a sign-in the directory refused.
+func signInRefusal(err error) string {
+	switch {
+	case errors.Is(err, directory.ErrSignInMoved):
+		return "identity_moved"
+	case errors.Is(err, directory.ErrAmbiguousLink):
+		return "ambiguous_link"
+	default:
+		return "sign_in_refused"
+	}
 }
 
 // refuse logs why a token was refused, as a class, and returns errRefused.

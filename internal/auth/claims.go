@@ -63,10 +63,25 @@ func identityOf(c *idp.Config, tok jwt.Token) (idp.Identity, string) {
 	if e, ok := lookup(claims, c.EmailClaim).(string); ok && e != "" && len(e) <= 320 {
 		id.Email = &e
 	}
+	if id.Email != nil && c.TrustEmailVerified {
+		id.EmailVerified = verified(lookup(claims, c.EmailVerifiedClaim))
+	}
 	if n, ok := lookup(claims, c.NameClaim).(string); ok && n != "" && len(n) <= 300 {
 		id.FullName = &n
 	}
 	return id, ""
+}
+
+// verified reads an email_verified claim: the boolean true or the string
+// "true" (some IdPs send strings); anything else is not verified.
+func verified(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 // lookup finds a claim by path: a whole name that exists at the top level

@@ -353,7 +353,7 @@ func terminateListeners(t *testing.T, db *sqlx.DB) {
 	t.Helper()
 	var n int
 	err := db.Get(&n, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN "`+auth.ErasureChannel+`"'`)
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query IN ('LISTEN "`+auth.ErasureChannel+`"', 'LISTEN "`+auth.RepointChannel+`"')`)
 	if err != nil || n == 0 {
 		t.Fatalf("terminate listeners: %d, %v", n, err)
 	}

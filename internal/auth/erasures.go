@@ -8,11 +8,19 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
+
+	"github.com/propertyportal/gateway/internal/directory"
 )
 
 // ErasureChannel is the channel migration 00035's trigger on
 // directory.users notifies, with the user's id, when a user is erased.
 const ErasureChannel = "gateway_user_erased"
+
+// RepointChannel is the channel migration 00036's trigger notifies, with
+// the user's id, when a user moves to another identity (directory.Repoint):
+// the user's cached sign-ins, of the identity it left, are dropped as on an
+// erasure.
+const RepointChannel = directory.RepointChannel
 
 // listenerTuning is how the erasure listener connects; tests shorten it.
 type listenerTuning struct {
@@ -32,10 +40,11 @@ var defaultListenerTuning = listenerTuning{
 
 // ListenForErasures keeps the sign-in cache in step with erasures on every
 // replica until ctx is done: in the background it LISTENs on
-// ErasureChannel over a connection of its own to dsn (the main database,
-// where directory.users lives) and, on each notice, drops every cached
-// token of the erased user, so the user's next request is verified and
-// signed in again, which SyncUser refuses. The notice comes from the
+// ErasureChannel and RepointChannel over a connection of its own to dsn
+// (the main database, where directory.users lives) and, on each notice,
+// drops every cached token of the erased or moved user, so the user's next
+// request is verified and signed in again, which the directory refuses (erased)
+// or bounds by the move's grace (moved). The notice comes from the
 // erasing transaction itself, at its commit, whichever path erased
 // (eraseUser, eraseContact, an IdP deletion by webhook). It costs nothing
 // per request: a cache hit still sends no statement.
@@ -79,11 +88,13 @@ func (v *Verifier) listen(ctx context.Context, dsn string) error {
 		}()
 		v.signedIn.setState(func(s *listenerState) { s.connected, s.listening = false, false })
 	}()
-	if err := l.Listen(ErasureChannel); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	for _, ch := range []string{ErasureChannel, RepointChannel} {
+		if err := l.Listen(ch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("listen for erasures: %w", err)
 		}
-		return fmt.Errorf("listen for erasures: %w", err)
 	}
 	if was, on := v.signedIn.setState(func(s *listenerState) { s.listening = true }); on && !was {
 		v.log.InfoContext(ctx, "erasure listener up: the sign-in cache is on")
@@ -104,12 +115,12 @@ func (v *Verifier) listen(ctx context.Context, dsn string) error {
 			}
 			id, err := uuid.Parse(n.Extra)
 			if err != nil {
-				v.log.WarnContext(ctx, "erasure notice without a user id: the sign-in cache is purged")
+				v.log.WarnContext(ctx, "erasure or repoint notice without a user id: the sign-in cache is purged", "channel", n.Channel)
 				v.signedIn.purge()
 				continue
 			}
 			dropped := v.signedIn.dropUser(id)
-			v.log.DebugContext(ctx, "erased user signed out", "user_id", id.String(), "tokens", dropped)
+			v.log.DebugContext(ctx, "erased or moved user signed out", "channel", n.Channel, "user_id", id.String(), "tokens", dropped)
 		}
 	}
 }

@@ -3,7 +3,11 @@
 // identity data; email and full_name here are a read-only cache. This package
 // writes SQL against the directory schema only; a change of a user's email
 // also moves the creator domain bookkeeping keeps on the user's invoices (its
-// trigger, migration 00030), and erasing the email clears it.
+// trigger, migration 00030), and erasing the email clears it. It also keeps
+// every identity a user has had (directory.identity_links, migration 00036),
+// so a user moves to another IdP keeping its id (Repoint) and an identity
+// belongs to one user forever; it never lets an ended identity create or
+// claim a user.
 package directory
 
 import (
@@ -82,4 +86,18 @@ type Claims struct {
 	Email      *string
 	FullName   *string
 	IssuedAt   time.Time // when the IdP issued the token; orders cache refreshes
+	// EmailVerified says the IdP verified Email, and the adapter trusts it
+	// to: only then may the sign-in link to a user by email.
+	EmailVerified bool
+	// LinkFrom are the IdPs whose users a first sign-in of this identity
+	// may take over just in time (the adapter's migrate_from with
+	// link_on_sign_in); nil links nothing.
+	LinkFrom []LinkSource
+}
+
+// LinkSource is an IdP whose users move to the signing-in identity's IdP,
+// and the grace their old tokens keep after a user moved.
+type LinkSource struct {
+	IdPID string
+	Grace time.Duration
 }

@@ -127,12 +127,93 @@ func (c *Config) Normalize(claims *ClaimDefaults) error {
 			return fail("algorithms", "%q is not allowed; use asymmetric algorithms such as RS256 or ES256", a)
 		}
 	}
+	if err := c.normalizeMigration(fail); err != nil {
+		return err
+	}
 	if c.Admin != nil {
 		if err := c.Admin.Normalize(c.ID, c.Kind); err != nil {
 			return err
 		}
 	}
 	return c.normalizeWebhook()
+}
+
+// MaxGrace bounds MigrateFrom.Grace.
+const MaxGrace = 90 * 24 * time.Hour
+
+// MigrateFrom is one adapter whose users move to the adapter that lists it
+// (the target) in a migration between IdPs: the migration run (gateway idp
+// migrate) and, when LinkOnSignIn is set, sign-in itself repoint a user of
+// IdP to the target, keeping the user's id.
+type MigrateFrom struct {
+	IdP string `yaml:"idp"` // the source adapter's id; a configured adapter other than the target
+	// Grace is how long a token of the source keeps resolving to a user
+	// after the user moved; 0 (the default) refuses it at once; at most
+	// MaxGrace.
+	Grace Duration `yaml:"grace"`
+	// LinkOnSignIn links just in time: the first sign-in of an identity
+	// unknown to the target, with a verified email, takes over the one user
+	// of the source in the same tenant with that email (case-insensitive).
+	// It requires the target's trust_email_verified.
+	LinkOnSignIn bool `yaml:"link_on_sign_in"`
+}
+
+// MigrateFrom returns how users of adapter id move to c, and false when c
+// does not list id in migrate_from.
+func (c *Config) MigrateFrom(id string) (*MigrateFrom, bool) {
+	for i := range c.MigrateSources {
+		if c.MigrateSources[i].IdP == id {
+			return &c.MigrateSources[i], true
+		}
+	}
+	return nil, false
+}
+
+// normalizeMigration checks the email_verified and migrate_from fields of
+// c; CheckMigrations checks the sources against the other adapters.
+func (c *Config) normalizeMigration(fail func(field, format string, args ...any) error) error {
+	if c.EmailVerifiedClaim != "" && !c.TrustEmailVerified {
+		return fail("email_verified_claim", "set, but trust_email_verified is false: the claim would not be believed")
+	}
+	if c.EmailVerifiedClaim == "" {
+		c.EmailVerifiedClaim = "email_verified"
+	}
+	seen := map[string]bool{}
+	for i, m := range c.MigrateSources {
+		field := fmt.Sprintf("migrate_from[%d]", i)
+		switch {
+		case m.IdP == "":
+			return fail(field+".idp", "required: the id of the adapter whose users move to this one")
+		case m.IdP == c.ID:
+			return fail(field+".idp", "names this adapter itself; name the adapter users move from")
+		case seen[m.IdP]:
+			return fail(field+".idp", "%q is listed twice", m.IdP)
+		case m.Grace < 0 || time.Duration(m.Grace) > MaxGrace:
+			return fail(field+".grace", "must be between 0s and %s", MaxGrace)
+		case m.LinkOnSignIn && !c.TrustEmailVerified:
+			return fail(field+".link_on_sign_in", "requires trust_email_verified: linking by email is safe only with emails the IdP verified")
+		}
+		seen[m.IdP] = true
+	}
+	return nil
+}
+
+// CheckMigrations checks that every migrate_from of the adapters cfgs
+// (each normalised) names another adapter among them. An error names the
+// target adapter and the field.
+func CheckMigrations(cfgs []Config) error {
+	ids := map[string]bool{}
+	for _, c := range cfgs {
+		ids[c.ID] = true
+	}
+	for _, c := range cfgs {
+		for i, m := range c.MigrateSources {
+			if !ids[m.IdP] {
+				return fmt.Errorf("idp %q: migrate_from[%d].idp: %q is not a configured adapter", c.ID, i, m.IdP)
+			}
+		}
+	}
+	return nil
 }
 
 // MapRole returns the gateway role of a token with the IdP role names

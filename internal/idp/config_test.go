@@ -57,6 +57,12 @@ func TestExampleLoads(t *testing.T) {
 	if got := kinds[idp.KindKeycloak].RolesClaim; got != "realm_access.roles" {
 		t.Fatalf("keycloak roles claim defaults to %q", got)
 	}
+	if m, ok := kinds[idp.KindKeycloak].MigrateFrom("auth0-prod"); !ok || !m.LinkOnSignIn || time.Duration(m.Grace) != 168*time.Hour {
+		t.Fatalf("the keycloak example does not migrate from auth0-prod: %+v", m)
+	}
+	if err := idp.CheckMigrations(cfgs); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -165,6 +171,14 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 			`idp "a": admin.invite_redirect_url: only entra`},
 		"BadRedirect": {`idps: [{id: a, kind: entra, ` + ok + `, admin: {tenant_id: t, client_id: c, client_secret: s, invite_redirect_url: "portal.example"}}]`,
 			`idp "a": admin.invite_redirect_url: must be an http(s) URL`},
+		"VerifiedClaimUntrusted": {`idps: [{id: a, kind: oidc, ` + ok + `, email_verified_claim: ev}]`, `idp "a": email_verified_claim: set, but trust_email_verified is false`},
+		"MigrateFromNoIdP":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{grace: 1h}]}]`, `idp "a": migrate_from[0].idp: required`},
+		"MigrateFromItself":      {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: a}]}]`, `idp "a": migrate_from[0].idp: names this adapter itself`},
+		"MigrateFromTwice":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b}, {idp: b}]}]`, `idp "a": migrate_from[1].idp: "b" is listed twice`},
+		"NegativeGrace":          {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: -1h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
+		"LongGrace":              {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: 10000h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
+		"LinkWithoutTrust":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, link_on_sign_in: true}]}]`, `idp "a": migrate_from[0].link_on_sign_in: requires trust_email_verified`},
+		"MigrateFromUnknownKey":  {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace_period: 1h}]}]`, "grace_period"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := providers.Parse([]byte(tc.doc))
@@ -173,6 +187,45 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMigrateFrom(t *testing.T) {
+	const ok = `kind: oidc, audiences: [gw], tenant_claim: t`
+	cfgs, err := providers.Parse([]byte(`idps:
+  - {id: old, issuer: "https://old.example/", ` + ok + `}
+  - {id: new, issuer: "https://new.example/", ` + ok + `, trust_email_verified: true,
+     migrate_from: [{idp: old, grace: 168h, link_on_sign_in: true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.CheckMigrations(cfgs); err != nil {
+		t.Fatal(err)
+	}
+	target := &cfgs[1]
+	m, found := target.MigrateFrom("old")
+	if !found || time.Duration(m.Grace) != 168*time.Hour || !m.LinkOnSignIn || target.EmailVerifiedClaim != "email_verified" {
+		t.Fatalf("MigrateFrom(old) = %+v %v; claim %q", m, found, target.EmailVerifiedClaim)
+	}
+	if _, found := target.MigrateFrom("new"); found {
+		t.Fatal("the target migrates from itself")
+	}
+	if _, found := cfgs[0].MigrateFrom("new"); found {
+		t.Fatal("migrate_from is not symmetric")
+	}
+
+	t.Run("OffByDefault", func(t *testing.T) {
+		if cfgs[0].TrustEmailVerified || len(cfgs[0].MigrateSources) != 0 {
+			t.Fatalf("defaults %+v", cfgs[0])
+		}
+	})
+
+	t.Run("UnknownSource", func(t *testing.T) {
+		bad := []idp.Config{cfgs[1]}
+		err := idp.CheckMigrations(bad)
+		if err == nil || !strings.Contains(err.Error(), `idp "new": migrate_from[0].idp: "old" is not a configured adapter`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestEnvironmentReferences(t *testing.T) {

@@ -78,6 +78,16 @@ type Config struct {
 	// Admin is how identity updates reach this IdP; nil: identities of this
 	// IdP cannot be changed through the gateway.
 	Admin *AdminConfig `yaml:"admin"`
+
+	// TrustEmailVerified says the IdP verifies the emails it issues: only
+	// then is EmailVerifiedClaim believed (Identity.EmailVerified).
+	TrustEmailVerified bool `yaml:"trust_email_verified"`
+	// EmailVerifiedClaim holds whether the email is verified: the boolean
+	// true or the string "true"; default email_verified.
+	EmailVerifiedClaim string `yaml:"email_verified_claim"`
+	// MigrateSources are the adapters whose users move to this one (the
+	// target) in a migration between IdPs; see MigrateFrom.
+	MigrateSources []MigrateFrom `yaml:"migrate_from"`
 }
 
 // Identity is what a verified token says about its bearer, normalised
@@ -90,6 +100,9 @@ type Identity struct {
 	TenantID   uuid.UUID
 	Role       access.Role
 	IssuedAt   time.Time // iat; the zero time when absent
+	// EmailVerified is set only when the adapter trusts its IdP's word
+	// (Config.TrustEmailVerified) and the token says Email is verified.
+	EmailVerified bool
 }
 
 // ServiceAccount reports whether the identity is a service account: it
