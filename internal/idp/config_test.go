@@ -63,6 +63,14 @@ func TestExampleLoads(t *testing.T) {
 	if err := idp.CheckMigrations(cfgs); err != nil {
 		t.Fatal(err)
 	}
+	// A normalised configuration normalises again unchanged: the binary
+	// hands loaded configs on, and a default must not trip a check.
+	for i := range cfgs {
+		again := cfgs[i]
+		if err := providers.Normalize(&again); err != nil {
+			t.Fatalf("idp %q normalised twice: %v", cfgs[i].ID, err)
+		}
+	}
 }
 
 func TestDefaults(t *testing.T) {
