@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,15 @@ type Event struct {
 	TenantID uuid.UUID
 	Sync     identity.Sync
 	End      error
+}
+
+// ID is the change's id as the API shows it; End, when the event ends the
+// subscription: the error it ends with.
+func (e *Event) ID() (string, error) {
+	if e.End != nil {
+		return "", e.End
+	}
+	return strconv.FormatInt(e.ChangeID, 10), nil
 }
 
 // The errors a subscription ends with, or is refused with.
