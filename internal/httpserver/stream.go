@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func keepAlive(s Subscriptions) time.Duration {
 func websocketTransport(d Deps, db *outage) wsTransport {
 	limit := maxBody(d.Limits)
 	perConn := d.Subscriptions.PerConnection
-	return wsTransport{transport.Websocket{
+	return wsTransport{origins: d.CORSAllowedOrigins, Websocket: transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: d.CORSAllowedOrigins,
 		}},
@@ -98,11 +99,41 @@ func websocketTransport(d Deps, db *outage) wsTransport {
 
 // wsTransport is the WebSocket transport on a connection that may outlive
 // READ_TIMEOUT, which the server set on it for the upgrade request.
-type wsTransport struct{ transport.Websocket }
+type wsTransport struct {
+	transport.Websocket
+	origins []string // CORS_ALLOWED_ORIGINS, as scheme://host
+}
+
+// originAllowed is CORS's policy for a WebSocket, which a browser opens
+// without a preflight: no Origin (no browser), the gateway's own origin, or
+// one of the CORS origins. The WebSocket library checks the same again.
+func (t wsTransport) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range t.origins {
+		if strings.EqualFold(o, u.Scheme+"://"+u.Host) {
+			return true
+		}
+	}
+	return false
+}
 
 func (t wsTransport) Supports(r *http.Request) bool { return isWebSocket(r) }
 
 func (t wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if !t.originAllowed(r) {
+		writeError(w, http.StatusForbidden, apperr.Forbidden, "this origin may not open a WebSocket to the gateway")
+		return
+	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	t.Websocket.Do(w, r, exec)
 }
