@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,6 +334,33 @@ func TestIdentitySyncChangedOverWebSocket(t *testing.T) {
 			t.Errorf("after erasure: %v, want an UNAUTHENTICATED error", m)
 		}
 		c.want("complete")
+	})
+
+	t.Run("PendingFirstAndResyncAfterReconnect", func(t *testing.T) {
+		// A change of an IdP no worker serves stays pending.
+		u := e.user(tenant)
+		e.exec(`UPDATE directory.users SET idp_id = 'nobody' WHERE id = $1`, u)
+		var change int64
+		if err := e.db.Get(&change, `INSERT INTO identity.outbox (user_id, idp_id, external_id, op, email)
+			SELECT id, idp_id, external_id, 'update', 'new@example.org' FROM directory.users WHERE id = $1 RETURNING id`, u); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := dialWS(t, e.a, scopeHeader(access.RoleProvider, tenant, u), nil)
+		c.want("connection_ack")
+		c.subscribe("1")
+		if ev := event(t, c.want("next")); ev["identitySync"].(map[string]any)["status"] != "PENDING" {
+			t.Fatalf("first event %v, want the pending change", ev)
+		}
+		// It is applied while no listener hears it (the trigger is off),
+		// then the listeners lose their connections and reconnect.
+		e.exec(`ALTER TABLE identity.outbox DISABLE TRIGGER outbox_state_notify`)
+		e.exec(`UPDATE identity.outbox SET state = 'applied', finished_at = now(), email = NULL WHERE id = $1`, change)
+		e.exec(`ALTER TABLE identity.outbox ENABLE TRIGGER outbox_state_notify`)
+		e.exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = current_database()`)
+		ev := event(t, c.want("next"))
+		if ev["changeId"] != strconv.FormatInt(change, 10) || ev["identitySync"].(map[string]any)["status"] != "APPLIED" {
+			t.Errorf("after the reconnection: %v, want the change APPLIED", ev)
+		}
 	})
 
 	t.Run("ErrUnauthenticated", func(t *testing.T) {

@@ -163,17 +163,7 @@ func (h *Hub) Listen(ctx context.Context, dsn string) (stopped <-chan struct{}) 
 }
 
 func (h *Hub) listen(ctx context.Context, dsn string) error {
-	events := make(chan pq.ListenerEventType, 4)
-	l := pq.NewDialListener(keepAliveDialer{}, dsn, h.opts.MinReconnect, h.opts.MaxReconnect,
-		func(ev pq.ListenerEventType, err error) {
-			h.listenerEvent(ev, err)
-			if ev == pq.ListenerEventReconnected {
-				select {
-				case events <- ev:
-				default: // a resync is owed already
-				}
-			}
-		})
+	l := pq.NewDialListener(keepAliveDialer{}, dsn, h.opts.MinReconnect, h.opts.MaxReconnect, h.listenerEvent)
 	stop := context.AfterFunc(ctx, func() { _ = l.Close() })
 	defer func() {
 		stop()
@@ -195,13 +185,11 @@ func (h *Hub) listen(ctx context.Context, dsn string) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-events:
-			h.resync(ctx)
 		case n, ok := <-l.Notify:
 			if !ok {
 				return nil
 			}
-			if n == nil { // reconnected: notices may have been lost meanwhile
+			if n == nil { // reconnected (pq LISTENed again): notices may have been lost meanwhile
 				h.resync(ctx)
 				continue
 			}
