@@ -231,7 +231,7 @@ func allowMethods(mode config.GetMode, next http.Handler) http.Handler {
 func observeCancel(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
-		if errors.Is(r.Context().Err(), context.Canceled) {
+		if errors.Is(r.Context().Err(), context.Canceled) && !isStream(r) { // a client ends its stream by going away
 			metrics.ObserveCancelled()
 			log.DebugContext(r.Context(), "request cancelled", "request_id", logging.RequestID(r.Context()))
 		}

@@ -80,7 +80,7 @@ func newLiveEnv(t *testing.T, subs httpserver.Subscriptions, o live.Options) *li
 			Schema: graph.NewSchema(&graph.Resolver{Directory: st.Directory, Comms: st.Comms, Property: st.Property,
 				Bookkeeping: st.Bookkeeping, MaxPage: 100, Identity: svc, Live: hub}),
 			Stores: st, Authenticator: authtest.Authenticator{}, MaxPageSize: 100,
-			Limits: httpserver.Limits{MaxDepth: 12, MaxComplexity: 1000}, RequestTimeout: 5 * time.Second,
+			Limits: httpserver.Limits{MaxDepth: 12, MaxComplexity: 1000, MaxAliases: 3}, RequestTimeout: 5 * time.Second,
 			Admission:          httpserver.Admission{MaxConcurrent: 1},
 			CORSAllowedOrigins: []string{"https://portal.example.com"},
 			Subscriptions:      subs,
@@ -388,6 +388,16 @@ func TestIdentitySyncChangedOverWebSocket(t *testing.T) {
 		c.want("connection_ack")
 	})
 
+	t.Run("ErrTooManyAliases", func(t *testing.T) {
+		c, _ := dialWS(t, e.a, scopeHeader(access.RoleProvider, tenant, jane), nil)
+		c.want("connection_ack")
+		c.send(map[string]any{"type": "subscribe", "id": "1", "payload": map[string]any{
+			"query": `subscription { identitySyncChanged { a: changeId b: changeId c: changeId d: changeId } }`}})
+		if m := c.next(5 * time.Second); errorCode(m) != "TOO_MANY_ALIASES" {
+			t.Errorf("four aliases with MAX_ALIASES 3: %v", m)
+		}
+	})
+
 	t.Run("ErrQueryOnStream", func(t *testing.T) {
 		c, _ := dialWS(t, e.a, scopeHeader(access.RoleProvider, tenant, jane), nil)
 		c.want("connection_ack")
@@ -477,8 +487,8 @@ func TestIdentitySyncChangedOverSSE(t *testing.T) {
 	})
 
 	t.Run("ProcessBound", func(t *testing.T) {
-		third, _ := sse(t, ctx, e.a, scopeHeader(access.RoleAdmin, tenant, uuid.Nil), subscription)
-		_ = third
+		sse(t, ctx, e.a, scopeHeader(access.RoleAdmin, tenant, uuid.Nil), subscription)
+		time.Sleep(200 * time.Millisecond) // the third is registered before the fourth comes
 		fourth, _ := sse(t, ctx, e.a, scopeHeader(access.RoleAdmin, tenant, uuid.Nil), subscription)
 		select {
 		case m := <-fourth:
@@ -494,6 +504,26 @@ func TestIdentitySyncChangedOverSSE(t *testing.T) {
 		_, res := sse(t, ctx, e.a, "Bearer nonsense", subscription)
 		if res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("status %d, want 401", res.StatusCode)
+		}
+	})
+
+	t.Run("ExpiryEnds", func(t *testing.T) {
+		cancel() // MAX_SUBSCRIPTIONS is 3: the others end first
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		until := time.Now().Add(time.Second)
+		evs, _ := sse(t, ctx, e.a, authtest.HeaderUntil(access.Scope{Role: access.RoleProvider, TenantID: tenant, UserID: jane}, until), subscription)
+		select {
+		case m := <-evs:
+			if got := fmt.Sprint(m["errors"]); !strings.Contains(got, "UNAUTHENTICATED") || time.Now().Before(until.Add(-time.Millisecond)) {
+				t.Errorf("at expiry: %v, want UNAUTHENTICATED", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing at expiry")
+		}
+		if _, open := <-evs; open {
+			t.Error("the stream stayed open after expiry")
 		}
 	})
 }

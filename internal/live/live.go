@@ -129,6 +129,10 @@ func (s *sub) end(err error) {
 	})
 }
 
+// readTimeout bounds the read of a new subscription's pending changes:
+// a subscription runs under no request deadline.
+const readTimeout = 5 * time.Second
+
 // subBuffer is how many events a subscription holds for a client slower
 // than its events; beyond them it ends (ErrBehind) rather than lose one.
 const subBuffer = 64
@@ -401,7 +405,9 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 	h.open.Add(1)
 	h.mu.Unlock()
 
-	pending, err := h.read(ctx, `o.state IN ('pending', 'running') AND `+scopeCond(sc), scopeArg(sc))
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	pending, err := h.read(rctx, `o.state IN ('pending', 'running') AND `+scopeCond(sc), scopeArg(sc))
+	cancel()
 	if err != nil {
 		h.remove(s)
 		release()
