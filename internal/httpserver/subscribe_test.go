@@ -81,7 +81,7 @@ func newLiveEnv(t *testing.T, subs httpserver.Subscriptions, o live.Options) *li
 				Bookkeeping: st.Bookkeeping, MaxPage: 100, Identity: svc, Live: hub}),
 			Stores: st, Authenticator: authtest.Authenticator{}, MaxPageSize: 100,
 			Limits: httpserver.Limits{MaxDepth: 12, MaxComplexity: 1000, MaxAliases: 3}, RequestTimeout: 5 * time.Second,
-			Admission:          httpserver.Admission{MaxConcurrent: 1},
+			Admission:          httpserver.Admission{MaxConcurrent: 1, Queue: 8, Wait: time.Second}, // streams take the slot only until established
 			CORSAllowedOrigins: []string{"https://portal.example.com"},
 			Subscriptions:      subs,
 		})

@@ -20,6 +20,15 @@ const other = process.env.OTHER_AUTHORIZATION;
 
 const query = 'subscription { identitySyncChanged { changeId userId identitySync { status attempts } } }';
 
+// describe is an error as text: an Error, a close event (code and reason),
+// or GraphQL errors.
+function describe(e) {
+  if (e instanceof Error) return e.message;
+  if (e && typeof e.code === 'number') return `closed ${e.code} ${e.reason || ''}`.trim();
+  if (e && e.type) return `${e.type} ${e.message || (e.error && e.error.message) || ''}`.trim();
+  return JSON.stringify(e);
+}
+
 // follow subscribes with subscribe(sink) and collects what arrives.
 function follow(name, subscribe) {
   const got = { name, events: [], errors: [], completed: false };
@@ -31,7 +40,7 @@ function follow(name, subscribe) {
       first();
     },
     error: e => {
-      got.errors.push(e instanceof Error ? e.message : JSON.stringify(e));
+      got.errors.push(describe(e));
       first();
     },
     complete: () => {
