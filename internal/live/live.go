@@ -32,6 +32,7 @@ import (
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/metrics"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -95,7 +96,6 @@ type Hub struct {
 	subs    map[*sub]struct{}
 	started bool      // Listen was called and has not stopped
 	down    time.Time // when the connection was lost; zero while it is up
-	open    atomic.Int64
 }
 
 // New returns a hub over db, the main database (identity.outbox and
@@ -402,8 +402,8 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 		return nil, apperr.E(apperr.RateLimited, "too many subscriptions on this gateway: retry later")
 	}
 	h.subs[s] = struct{}{}
-	h.open.Add(1)
 	h.mu.Unlock()
+	metrics.SubscriptionsOpen(1)
 
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	pending, err := h.read(rctx, `o.state IN ('pending', 'running') AND `+scopeCond(sc), scopeArg(sc))
@@ -487,15 +487,13 @@ func scopeArg(sc access.Scope) any {
 
 func (h *Hub) remove(s *sub) {
 	h.mu.Lock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		h.open.Add(-1)
-	}
+	_, ok := h.subs[s]
+	delete(h.subs, s)
 	h.mu.Unlock()
+	if ok {
+		metrics.SubscriptionsOpen(-1)
+	}
 }
-
-// Open is how many subscriptions are open in the process.
-func (h *Hub) Open() int { return int(h.open.Load()) }
 
 type connKey struct{}
 
