@@ -48,6 +48,11 @@ import (
 //	loader           the request's loaders (loader.Middleware)
 //	countStatements  X-SQL-Statements, and the database seen up
 //	(the GraphQL handler, graphql.go)
+//
+// A stream (a WebSocket, or POST with Accept: text/event-stream; stream.go)
+// passes the same chain but holds its admission slot only until it is
+// established, runs without REQUEST_TIMEOUT, and, for a WebSocket, signs
+// in with its connection_init rather than a header.
 
 // outermost wraps the mux in the chain every request passes.
 func outermost(d Deps, mux routes) http.Handler {
