@@ -116,7 +116,9 @@ func New(db *sqlx.DB, o Options) *Hub {
 // sub is one subscription.
 type sub struct {
 	scope access.Scope
-	in    chan Event    // events to send, in order
+	mu    sync.Mutex
+	queue []Event       // events to send, in order
+	wake  chan struct{} // signalled when queue grows; capacity 1
 	stop  chan struct{} // closed to end the subscription with err
 	once  sync.Once
 	err   error
@@ -133,9 +135,33 @@ func (s *sub) end(err error) {
 // a subscription runs under no request deadline.
 const readTimeout = 5 * time.Second
 
-// subBuffer is how many events a subscription holds for a client slower
+// maxQueued is how many events a subscription holds for a client slower
 // than its events; beyond them it ends (ErrBehind) rather than lose one.
-const subBuffer = 64
+const maxQueued = 1000
+
+// push queues evs, or reports false when the queue would hold too many.
+func (s *sub) push(evs []Event) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue)+len(evs) > maxQueued {
+		return false
+	}
+	s.queue = append(s.queue, evs...)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take empties the queue.
+func (s *sub) take() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
+}
 
 // Listen runs the hub's listener on its own connection to dsn until ctx is
 // done, in the background. While the connection is lost, notices are lost
@@ -335,16 +361,18 @@ func syncOf(state string, attempts int, next time.Time, reason *string) identity
 func (h *Hub) fanOut(evs []Event, to *sub) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, ev := range evs {
-		for s := range h.subs {
-			if (to != nil && s != to) || !Sees(s.scope, ev) {
-				continue
+	for s := range h.subs {
+		if to != nil && s != to {
+			continue
+		}
+		var seen []Event
+		for _, ev := range evs {
+			if Sees(s.scope, ev) {
+				seen = append(seen, ev)
 			}
-			select {
-			case s.in <- ev:
-			default:
-				s.end(ErrBehind)
-			}
+		}
+		if len(seen) > 0 && !s.push(seen) {
+			s.end(ErrBehind)
 		}
 	}
 }
@@ -389,7 +417,7 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 			c.n.Add(-1)
 		}
 	}
-	s := &sub{scope: sc, in: make(chan Event, subBuffer), stop: make(chan struct{})}
+	s := &sub{scope: sc, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	h.mu.Lock()
 	switch {
 	case !h.started:
@@ -426,7 +454,13 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 			defer t.Stop()
 			expired = t.C
 		}
-		final := map[int64]bool{} // changes sent APPLIED or FAILED: never PENDING again
+		// What was sent of each change: an older status never follows a
+		// newer one (a resync may read a change before an event of it).
+		type sent struct {
+			attempts int
+			final    bool // APPLIED or FAILED: never PENDING again
+		}
+		last := map[int64]sent{}
 		send := func(ev Event) bool {
 			select {
 			case out <- &ev:
@@ -434,6 +468,17 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 			case <-ctx.Done():
 				return false
 			}
+		}
+		// deliver sends ev unless it is older than what was sent of its
+		// change; false when the client has gone.
+		deliver := func(ev Event) bool {
+			was, ok := last[ev.ChangeID]
+			pending := ev.Sync.Status == identity.Pending
+			if ok && (was.final || ev.Sync.Attempts < was.attempts) && pending {
+				return true
+			}
+			last[ev.ChangeID] = sent{attempts: ev.Sync.Attempts, final: !pending}
+			return send(ev)
 		}
 		for {
 			select {
@@ -443,17 +488,20 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 				send(Event{End: ErrExpired})
 				return
 			case <-s.stop:
+				if s.err != ErrBehind { // what came before the end goes first
+					for _, ev := range s.take() {
+						if !deliver(ev) {
+							return
+						}
+					}
+				}
 				send(Event{End: s.err})
 				return
-			case ev := <-s.in:
-				if final[ev.ChangeID] && ev.Sync.Status == identity.Pending {
-					continue
-				}
-				if ev.Sync.Status != identity.Pending {
-					final[ev.ChangeID] = true
-				}
-				if !send(ev) {
-					return
+			case <-s.wake:
+				for _, ev := range s.take() {
+					if !deliver(ev) {
+						return
+					}
 				}
 			}
 		}
