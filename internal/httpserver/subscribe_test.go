@@ -65,7 +65,7 @@ func newLiveEnv(t *testing.T, subs httpserver.Subscriptions, o live.Options) *li
 		st := loader.Stores{Directory: directory.NewStore(db), Comms: comms.NewStore(db),
 			Property: property.NewStore(db), Bookkeeping: bookkeeping.NewStore(db)}
 		ads := map[string]providers.Admin{"auth0-prod": {AdminAdapter: auth0.New(fake.Config(), nil), RequestsPerSecond: 50}}
-		svc := identity.New(db, st.Directory, st.Comms, ads, identity.Options{PollInterval: 20 * time.Millisecond})
+		svc := identity.New(db, st.Directory, st.Comms, ads, identity.Options{PollInterval: 20 * time.Millisecond, BackoffBase: 50 * time.Millisecond})
 		if workers {
 			ctx, cancel := context.WithCancel(context.Background())
 			svc.Start(ctx)
@@ -291,6 +291,35 @@ func TestIdentitySyncChangedOverWebSocket(t *testing.T) {
 			if m := c.next(500 * time.Millisecond); m != nil {
 				t.Errorf("%s got %v: another tenant's event", name, m)
 			}
+		}
+	})
+
+	t.Run("PendingThenAppliedAndFailed", func(t *testing.T) {
+		u := e.user(tenant)
+		c, _ := dialWS(t, e.a, scopeHeader(access.RoleProvider, tenant, u), nil)
+		c.want("connection_ack")
+		c.subscribe("1")
+		time.Sleep(200 * time.Millisecond)
+		e.fake.SetDown(1) // the first attempt meets a 503, the retry succeeds
+		e.changeEmail(tenant, u, "u1@example.org")
+		first := event(t, c.want("next"))["identitySync"].(map[string]any)
+		if first["status"] != "PENDING" || first["attempts"] != float64(1) || first["reason"] == nil {
+			t.Errorf("after a failed attempt: %v, want PENDING with attempts 1 and a reason", first)
+		}
+		if got := event(t, c.want("next"))["identitySync"].(map[string]any); got["status"] != "APPLIED" {
+			t.Errorf("after the retry: %v, want APPLIED", got)
+		}
+
+		var ext string
+		if err := e.db.Get(&ext, `SELECT external_id FROM directory.users WHERE id = $1`, u); err != nil {
+			t.Fatal(err)
+		}
+		e.fake.Force(ext, http.StatusBadRequest) // refused for good
+		defer e.fake.Force(ext, 0)
+		e.changeEmail(tenant, u, "u2@example.org")
+		got := event(t, c.want("next"))["identitySync"].(map[string]any)
+		if got["status"] != "FAILED" || got["reason"] == nil || strings.Contains(fmt.Sprint(got["reason"]), "u2@example.org") {
+			t.Errorf("a refused change: %v, want FAILED with a reason free of the email", got)
 		}
 	})
 
