@@ -78,8 +78,11 @@ func websocketTransport(d Deps, db *outage) wsTransport {
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: d.CORSAllowedOrigins,
 		}},
-		InitTimeout:           wsInitTimeout,
-		KeepAlivePingInterval: keepAlive(d.Subscriptions), // graphql-transport-ws: a pong each interval
+		InitTimeout: wsInitTimeout,
+		// graphql-transport-ws: a ping each interval, and a client that
+		// answers no pong for two is dropped; the legacy graphql-ws: "ka".
+		PingPongInterval:      keepAlive(d.Subscriptions),
+		KeepAlivePingInterval: keepAlive(d.Subscriptions),
 		PayloadReadLimit:      &limit,
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			r := (&http.Request{Header: http.Header{"Authorization": {p.Authorization()}}}).WithContext(ctx)

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,7 +155,9 @@ type wsClient struct {
 	t      *testing.T
 	c      *websocket.Conn
 	msgs   chan map[string]any
-	closed error // why the socket closed, once msgs is closed
+	closed error         // why the socket closed, once done is closed
+	done   chan struct{} // closed when the socket has closed
+	pings  atomic.Int32  // the server's pings, each answered with a pong
 }
 
 // dialWS opens a socket to srv and sends connection_init with auth.
@@ -168,8 +171,9 @@ func dialWS(t *testing.T, srv *httptest.Server, auth string, header http.Header)
 		return nil, err
 	}
 	t.Cleanup(func() { _ = c.CloseNow() })
-	w := &wsClient{t: t, c: c, msgs: make(chan map[string]any, 64)}
+	w := &wsClient{t: t, c: c, msgs: make(chan map[string]any, 64), done: make(chan struct{})}
 	go func() {
+		defer close(w.done)
 		defer close(w.msgs)
 		for {
 			_, b, err := c.Read(context.Background())
@@ -178,7 +182,15 @@ func dialWS(t *testing.T, srv *httptest.Server, auth string, header http.Header)
 				return
 			}
 			var m map[string]any
-			if json.Unmarshal(b, &m) == nil && m["type"] != "ping" && m["type"] != "pong" && m["type"] != "ka" {
+			if json.Unmarshal(b, &m) != nil {
+				continue
+			}
+			switch m["type"] {
+			case "ping":
+				w.pings.Add(1)
+				_ = c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"pong"}`))
+			case "pong", "ka":
+			default:
 				w.msgs <- m
 			}
 		}
@@ -415,6 +427,21 @@ func TestIdentitySyncChangedOverWebSocket(t *testing.T) {
 			t.Fatalf("the portal's origin: %v", err)
 		}
 		c.want("connection_ack")
+	})
+
+	t.Run("KeepAlivePings", func(t *testing.T) {
+		c, _ := dialWS(t, e.a, scopeHeader(access.RoleProvider, tenant, jane), nil)
+		c.want("connection_ack")
+		c.subscribe("1")
+		time.Sleep(2500 * time.Millisecond) // SUBSCRIPTION_KEEPALIVE is 1s
+		if n := c.pings.Load(); n < 2 {
+			t.Errorf("%d pings in 2.5s, want at least 2", n)
+		}
+		select {
+		case <-c.done:
+			t.Errorf("a client that answers pings was dropped: %v", c.closed)
+		default:
+		}
 	})
 
 	t.Run("ErrTooManyAliases", func(t *testing.T) {
