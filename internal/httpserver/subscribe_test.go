@@ -404,6 +404,22 @@ func TestIdentitySyncChangedOverWebSocket(t *testing.T) {
 		}
 	})
 
+	t.Run("ErasureMissedEndsAfterReconnect", func(t *testing.T) {
+		gone := e.user(tenant)
+		c, _ := dialWS(t, e.a, scopeHeader(access.RoleProvider, tenant, gone), nil)
+		c.want("connection_ack")
+		c.subscribe("1")
+		time.Sleep(200 * time.Millisecond)
+		e.exec(`ALTER TABLE directory.users DISABLE TRIGGER users_erased_notify`)
+		e.exec(`UPDATE directory.users SET erased_at = now(), email = NULL, full_name = NULL WHERE id = $1`, gone)
+		e.exec(`ALTER TABLE directory.users ENABLE TRIGGER users_erased_notify`)
+		e.exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = current_database()`)
+		if m := c.want("next"); errorCode(m) != "UNAUTHENTICATED" {
+			t.Errorf("after the reconnection: %v, want an UNAUTHENTICATED end", m)
+		}
+		c.want("complete")
+	})
+
 	t.Run("ErrUnauthenticated", func(t *testing.T) {
 		c, _ := dialWS(t, e.a, "Bearer nonsense", nil)
 		for m := c.next(5 * time.Second); m != nil; m = c.next(5 * time.Second) {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -168,7 +169,7 @@ func (s *sub) take() []Event {
 // too: when it is back, every subscriber gets the current status of each
 // of its changes that is pending, or that finished from a minute before
 // the loss on (a status it already has may come twice; never an older one
-// after a newer). A LISTEN the server refuses stops the hub, logged: every
+// after a newer), and the subscriptions of users erased meanwhile end. A LISTEN the server refuses stops the hub, logged: every
 // subscription then ends UNAVAILABLE and new ones are refused. The channel
 // it returns is closed when the listener has stopped.
 func (h *Hub) Listen(ctx context.Context, dsn string) (stopped <-chan struct{}) {
@@ -211,6 +212,9 @@ func (h *Hub) listen(ctx context.Context, dsn string) error {
 			return fmt.Errorf("listen for identity changes: %w", err)
 		}
 	}
+	// Subscriptions may have opened before the first LISTEN: what they
+	// missed comes now.
+	h.resync(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,17 +258,9 @@ func (h *Hub) listenerEvent(ev pq.ListenerEventType, err error) {
 // notice handles one notification.
 func (h *Hub) notice(ctx context.Context, n *pq.Notification) {
 	if n.Channel == ErasureChannel {
-		id, err := uuid.Parse(n.Extra)
-		if err != nil {
-			return
+		if id, err := uuid.Parse(n.Extra); err == nil {
+			h.endUsers([]uuid.UUID{id})
 		}
-		h.mu.Lock()
-		for s := range h.subs {
-			if s.scope.UserID == id {
-				s.end(ErrErased)
-			}
-		}
-		h.mu.Unlock()
 		return
 	}
 	var p struct {
@@ -286,7 +282,8 @@ func (h *Hub) notice(ctx context.Context, n *pq.Notification) {
 }
 
 // resync sends every subscriber the current status of its pending changes
-// and of those that finished since shortly before the connection was lost.
+// and of those that finished since shortly before the connection was lost,
+// and ends the subscriptions of users erased meanwhile: two statements.
 func (h *Hub) resync(ctx context.Context) {
 	h.mu.Lock()
 	since := h.down.Add(-time.Minute)
@@ -294,11 +291,22 @@ func (h *Hub) resync(ctx context.Context) {
 		since = time.Now().Add(-time.Minute)
 	}
 	h.down = time.Time{}
+	var users []uuid.UUID
+	for s := range h.subs {
+		if s.scope.UserID != uuid.Nil {
+			users = append(users, s.scope.UserID)
+		}
+	}
 	h.mu.Unlock()
 	if h.idle() {
 		return
 	}
 	evs, err := h.read(ctx, `(o.state IN ('pending', 'running') OR o.finished_at >= $1)`, since)
+	var erased []uuid.UUID
+	if err == nil && len(users) > 0 {
+		err = h.db.SelectContext(ctx, &erased, `SELECT id FROM directory.users WHERE id = ANY($1) AND erased_at IS NOT NULL`, pq.Array(users))
+		err = postgres.Translate(err, "read erased subscribers")
+	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "identity changes not read after the listener reconnected: subscriptions end", "error", err.Error())
 		h.mu.Lock()
@@ -309,6 +317,20 @@ func (h *Hub) resync(ctx context.Context) {
 		return
 	}
 	h.fanOut(evs, nil)
+	if len(erased) > 0 {
+		h.endUsers(erased)
+	}
+}
+
+// endUsers ends the subscriptions of the erased users ids.
+func (h *Hub) endUsers(ids []uuid.UUID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if slices.Contains(ids, s.scope.UserID) {
+			s.end(ErrErased)
+		}
+	}
 }
 
 func (h *Hub) idle() bool {
