@@ -361,6 +361,12 @@ func TestIdentitySyncChangedOverWebSocket(t *testing.T) {
 			t.Errorf("at expiry: %v, want an UNAUTHENTICATED error at %v", m, until)
 		}
 		c.want("complete")
+		// The socket stays, signed in with the expired token: a new
+		// subscription on it is refused at once.
+		c.subscribe("2")
+		if m := c.want("next"); errorCode(m) != "UNAUTHENTICATED" {
+			t.Errorf("a subscription after expiry: %v", m)
+		}
 	})
 
 	t.Run("ErasureEnds", func(t *testing.T) {

@@ -427,6 +427,10 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 	if !sc.Role.Valid() || (sc.Role == access.RoleProvider && sc.UserID == uuid.Nil) {
 		return nil, errNoUser
 	}
+	until, _ := ctx.Value(expiryKey{}).(time.Time)
+	if !until.IsZero() && !time.Now().Before(until) { // a WebSocket signed in with a token since expired
+		return nil, ErrExpired
+	}
 	c, _ := ctx.Value(connKey{}).(*connection)
 	if c != nil {
 		if c.n.Add(1) > c.max {
@@ -471,7 +475,7 @@ func (h *Hub) Subscribe(ctx context.Context, sc access.Scope) (<-chan *Event, er
 		defer release()
 		defer h.remove(s)
 		var expired <-chan time.Time
-		if until, ok := ctx.Value(expiryKey{}).(time.Time); ok && !until.IsZero() {
+		if !until.IsZero() {
 			t := time.NewTimer(time.Until(until))
 			defer t.Stop()
 			expired = t.C
