@@ -374,7 +374,7 @@ func (w *writer) user(sel ast.SelectionSet, u *model.User) bool {
 		case "contact":
 			return w.orNull(u.Contact != nil && w.contact(f.Selections, u.Contact))
 		case "invoices":
-			conn, err := u.Invoices(pageArgs(f.ArgumentMap(w.op.Variables)))
+			conn, err := u.InvoicePages.Get(pageArgsOf(f.Field, w.op.Variables).key)
 			switch {
 			case err != nil:
 				w.fail(err)

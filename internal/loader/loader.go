@@ -32,11 +32,26 @@ type Stores struct {
 	Bookkeeping *bookkeeping.Store
 }
 
-// InvoicePageKey asks for one page of one creator's invoices.
+// InvoicePageKey asks for one page of one creator's invoices (see
+// page.Request).
 type InvoicePageKey struct {
-	UserID uuid.UUID
-	First  int
-	After  page.Cursor // zero when from the start
+	UserID   uuid.UUID
+	First    int
+	After    page.Cursor // zero when from the start
+	Before   page.Cursor // zero when to the end
+	Backward bool
+}
+
+// InvoicePage is the key of the page req for user.
+func InvoicePage(user uuid.UUID, req page.Request) InvoicePageKey {
+	k := InvoicePageKey{UserID: user, First: req.First, Backward: req.Backward}
+	if req.After != nil {
+		k.After = *req.After
+	}
+	if req.Before != nil {
+		k.Before = *req.Before
+	}
+	return k
 }
 
 // Loaders are one request's batch loaders, one per relation: each loads a
@@ -159,7 +174,8 @@ func (l *Loaders) BuildingsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.
 }
 
 // InvoicesByCreator returns each key's page of its creator's invoices, one
-// row more than First when more follow.
+// row more than First when more follow, in the order the page reads them
+// (see page.Trim).
 func (l *Loaders) InvoicesByCreator(ctx context.Context, keys []InvoicePageKey) (map[InvoicePageKey][]*bookkeeping.Invoice, error) {
 	return l.invoicePages.fetch(ctx, l.scope, keys, l.rel.invoicePages)
 }
@@ -261,17 +277,19 @@ func many[V any](find func(context.Context, access.Scope, []uuid.UUID) ([]V, err
 }
 
 // invoicePages loads pages of invoices per creator: one windowed statement per
-// distinct (first, after) in the batch, which in a normal query is one.
+// distinct page (size, cursors, direction) in the batch, which in a normal
+// query is one.
 func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeeping.Invoice] {
 	type pageOf struct {
-		First int
-		After page.Cursor
+		First         int
+		After, Before page.Cursor
+		Backward      bool
 	}
 	return func(ctx context.Context, scope access.Scope, keys []InvoicePageKey) []*dataloader.Result[[]*bookkeeping.Invoice] {
 		groups := map[pageOf][]uuid.UUID{}
 		var order []pageOf
 		for _, k := range keys {
-			g := pageOf{k.First, k.After}
+			g := pageOf{k.First, k.After, k.Before, k.Backward}
 			if _, ok := groups[g]; !ok {
 				order = append(order, g)
 			}
@@ -280,10 +298,14 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 		found := make(map[InvoicePageKey][]*bookkeeping.Invoice, len(keys))
 		errs := map[pageOf]error{}
 		for _, g := range order {
-			req := page.Request{First: g.First}
+			req := page.Request{First: g.First, Backward: g.Backward}
 			if g.After.ID != uuid.Nil {
 				after := g.After
 				req.After = &after
+			}
+			if g.Before.ID != uuid.Nil {
+				before := g.Before
+				req.Before = &before
 			}
 			invs, err := st.FindInvoicesByCreators(ctx, scope, groups[g], req)
 			if err != nil {
@@ -291,13 +313,13 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 				continue
 			}
 			for _, inv := range invs {
-				k := InvoicePageKey{UserID: inv.CreatedByUserID, First: g.First, After: g.After}
+				k := InvoicePageKey{UserID: inv.CreatedByUserID, First: g.First, After: g.After, Before: g.Before, Backward: g.Backward}
 				found[k] = append(found[k], inv)
 			}
 		}
 		results := make([]*dataloader.Result[[]*bookkeeping.Invoice], len(keys))
 		for i, k := range keys {
-			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[k], Error: errs[pageOf{k.First, k.After}]}
+			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[k], Error: errs[pageOf{k.First, k.After, k.Before, k.Backward}]}
 		}
 		return results
 	}

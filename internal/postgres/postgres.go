@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/propertyportal/gateway/internal/apperr"
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/config"
 )
 
@@ -329,4 +330,27 @@ func (counter) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContex
 	count(ctx, query, args)
 	r, err := stmt.QueryContext(ctx, args)
 	return ctx, r, err
+}
+
+// Page adds the keyset bounds of p to a list ordered by key (an expression
+// of SQL type cast, e.g. "::text") then by the id column, ascending or, when
+// desc, descending, and returns the ORDER BY and LIMIT that read p's rows:
+// in the list's order, or in its reverse for a backward page (the same
+// index walked the other way; page.Trim puts the rows back in order).
+func (q *Query) Page(key, cast, id string, desc bool, p page.Request) string {
+	after, before := ">", "<"
+	if desc {
+		after, before = "<", ">"
+	}
+	if p.After != nil {
+		q.Where("(" + key + ", " + id + ") " + after + " (" + q.Arg(p.After.Key) + cast + ", " + q.Arg(p.After.ID) + "::uuid)")
+	}
+	if p.Before != nil {
+		q.Where("(" + key + ", " + id + ") " + before + " (" + q.Arg(p.Before.Key) + cast + ", " + q.Arg(p.Before.ID) + "::uuid)")
+	}
+	dir := "ASC"
+	if desc != p.Backward {
+		dir = "DESC"
+	}
+	return "ORDER BY " + key + " " + dir + ", " + id + " " + dir + " LIMIT " + q.Arg(p.Limit())
 }
