@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -215,4 +216,83 @@ func queriesOf(stmts []postgres.Statement) string {
 		fmt.Fprintf(&b, "  %s\n", q)
 	}
 	return b.String()
+}
+
+// TestBackwardPagesUseIndexes runs every list backward (last/before), the
+// nested User.invoices too, and EXPLAINs each statement as
+// TestQueriesUseIndexes does: no sequential scan of a big table, one
+// statement per nesting level, and no sort that the same list read forward
+// does not have (a backward page walks the forward page's index the other
+// way).
+func TestBackwardPagesUseIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	lists := []struct {
+		name   string
+		levels int
+		scope  access.Scope
+		q      string // takes $first, $last, $before
+	}{
+		{"UsersByEmail", 1, f.admin, `users(first: $first, last: $last, before: $before, filter: {emailDomain: "acme.com"}, orderBy: {field: EMAIL}) { edges { node { id email } } pageInfo { startCursor endCursor } }`},
+		{"UsersByName", 1, f.admin, `users(first: $first, last: $last, before: $before, orderBy: {field: FULL_NAME, direction: DESC}) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"UsersByCreatedAt", 1, f.admin, `users(first: $first, last: $last, before: $before, orderBy: {field: CREATED_AT}) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"Buildings", 1, f.admin, `buildings(first: $first, last: $last, before: $before) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"Contacts", 1, f.admin, `contacts(first: $first, last: $last, before: $before) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"Invoices", 1, f.admin, `invoices(first: $first, last: $last, before: $before) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"InvoicesByDomain", 1, f.internal, `invoices(first: $first, last: $last, before: $before, filter: {createdByEmailDomain: "acme.com"}) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"UserInvoices", 2, f.admin, `users(first: 50, orderBy: {field: CREATED_AT}) { edges { node { id invoices(first: $first, last: $last, before: $before) { edges { node { id } } } } } pageInfo { startCursor endCursor } }`},
+	}
+	sorts := func(s postgres.Statement) int {
+		n := 0
+		var walk func(p planNode)
+		walk = func(p planNode) {
+			if strings.Contains(p.NodeType, "Sort") {
+				n++
+			}
+			for _, c := range p.Plans {
+				walk(c)
+			}
+		}
+		walk(explain(t, f.db, s))
+		return n
+	}
+	for _, l := range lists {
+		t.Run(l.name, func(t *testing.T) {
+			q := `query($first: Int, $last: Int, $before: String) { ` + l.q + ` }`
+			b := func(vars map[string]any) []byte {
+				raw, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+				return raw
+			}
+			raw, _ := f.post(t, l.scope, b(map[string]any{"first": 50}), nil)
+			var page struct {
+				Data map[string]struct {
+					PageInfo struct{ EndCursor string } `json:"pageInfo"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(raw, &page); err != nil {
+				t.Fatal(err)
+			}
+			pages := []map[string]any{{"last": 5}} // from the end
+			for _, c := range page.Data {
+				if c.PageInfo.EndCursor != "" && l.levels == 1 { // and from a cursor
+					pages = append(pages, map[string]any{"last": 5, "before": c.PageInfo.EndCursor})
+				}
+			}
+			forward := f.statementsOf(t, query{l.name, l.levels, l.scope, b(map[string]any{"first": 5})})
+			for _, vars := range pages {
+				backward := f.statementsOf(t, query{l.name, l.levels, l.scope, b(vars)})
+				if len(backward) != l.levels || len(forward) != l.levels {
+					t.Fatalf("%v: %d statements backward, %d forward, want %d:\n%s", vars, len(backward), len(forward), l.levels, queriesOf(backward))
+				}
+				for i, s := range backward {
+					for _, rel := range seqScans(t, f.db, s) {
+						t.Errorf("%v: sequential scan of %s in\n%s", vars, rel, s.Query)
+					}
+					if b, fw := sorts(s), sorts(forward[i]); b > fw {
+						t.Errorf("%v: %d sorts backward, %d forward, in\n%s", vars, b, fw, s.Query)
+					}
+				}
+			}
+		})
+	}
 }
