@@ -26,8 +26,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/propertyportal/gateway/internal/apperr"
-	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/config"
+	"github.com/propertyportal/gateway/internal/page"
 )
 
 // The drivers Open registers: lib/pq wrapped so that every statement sent
