@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/propertyportal/gateway/graph/model"
@@ -100,12 +99,16 @@ func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.U
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id uuid.UUID) (model.Node, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	ns, err := r.nodes(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	return ns[0], nil
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []uuid.UUID) ([]model.Node, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return r.nodes(ctx, ids)
 }
 
 // Me is the resolver for the me field.

@@ -59,6 +59,15 @@ func (st *Store) FindInvoiceByID(ctx context.Context, s access.Scope, id uuid.UU
 	return invs[0], nil
 }
 
+// FindInvoicesByIDs returns the invoices of ids visible to the scope, in no order.
+func (st *Store) FindInvoicesByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Invoice, error) {
+	var q postgres.Query
+	q.WhereIDs("i.id", ids)
+	scoped(&q, s)
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
+	return invs, postgres.Translate(err, "find invoices by id")
+}
+
 func where(s access.Scope, f InvoiceFilter) *postgres.Query {
 	q := &postgres.Query{}
 	scoped(q, s)

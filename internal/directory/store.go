@@ -149,3 +149,7 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// DB is the database the store is over: the main database, which holds
+// every context's schema but perhaps comms'.
+func (st *Store) DB() *sqlx.DB { return st.db }

@@ -20,6 +20,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/metrics"
+	"github.com/propertyportal/gateway/internal/node"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -68,6 +69,9 @@ type Loaders struct {
 	linksOfContacts  level[uuid.UUID, []*comms.BuildingLink]
 	buildings        level[uuid.UUID, *property.Building]
 	invoicePages     level[InvoicePageKey, []*bookkeeping.Invoice]
+	kinds            level[uuid.UUID, node.Kind]
+	contacts         level[uuid.UUID, *comms.Contact]
+	invoices         level[uuid.UUID, *bookkeeping.Invoice]
 
 	callerBuildings struct {
 		once sync.Once
@@ -85,6 +89,9 @@ type relations struct {
 	linksOfContacts  relation[uuid.UUID, []*comms.BuildingLink]
 	buildings        relation[uuid.UUID, *property.Building]
 	invoicePages     relation[InvoicePageKey, []*bookkeeping.Invoice]
+	kinds            relation[uuid.UUID, node.Kind]
+	contacts         relation[uuid.UUID, *comms.Contact]
+	invoices         relation[uuid.UUID, *bookkeeping.Invoice]
 	callerBuildings  func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error)
 }
 
@@ -113,6 +120,11 @@ func relationsOf(st Stores) *relations {
 		buildings: relation[uuid.UUID, *property.Building]{"BuildingByID", one(st.Property.FindBuildingsByIDs,
 			func(b *property.Building) uuid.UUID { return b.ID })},
 		invoicePages: relation[InvoicePageKey, []*bookkeeping.Invoice]{"InvoicesByCreator", invoicePages(st.Bookkeeping)},
+		kinds:        relation[uuid.UUID, node.Kind]{"KindByID", kinds(st)},
+		contacts: relation[uuid.UUID, *comms.Contact]{"ContactByID", one(st.Comms.FindContactsByIDs,
+			func(c *comms.Contact) uuid.UUID { return c.ID })},
+		invoices: relation[uuid.UUID, *bookkeeping.Invoice]{"InvoiceByID", one(st.Bookkeeping.FindInvoicesByIDs,
+			func(inv *bookkeeping.Invoice) uuid.UUID { return inv.ID })},
 		callerBuildings: func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error) {
 			if scope.UserID == uuid.Nil {
 				return nil, nil
@@ -178,6 +190,22 @@ func (l *Loaders) BuildingsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.
 // (see page.Trim).
 func (l *Loaders) InvoicesByCreator(ctx context.Context, keys []InvoicePageKey) (map[InvoicePageKey][]*bookkeeping.Invoice, error) {
 	return l.invoicePages.fetch(ctx, l.scope, keys, l.rel.invoicePages)
+}
+
+// KindsByID returns the kind of object each id of ids names, node.None for
+// an id that names nothing the request's scope sees.
+func (l *Loaders) KindsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]node.Kind, error) {
+	return l.kinds.fetch(ctx, l.scope, ids, l.rel.kinds)
+}
+
+// ContactsByID returns the contacts of ids that the request's scope sees.
+func (l *Loaders) ContactsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*comms.Contact, error) {
+	return l.contacts.fetch(ctx, l.scope, ids, l.rel.contacts)
+}
+
+// InvoicesByID returns the invoices of ids that the request's scope sees.
+func (l *Loaders) InvoicesByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*bookkeeping.Invoice, error) {
+	return l.invoices.fetch(ctx, l.scope, ids, l.rel.invoices)
 }
 
 // level is what one relation loaded for the request: fetch loads the keys
@@ -320,6 +348,23 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 		results := make([]*dataloader.Result[[]*bookkeeping.Invoice], len(keys))
 		for i, k := range keys {
 			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[k], Error: errs[pageOf{k.First, k.After, k.Before, k.Backward}]}
+		}
+		return results
+	}
+}
+
+// kinds makes the batch function of the kinds of ids: one lookup for the
+// whole batch, over the databases of the directory (the main one) and of
+// comms, its store made when first used.
+func kinds(st Stores) scopedBatch[uuid.UUID, node.Kind] {
+	nodes := sync.OnceValue(func() *node.Store {
+		return node.NewStore(node.DBs{Main: st.Directory.DB(), Comms: st.Comms.DB()})
+	})
+	return func(ctx context.Context, scope access.Scope, keys []uuid.UUID) []*dataloader.Result[node.Kind] {
+		found, err := nodes().Kinds(ctx, scope, keys)
+		results := make([]*dataloader.Result[node.Kind], len(keys))
+		for i, k := range keys {
+			results[i] = &dataloader.Result[node.Kind]{Data: found[k], Error: err}
 		}
 		return results
 	}
