@@ -296,3 +296,38 @@ func TestBackwardPagesUseIndexes(t *testing.T) {
 		})
 	}
 }
+
+// TestNodesUseIndexes EXPLAINs what nodes sends for ids of every type with
+// fields below: the kinds (a UNION ALL of primary-key probes), one batch
+// per type and the levels below, none a sequential scan of a big table.
+func TestNodesUseIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var ids []string
+	for _, table := range []string{"directory.users", "comms.contacts", "property.buildings", "bookkeeping.invoices"} {
+		var got []string
+		if err := f.db.Select(&got, `SELECT id::text FROM `+table+` WHERE tenant_id = $1 ORDER BY id LIMIT 25`, f.admin.TenantID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	q := `query($ids: [ID!]!) { nodes(ids: $ids) { id
+		... on Building { contacts { role contact { id fullName } } }
+		... on User { contact { id } invoices(last: 2) { edges { node { number } } } }
+		... on Invoice { createdBy { id email } }
+		... on Contact { buildings { building { id } } }
+	} }`
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"ids": ids}})
+	stmts := f.statementsOf(t, query{"nodes", 0, f.admin, body})
+	if len(stmts) == 0 || len(stmts) > 11 {
+		t.Fatalf("nodes sent %d statements, want 1 to 11:\n%s", len(stmts), queriesOf(stmts))
+	}
+	if !strings.Contains(stmts[0].Query, "UNION ALL") {
+		t.Fatalf("the first statement is not the kinds' lookup:\n%s", stmts[0].Query)
+	}
+	for _, s := range stmts {
+		for _, rel := range seqScans(t, f.db, s) {
+			t.Errorf("sequential scan of %s in\n%s", rel, s.Query)
+		}
+	}
+}
