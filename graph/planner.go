@@ -211,13 +211,32 @@ type pageArgs struct {
 
 // pageArgsOf reads a paged field's arguments.
 func pageArgsOf(f *ast.Field, vars map[string]any) pageArgs {
-	args := f.ArgumentMap(vars)
-	first, last := intArg(args["first"]), intArg(args["last"])
-	after, before := strArg(args["after"]), strArg(args["before"])
-	return pageArgs{
-		key: model.ArgsOf(first, after, last, before),
-		ask: asked(f, vars, page.Args{First: first, Last: last, After: after, Before: before}),
+	key := pageKey(f.ArgumentMap(vars))
+	a := page.Args{}
+	if key.HasFirst {
+		a.First = &key.First
 	}
+	if key.HasLast {
+		a.Last = &key.Last
+	}
+	if key.After != "" {
+		a.After = &key.After
+	}
+	if key.Before != "" {
+		a.Before = &key.Before
+	}
+	return pageArgs{key: key, ask: asked(f, vars, a)}
+}
+
+// pageKey is the key of the page a field's evaluated arguments ask for,
+// read without allocating: the writer reads it for every parent.
+func pageKey(args map[string]any) model.PageArgs {
+	var k model.PageArgs
+	k.First, k.HasFirst = intArg(args["first"])
+	k.Last, k.HasLast = intArg(args["last"])
+	k.After, _ = args["after"].(string)
+	k.Before, _ = args["before"].(string)
+	return k
 }
 
 // asked drops first's schema default from a when the client gave last and
@@ -239,22 +258,14 @@ func asked(f *ast.Field, vars map[string]any, a page.Args) page.Args {
 	return a
 }
 
-func intArg(v any) *int {
+func intArg(v any) (int, bool) {
 	switch n := v.(type) {
 	case int:
-		return &n
+		return n, true
 	case int64:
-		i := int(n)
-		return &i
+		return int(n), true
 	}
-	return nil
-}
-
-func strArg(v any) *string {
-	if s, ok := v.(string); ok {
-		return &s
-	}
-	return nil
+	return 0, false
 }
 
 // The objects of a level, as the API shows them to this caller.

@@ -376,7 +376,7 @@ func (w *writer) user(sel ast.SelectionSet, u *model.User) bool {
 		case "contact":
 			return w.orNull(u.Contact != nil && w.contact(f.Selections, u.Contact))
 		case "invoices":
-			conn, err := u.InvoicePages.Get(pageArgsOf(f.Field, w.op.Variables).key)
+			conn, err := u.InvoicePages.Get(pageKey(f.ArgumentMap(w.op.Variables)))
 			switch {
 			case err != nil:
 				w.fail(err)
