@@ -89,8 +89,9 @@ func where(s access.Scope, f InvoiceFilter) *postgres.Query {
 // FindInvoices returns a page of invoices, newest first, and whether more follow.
 func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilter, p page.Request) ([]*Invoice, bool, error) {
 	q := where(s, f)
-	order := q.Page("i.issued_at", "::timestamptz", "i.id", true, p)
-	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+` `+order, q.Args...)
+	dir, limit := q.Page("i.issued_at", "::timestamptz", "i.id", true, p)
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
+		` ORDER BY i.issued_at `+dir+`, i.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find invoices")
 	}
@@ -114,10 +115,11 @@ func (st *Store) FindInvoicesByCreators(ctx context.Context, s access.Scope, use
 	var q postgres.Query
 	q.Where("i.created_by_user_id = k.id")
 	scoped(&q, s)
-	order := q.Page("i.issued_at", "::timestamptz", "i.id", true, p)
+	dir, limit := q.Page("i.issued_at", "::timestamptz", "i.id", true, p)
 	ids := q.Arg(postgres.UUIDArray(userIDs))
 	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT i.* FROM unnest(`+ids+`::uuid[]) AS k(id)
-		CROSS JOIN LATERAL (SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+` `+order+`) i`, q.Args...)
+		CROSS JOIN LATERAL (SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
+		` ORDER BY i.issued_at `+dir+`, i.id `+dir+` LIMIT `+limit+`) i`, q.Args...)
 	return invs, postgres.Translate(err, "find invoices by creator")
 }
 

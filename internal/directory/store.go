@@ -111,8 +111,9 @@ func (st *Store) where(s access.Scope, f UserFilter) *postgres.Query {
 func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o UserOrder, p page.Request) ([]*User, bool, error) {
 	q := st.where(s, f)
 	expr, cast := sortKey(o.Field)
-	order := q.Page(expr, cast, "users.id", o.Desc, p)
-	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() + ` ` + order
+	dir, limit := q.Page(expr, cast, "users.id", o.Desc, p)
+	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() +
+		` ORDER BY ` + expr + ` ` + dir + `, users.id ` + dir + ` LIMIT ` + limit
 	users, err := postgres.Select(ctx, st.stmts, scanUser, query, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find users")

@@ -334,10 +334,11 @@ func (counter) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContex
 
 // Page adds the keyset bounds of p to a list ordered by key (an expression
 // of SQL type cast, e.g. "::text") then by the id column, ascending or, when
-// desc, descending, and returns the ORDER BY and LIMIT that read p's rows:
-// in the list's order, or in its reverse for a backward page (the same
-// index walked the other way; page.Trim puts the rows back in order).
-func (q *Query) Page(key, cast, id string, desc bool, p page.Request) string {
+// desc, descending. It returns the direction to ORDER BY both in, which
+// reads p's rows in the list's order or, for a backward page, in its
+// reverse (the same index walked the other way; page.Trim puts the rows
+// back in order), and the placeholder of the LIMIT.
+func (q *Query) Page(key, cast, id string, desc bool, p page.Request) (dir, limit string) {
 	after, before := ">", "<"
 	if desc {
 		after, before = "<", ">"
@@ -348,9 +349,9 @@ func (q *Query) Page(key, cast, id string, desc bool, p page.Request) string {
 	if p.Before != nil {
 		q.Where("(" + key + ", " + id + ") " + before + " (" + q.Arg(p.Before.Key) + cast + ", " + q.Arg(p.Before.ID) + "::uuid)")
 	}
-	dir := "ASC"
+	dir = "ASC"
 	if desc != p.Backward {
 		dir = "DESC"
 	}
-	return "ORDER BY " + key + " " + dir + ", " + id + " " + dir + " LIMIT " + q.Arg(p.Limit())
+	return dir, q.Arg(p.Limit())
 }

@@ -80,8 +80,9 @@ func where(s access.Scope, f BuildingFilter) *postgres.Query {
 // in the direction p reads.
 func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFilter, p page.Request) ([]*Building, bool, error) {
 	q := where(s, f)
-	order := q.Page("name", "::text", "buildings.id", false, p)
-	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+` `+order, q.Args...)
+	dir, limit := q.Page("name", "::text", "buildings.id", false, p)
+	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
+		` ORDER BY name `+dir+`, buildings.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find buildings")
 	}
