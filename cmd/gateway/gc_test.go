@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"testing"
@@ -13,7 +14,7 @@ import (
 // restoreGC puts the test process's collector back as it was.
 func restoreGC(t *testing.T) {
 	percent := debug.SetGCPercent(100)
-	limit := debug.SetMemoryLimit(-1)
+	limit := debug.SetMemoryLimit(math.MaxInt64) // no limit; a negative one only reads it
 	t.Cleanup(func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) })
 }
 
@@ -53,7 +54,7 @@ func TestCollectorDefaults(t *testing.T) {
 		unsetenv(t, "GOGC")
 		unsetenv(t, "GOMEMLIMIT")
 		tuneGC(config.Config{MaxConcurrentRequests: 0}, log)
-		if got := debug.SetMemoryLimit(-1); got != int64(^uint64(0)>>1) {
+		if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 			t.Errorf("no bound on requests, yet a memory limit of %d MiB", got>>20)
 		}
 	})
