@@ -387,6 +387,7 @@ type app struct {
 }
 
 func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, g *gateway, a app) error {
+	tuneGC(cfg, log)
 	// The workers outlive the HTTP server's shutdown, so the changes of the
 	// last requests are still taken; a job in flight at Stop is released
 	// for the next process.

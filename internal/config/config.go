@@ -18,7 +18,7 @@ type Config struct {
 	DatabaseURL      string        // DATABASE_URL: PostgreSQL for every context
 	CommsDatabaseURL string        // COMMS_DATABASE_URL: comms' own database; DATABASE_URL when empty
 	ListenAddr       string        // LISTEN_ADDR
-	MaxPageSize      int           // MAX_PAGE_SIZE: the cap on `first`
+	MaxPageSize      int           // MAX_PAGE_SIZE: the cap on `first` and `last`, and on the ids of `nodes`
 	DBMaxConns       int           // DB_MAX_CONNS: the connection pool size per database
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on stop
 	LogLevel         string        // LOG_LEVEL: debug, info, warn or error
