@@ -366,7 +366,40 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 	})
 
+	// A subscription open at shutdown ends UNAVAILABLE, and does not hold
+	// the shutdown for SHUTDOWN_TIMEOUT.
+	internal := regexp.MustCompile(`(?m)^\s+internal service account:\s+(\S+)$`).FindStringSubmatch(out)
+	if internal == nil {
+		t.Fatalf("no internal token printed:\n%s", out)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql",
+		strings.NewReader(`{"query":"subscription { identitySyncChanged { changeId } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+internal[1])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("subscription before shutdown: %v %v", err, res)
+	}
+	defer res.Body.Close()
+	stream := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(res.Body)
+		stream <- string(b)
+	}()
+	began := time.Now()
 	s.shutdown(t)
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("shutdown with an open subscription took %v", took)
+	}
+	select {
+	case got := <-stream:
+		if !strings.Contains(got, `"UNAVAILABLE"`) || !strings.Contains(got, "event: complete") {
+			t.Errorf("the stream at shutdown: %q, want an UNAVAILABLE end", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the stream stayed open after shutdown")
+	}
 	if !strings.Contains(s.out.String(), "PostgreSQL stopped and removed") {
 		t.Fatalf("no clean stop:\n%s", s.out.String())
 	}
