@@ -564,6 +564,22 @@ func TestIdentitySyncChangedOverSSE(t *testing.T) {
 		}
 	})
 
+	t.Run("ErrSubscriptionByPlainPOST", func(t *testing.T) {
+		body, _ := json.Marshal(map[string]any{"query": subscription})
+		req, _ := http.NewRequest(http.MethodPost, e.a.URL+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", scopeHeader(access.RoleProvider, tenant, jane))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(b), `"BAD_REQUEST"`) {
+			t.Errorf("a subscription by plain POST: %d %s", res.StatusCode, b)
+		}
+	})
+
 	t.Run("ProcessBound", func(t *testing.T) {
 		sse(t, ctx, e.a, scopeHeader(access.RoleAdmin, tenant, uuid.Nil), subscription)
 		time.Sleep(200 * time.Millisecond) // the third is registered before the fourth comes
