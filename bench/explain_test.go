@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/postgres"
 )
 
@@ -215,4 +216,118 @@ func queriesOf(stmts []postgres.Statement) string {
 		fmt.Fprintf(&b, "  %s\n", q)
 	}
 	return b.String()
+}
+
+// TestBackwardPagesUseIndexes runs every list backward (last/before), the
+// nested User.invoices too, and EXPLAINs each statement as
+// TestQueriesUseIndexes does: no sequential scan of a big table, one
+// statement per nesting level, and no sort that the same list read forward
+// does not have (a backward page walks the forward page's index the other
+// way).
+func TestBackwardPagesUseIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	lists := []struct {
+		name   string
+		levels int
+		scope  access.Scope
+		q      string // takes $first, $last, $before
+	}{
+		{"UsersByEmail", 1, f.admin, `users(first: $first, last: $last, before: $before, filter: {emailDomain: "acme.com"}, orderBy: {field: EMAIL}) { edges { node { id email } } pageInfo { startCursor endCursor } }`},
+		{"UsersByName", 1, f.admin, `users(first: $first, last: $last, before: $before, orderBy: {field: FULL_NAME, direction: DESC}) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"UsersByCreatedAt", 1, f.admin, `users(first: $first, last: $last, before: $before, orderBy: {field: CREATED_AT}) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"Buildings", 1, f.admin, `buildings(first: $first, last: $last, before: $before) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"Contacts", 1, f.admin, `contacts(first: $first, last: $last, before: $before) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"Invoices", 1, f.admin, `invoices(first: $first, last: $last, before: $before) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"InvoicesByDomain", 1, f.internal, `invoices(first: $first, last: $last, before: $before, filter: {createdByEmailDomain: "acme.com"}) { edges { node { id } } pageInfo { startCursor endCursor } }`},
+		{"UserInvoices", 2, f.admin, `users(first: 50, orderBy: {field: CREATED_AT}) { edges { node { id invoices(first: $first, last: $last, before: $before) { edges { node { id } } } } } pageInfo { startCursor endCursor } }`},
+	}
+	sorts := func(s postgres.Statement) int {
+		n := 0
+		var walk func(p planNode)
+		walk = func(p planNode) {
+			if strings.Contains(p.NodeType, "Sort") {
+				n++
+			}
+			for _, c := range p.Plans {
+				walk(c)
+			}
+		}
+		walk(explain(t, f.db, s))
+		return n
+	}
+	for _, l := range lists {
+		t.Run(l.name, func(t *testing.T) {
+			q := `query($first: Int, $last: Int, $before: String) { ` + l.q + ` }`
+			b := func(vars map[string]any) []byte {
+				raw, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+				return raw
+			}
+			raw, _ := f.post(t, l.scope, b(map[string]any{"first": 50}), nil)
+			var page struct {
+				Data map[string]struct {
+					PageInfo struct{ EndCursor string } `json:"pageInfo"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(raw, &page); err != nil {
+				t.Fatal(err)
+			}
+			pages := []map[string]any{{"last": 5}} // from the end
+			for _, c := range page.Data {
+				if c.PageInfo.EndCursor != "" && l.levels == 1 { // and from a cursor
+					pages = append(pages, map[string]any{"last": 5, "before": c.PageInfo.EndCursor})
+				}
+			}
+			forward := f.statementsOf(t, query{l.name, l.levels, l.scope, b(map[string]any{"first": 5})})
+			for _, vars := range pages {
+				backward := f.statementsOf(t, query{l.name, l.levels, l.scope, b(vars)})
+				if len(backward) != l.levels || len(forward) != l.levels {
+					t.Fatalf("%v: %d statements backward, %d forward, want %d:\n%s", vars, len(backward), len(forward), l.levels, queriesOf(backward))
+				}
+				for i, s := range backward {
+					for _, rel := range seqScans(t, f.db, s) {
+						t.Errorf("%v: sequential scan of %s in\n%s", vars, rel, s.Query)
+					}
+					if b, fw := sorts(s), sorts(forward[i]); b > fw {
+						t.Errorf("%v: %d sorts backward, %d forward, in\n%s", vars, b, fw, s.Query)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNodesUseIndexes EXPLAINs what nodes sends for ids of every type with
+// fields below: the kinds (a UNION ALL of primary-key probes), one batch
+// per type and the levels below, none a sequential scan of a big table.
+func TestNodesUseIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var ids []string
+	for _, table := range []string{"directory.users", "comms.contacts", "property.buildings", "bookkeeping.invoices"} {
+		var got []string
+		if err := f.db.Select(&got, `SELECT id::text FROM `+table+` WHERE tenant_id = $1 ORDER BY id LIMIT 25`, f.admin.TenantID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	q := `query($ids: [ID!]!) { nodes(ids: $ids) { id
+		... on Building { contacts { role contact { id fullName } } }
+		... on User { contact { id } invoices(last: 2) { edges { node { number } } } }
+		... on Invoice { createdBy { id email } }
+		... on Contact { buildings { building { id } } }
+	} }`
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"ids": ids}})
+	stmts := f.statementsOf(t, query{"nodes", 0, f.admin, body})
+	if len(stmts) == 0 || len(stmts) > 11 {
+		t.Fatalf("nodes sent %d statements, want 1 to 11:\n%s", len(stmts), queriesOf(stmts))
+	}
+	if !strings.Contains(stmts[0].Query, "UNION ALL") {
+		t.Fatalf("the first statement is not the kinds' lookup:\n%s", stmts[0].Query)
+	}
+	for _, s := range stmts {
+		for _, rel := range seqScans(t, f.db, s) {
+			t.Errorf("sequential scan of %s in\n%s", rel, s.Query)
+		}
+	}
 }

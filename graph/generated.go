@@ -21,6 +21,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/live"
 	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
@@ -40,6 +41,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -139,6 +141,12 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 	}
 
+	IdentitySyncEvent struct {
+		ID     func(childComplexity int) int
+		Sync   func(childComplexity int) int
+		UserID func(childComplexity int) int
+	}
+
 	IdentitySyncLag struct {
 		IdPID   func(childComplexity int) int
 		Seconds func(childComplexity int) int
@@ -195,16 +203,22 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Building        func(childComplexity int, id uuid.UUID) int
-		Buildings       func(childComplexity int, first *int, after *string, filter *property.BuildingFilter) int
+		Buildings       func(childComplexity int, first *int, after *string, last *int, before *string, filter *property.BuildingFilter) int
 		Contact         func(childComplexity int, id uuid.UUID) int
-		Contacts        func(childComplexity int, first *int, after *string, filter *comms.ContactFilter) int
+		Contacts        func(childComplexity int, first *int, after *string, last *int, before *string, filter *comms.ContactFilter) int
 		IdentitySyncLag func(childComplexity int) int
 		IdpMigration    func(childComplexity int, id uuid.UUID) int
 		Invoice         func(childComplexity int, id uuid.UUID) int
-		Invoices        func(childComplexity int, first *int, after *string, filter *bookkeeping.InvoiceFilter) int
+		Invoices        func(childComplexity int, first *int, after *string, last *int, before *string, filter *bookkeeping.InvoiceFilter) int
 		Me              func(childComplexity int) int
+		Node            func(childComplexity int, id uuid.UUID) int
+		Nodes           func(childComplexity int, ids []uuid.UUID) int
 		User            func(childComplexity int, id uuid.UUID) int
-		Users           func(childComplexity int, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
+		Users           func(childComplexity int, first *int, after *string, last *int, before *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
+	}
+
+	Subscription struct {
+		IdentitySyncChanged func(childComplexity int) int
 	}
 
 	User struct {
@@ -216,7 +230,7 @@ type ComplexityRoot struct {
 		FullName   func(childComplexity int) int
 		ID         func(childComplexity int) int
 		IdPID      func(childComplexity int) int
-		Invoices   func(childComplexity int, first *int, after *string) int
+		Invoices   func(childComplexity int, first *int, after *string, last *int, before *string) int
 		SyncedAt   func(childComplexity int) int
 		TenantID   func(childComplexity int) int
 	}
@@ -251,17 +265,22 @@ type MutationResolver interface {
 	UpdateUserIdentity(ctx context.Context, userID uuid.UUID, input identity.IdentityInput) (*model.IdentityUpdatePayload, error)
 }
 type QueryResolver interface {
+	Node(ctx context.Context, id uuid.UUID) (model.Node, error)
+	Nodes(ctx context.Context, ids []uuid.UUID) ([]model.Node, error)
 	Me(ctx context.Context) (*model.User, error)
 	User(ctx context.Context, id uuid.UUID) (*model.User, error)
-	Users(ctx context.Context, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*model.User], error)
+	Users(ctx context.Context, first *int, after *string, last *int, before *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*model.User], error)
 	Building(ctx context.Context, id uuid.UUID) (*model.Building, error)
-	Buildings(ctx context.Context, first *int, after *string, filter *property.BuildingFilter) (*model.Connection[*model.Building], error)
+	Buildings(ctx context.Context, first *int, after *string, last *int, before *string, filter *property.BuildingFilter) (*model.Connection[*model.Building], error)
 	Contact(ctx context.Context, id uuid.UUID) (*model.Contact, error)
-	Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*model.Contact], error)
+	Contacts(ctx context.Context, first *int, after *string, last *int, before *string, filter *comms.ContactFilter) (*model.Connection[*model.Contact], error)
 	Invoice(ctx context.Context, id uuid.UUID) (*model.Invoice, error)
-	Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error)
+	Invoices(ctx context.Context, first *int, after *string, last *int, before *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error)
 	IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error)
 	IdpMigration(ctx context.Context, id uuid.UUID) (*identity.Migration, error)
+}
+type SubscriptionResolver interface {
+	IdentitySyncChanged(ctx context.Context) (<-chan *live.Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -647,6 +666,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IdentitySync.Status(childComplexity), true
 
+	case "IdentitySyncEvent.changeId":
+		if e.ComplexityRoot.IdentitySyncEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncEvent.ID(childComplexity), true
+	case "IdentitySyncEvent.identitySync":
+		if e.ComplexityRoot.IdentitySyncEvent.Sync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncEvent.Sync(childComplexity), true
+	case "IdentitySyncEvent.userId":
+		if e.ComplexityRoot.IdentitySyncEvent.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncEvent.UserID(childComplexity), true
+
 	case "IdentitySyncLag.idpId":
 		if e.ComplexityRoot.IdentitySyncLag.IdPID == nil {
 			break
@@ -928,7 +966,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Buildings(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*property.BuildingFilter)), true
+		return e.ComplexityRoot.Query.Buildings(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*property.BuildingFilter)), true
 	case "Query.contact":
 		if e.ComplexityRoot.Query.Contact == nil {
 			break
@@ -950,7 +988,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Contacts(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*comms.ContactFilter)), true
+		return e.ComplexityRoot.Query.Contacts(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*comms.ContactFilter)), true
 	case "Query.identitySyncLag":
 		if e.ComplexityRoot.Query.IdentitySyncLag == nil {
 			break
@@ -990,13 +1028,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Invoices(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*bookkeeping.InvoiceFilter)), true
+		return e.ComplexityRoot.Query.Invoices(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*bookkeeping.InvoiceFilter)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(uuid.UUID)), true
+	case "Query.nodes":
+		if e.ComplexityRoot.Query.Nodes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]uuid.UUID)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1018,7 +1078,14 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Users(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*directory.UserFilter), args["orderBy"].(*model.UserOrder)), true
+		return e.ComplexityRoot.Query.Users(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*directory.UserFilter), args["orderBy"].(*model.UserOrder)), true
+
+	case "Subscription.identitySyncChanged":
+		if e.ComplexityRoot.Subscription.IdentitySyncChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.IdentitySyncChanged(childComplexity), true
 
 	case "User.contact":
 		if e.ComplexityRoot.User.Contact == nil {
@@ -1078,7 +1145,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Invoices(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Invoices(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "User.syncedAt":
 		if e.ComplexityRoot.User.SyncedAt == nil {
 			break
@@ -1191,6 +1258,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1227,6 +1311,7 @@ the internal, immutable UUID, the key other services join on.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 """
@@ -1261,9 +1346,36 @@ An RFC 3339 date-time in UTC, e.g. 2026-01-31T09:00:00Z.
 scalar Time
 
 """
+An object that can be fetched again by its id alone (Relay object
+identification). Every id is the object's internal, immutable UUID, unique
+across all types.
+"""
+interface Node {
+  "The object's internal, immutable id."
+  id: ID!
+}
+
+"""
 What a client can read.
 """
 type Query {
+  """
+  The object with this id, of any Node type; null when it does not exist or is
+  outside the caller's tenant (as the typed lookups such as ` + "`" + `user(id)` + "`" + ` answer).
+  """
+  node(
+    "The object's id."
+    id: ID!
+  ): Node
+  """
+  The objects with these ids, in the order given, each null when it does not
+  exist or is outside the caller's tenant. At most the configured page cap
+  (100 by default) ids; more is BAD_USER_INPUT on ` + "`" + `ids` + "`" + `.
+  """
+  nodes(
+    "The objects' ids; an id may repeat."
+    ids: [ID!]!
+  ): [Node]!
   """
   The signed-in user, or null for a service account that is no user.
   """
@@ -1276,10 +1388,14 @@ type Query {
   Users, in the caller's tenant (every tenant for an internal service account).
   """
   users(
-    "How many users to return: 1 to the configured cap (100 by default)."
+    "How many users to return: 1 to the configured cap (100 by default). The default 20 applies only when ` + "`" + `last` + "`" + ` is not given; giving both is BAD_USER_INPUT."
     first: Int = 20
     "Return users after this cursor (an ` + "`" + `endCursor` + "`" + ` from the same query)."
     after: String
+    "Return the last this many users (of those before ` + "`" + `before` + "`" + `, when given): 1 to the configured cap. Not together with ` + "`" + `first` + "`" + `."
+    last: Int
+    "Return users before this cursor (a ` + "`" + `startCursor` + "`" + ` or edge cursor from the same list), to page backward."
+    before: String
     "Narrow the list; unset fields do not filter."
     filter: UserFilter
     """
@@ -1297,10 +1413,14 @@ type Query {
   Buildings, ordered by name.
   """
   buildings(
-    "How many buildings to return: 1 to the configured cap (100 by default)."
+    "How many buildings to return: 1 to the configured cap (100 by default). The default 20 applies only when ` + "`" + `last` + "`" + ` is not given; giving both is BAD_USER_INPUT."
     first: Int = 20
     "Return buildings after this cursor."
     after: String
+    "Return the last this many buildings (of those before ` + "`" + `before` + "`" + `, when given): 1 to the configured cap. Not together with ` + "`" + `first` + "`" + `."
+    last: Int
+    "Return buildings before this cursor (a ` + "`" + `startCursor` + "`" + ` or edge cursor from the same list), to page backward."
+    before: String
     "Narrow the list; unset fields do not filter."
     filter: BuildingFilter
   ): BuildingConnection!
@@ -1312,10 +1432,14 @@ type Query {
   Provider contacts, ordered by name.
   """
   contacts(
-    "How many contacts to return: 1 to the configured cap (100 by default)."
+    "How many contacts to return: 1 to the configured cap (100 by default). The default 20 applies only when ` + "`" + `last` + "`" + ` is not given; giving both is BAD_USER_INPUT."
     first: Int = 20
     "Return contacts after this cursor."
     after: String
+    "Return the last this many contacts (of those before ` + "`" + `before` + "`" + `, when given): 1 to the configured cap. Not together with ` + "`" + `first` + "`" + `."
+    last: Int
+    "Return contacts before this cursor (a ` + "`" + `startCursor` + "`" + ` or edge cursor from the same list), to page backward."
+    before: String
     "Narrow the list; unset fields do not filter."
     filter: ContactFilter
   ): ContactConnection!
@@ -1327,26 +1451,40 @@ type Query {
   Invoices, newest first.
   """
   invoices(
-    "How many invoices to return: 1 to the configured cap (100 by default)."
+    "How many invoices to return: 1 to the configured cap (100 by default). The default 20 applies only when ` + "`" + `last` + "`" + ` is not given; giving both is BAD_USER_INPUT."
     first: Int = 20
     "Return invoices after this cursor."
     after: String
+    "Return the last this many invoices (of those before ` + "`" + `before` + "`" + `, when given): 1 to the configured cap. Not together with ` + "`" + `first` + "`" + `."
+    last: Int
+    "Return invoices before this cursor (a ` + "`" + `startCursor` + "`" + ` or edge cursor from the same list), to page backward."
+    before: String
     "Narrow the list; unset fields do not filter."
     filter: InvoiceFilter
   ): InvoiceConnection!
 }
 
 """
-Where a Relay connection stands.
+Where a Relay connection stands (the Relay Cursor Connections specification).
+A connection pages both ways: forward with ` + "`" + `first` + "`" + ` and ` + "`" + `after` + "`" + `, backward with
+` + "`" + `last` + "`" + ` and ` + "`" + `before` + "`" + `.
 """
 type PageInfo {
-  "True when more items follow ` + "`" + `endCursor` + "`" + `."
+  """
+  True when more items follow ` + "`" + `endCursor` + "`" + `. Exact when paging forward (` + "`" + `first` + "`" + `);
+  when paging backward (` + "`" + `last` + "`" + `), true when ` + "`" + `before` + "`" + ` was given (the cursor's item
+  follows), false otherwise.
+  """
   hasNextPage: Boolean!
-  "Always false: connections page forward only."
+  """
+  True when more items precede ` + "`" + `startCursor` + "`" + `. Exact when paging backward
+  (` + "`" + `last` + "`" + `); when paging forward (` + "`" + `first` + "`" + `), true when ` + "`" + `after` + "`" + ` was given (the
+  cursor's item precedes), false otherwise.
+  """
   hasPreviousPage: Boolean!
-  "The cursor of the first edge, null when there are no edges."
+  "The cursor of the first edge, null when there are no edges; pass it as ` + "`" + `before` + "`" + ` for the previous page."
   startCursor: String
-  "The cursor of the last edge; pass it as ` + "`" + `after` + "`" + ` for the next page."
+  "The cursor of the last edge, null when there are no edges; pass it as ` + "`" + `after` + "`" + ` for the next page."
   endCursor: String
 }
 
@@ -1354,7 +1492,7 @@ type PageInfo {
 A user: the local pointer to an identity held by an external identity provider (IdP).
 The IdP is the source of truth; ` + "`" + `email` + "`" + ` and ` + "`" + `fullName` + "`" + ` are a read-only cache of it.
 """
-type User {
+type User implements Node {
   "The internal, immutable id; other services reference users by it."
   id: ID!
   "The tenant the user belongs to."
@@ -1377,10 +1515,14 @@ type User {
   contact: Contact
   "Invoices this user created, newest first."
   invoices(
-    "How many invoices to return: 1 to the configured cap (100 by default)."
+    "How many invoices to return: 1 to the configured cap (100 by default). The default 20 applies only when ` + "`" + `last` + "`" + ` is not given; giving both is BAD_USER_INPUT."
     first: Int = 20
     "Return invoices after this cursor."
     after: String
+    "Return the last this many invoices (of those before ` + "`" + `before` + "`" + `, when given): 1 to the configured cap. Not together with ` + "`" + `first` + "`" + `."
+    last: Int
+    "Return invoices before this cursor (a ` + "`" + `startCursor` + "`" + ` or edge cursor from the same list), to page backward."
+    before: String
   ): InvoiceConnection!
 }
 
@@ -1447,7 +1589,7 @@ type UserConnection {
 A user and its cursor.
 """
 type UserEdge {
-  "Pass as ` + "`" + `after` + "`" + ` to continue after this user."
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this user, or as ` + "`" + `before` + "`" + ` to page back from it."
   cursor: String!
   "The user."
   node: User!
@@ -1456,7 +1598,7 @@ type UserEdge {
 """
 A building, owned by a provider organisation.
 """
-type Building {
+type Building implements Node {
   "The building's id."
   id: ID!
   "The tenant the building belongs to."
@@ -1501,7 +1643,7 @@ type BuildingConnection {
 A building and its cursor.
 """
 type BuildingEdge {
-  "Pass as ` + "`" + `after` + "`" + ` to continue after this building."
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this building, or as ` + "`" + `before` + "`" + ` to page back from it."
   cursor: String!
   "The building."
   node: Building!
@@ -1525,7 +1667,7 @@ type BuildingContact {
 A provider contact, held by comms (the primary source for contact data). A
 contact may have no account (no linked user).
 """
-type Contact {
+type Contact implements Node {
   "The contact's id."
   id: ID!
   "The tenant the contact belongs to."
@@ -1576,7 +1718,7 @@ type ContactConnection {
 A contact and its cursor.
 """
 type ContactEdge {
-  "Pass as ` + "`" + `after` + "`" + ` to continue after this contact."
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this contact, or as ` + "`" + `before` + "`" + ` to page back from it."
   cursor: String!
   "The contact."
   node: Contact!
@@ -1585,7 +1727,7 @@ type ContactEdge {
 """
 An invoice, held by bookkeeping.
 """
-type Invoice {
+type Invoice implements Node {
   "The invoice's id."
   id: ID!
   "The tenant the invoice belongs to."
@@ -1635,7 +1777,7 @@ type InvoiceConnection {
 An invoice and its cursor.
 """
 type InvoiceEdge {
-  "Pass as ` + "`" + `after` + "`" + ` to continue after this invoice."
+  "Pass as ` + "`" + `after` + "`" + ` to continue after this invoice, or as ` + "`" + `before` + "`" + ` to page back from it."
   cursor: String!
   "The invoice."
   node: Invoice!
@@ -1903,6 +2045,38 @@ type IdentitySyncLag {
   idpId: String!
   "Seconds since its least recently synced user was last synced."
   seconds: Float!
+}
+
+# ---- Live identity status (internal/live) ----
+
+"""
+What a client can follow as it happens, over graphql-ws (WebSocket) or
+GraphQL over SSE; see docs/api.md#subscriptions.
+"""
+type Subscription {
+  """
+  The status of identity changes as it moves from PENDING to APPLIED or
+  FAILED, whichever replica applied it; each event is read from the database
+  after its transaction committed. A signed-in provider gets its own changes,
+  an admin those of its tenant's users, an internal service account every
+  tenant's. It first sends the current status of each such change that is
+  pending. It ends with an UNAUTHENTICATED error when the token expires or the
+  user is erased; more subscriptions than the gateway allows are RATE_LIMITED.
+  """
+  identitySyncChanged: IdentitySyncEvent!
+}
+
+"""
+One identity change's status, pushed when it changes. Ids and a status only:
+read the user (` + "`" + `user(id:)` + "`" + `) for what the caller may see of it.
+"""
+type IdentitySyncEvent {
+  "The change's id, the same in every event of the change."
+  changeId: ID!
+  "The user whose identity changes."
+  userId: ID!
+  "Where the change stands now."
+  identitySync: IdentitySync!
 }
 
 # ---- Migrations between IdPs (internal/identity, docs/idp-migration.md) ----
@@ -2181,6 +2355,18 @@ func (ec *executionContext) childFields_IdentitySync(ctx context.Context, field 
 		return ec.fieldContext_IdentitySync_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentitySync", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentitySyncEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changeId":
+		return ec.fieldContext_IdentitySyncEvent_changeId(ctx, field)
+	case "userId":
+		return ec.fieldContext_IdentitySyncEvent_userId(ctx, field)
+	case "identitySync":
+		return ec.fieldContext_IdentitySyncEvent_identitySync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentitySyncEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_IdentitySyncLag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2708,14 +2894,30 @@ func (ec *executionContext) field_Query_buildings_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*property.BuildingFilter, error) {
 			return ec.unmarshalOBuildingFilter2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋpropertyᚐBuildingFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg2
+	args["filter"] = arg4
 	return args, nil
 }
 
@@ -2752,14 +2954,30 @@ func (ec *executionContext) field_Query_contacts_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*comms.ContactFilter, error) {
 			return ec.unmarshalOContactFilter2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋcommsᚐContactFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg2
+	args["filter"] = arg4
 	return args, nil
 }
 
@@ -2810,14 +3028,58 @@ func (ec *executionContext) field_Query_invoices_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*bookkeeping.InvoiceFilter, error) {
 			return ec.unmarshalOInvoiceFilter2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋbookkeepingᚐInvoiceFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg2
+	args["filter"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]uuid.UUID, error) {
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
 	return args, nil
 }
 
@@ -2854,22 +3116,38 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*directory.UserFilter, error) {
 			return ec.unmarshalOUserFilter2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋdirectoryᚐUserFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.UserOrder, error) {
 			return ec.unmarshalOUserOrder2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐUserOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg3
+	args["orderBy"] = arg5
 	return args, nil
 }
 
@@ -2892,6 +3170,22 @@ func (ec *executionContext) field_User_invoices_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -4497,6 +4791,84 @@ func (ec *executionContext) fieldContext_IdentitySync_reason(_ context.Context, 
 	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "String")
 }
 
+func (ec *executionContext) _IdentitySyncEvent_changeId(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncEvent_changeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncEvent_changeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncEvent", field, true, false, "ID")
+}
+
+func (ec *executionContext) _IdentitySyncEvent_userId(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncEvent_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncEvent_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IdentitySyncEvent_identitySync(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncEvent_identitySync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.Sync) graphql.Marshaler {
+			return ec.marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncEvent_identitySync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentitySyncEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IdentitySyncLag_idpId(ctx context.Context, field graphql.CollectedField, obj *identity.Lag) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5550,6 +5922,94 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, true, false, "String")
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]uuid.UUID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚕgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5636,7 +6096,7 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Users(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*directory.UserFilter), fc.Args["orderBy"].(*model.UserOrder))
+			return ec.Resolvers.Query().Users(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*directory.UserFilter), fc.Args["orderBy"].(*model.UserOrder))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.User]) graphql.Marshaler {
@@ -5724,7 +6184,7 @@ func (ec *executionContext) _Query_buildings(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Buildings(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*property.BuildingFilter))
+			return ec.Resolvers.Query().Buildings(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*property.BuildingFilter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Building]) graphql.Marshaler {
@@ -5812,7 +6272,7 @@ func (ec *executionContext) _Query_contacts(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Contacts(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*comms.ContactFilter))
+			return ec.Resolvers.Query().Contacts(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*comms.ContactFilter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Contact]) graphql.Marshaler {
@@ -5900,7 +6360,7 @@ func (ec *executionContext) _Query_invoices(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Invoices(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*bookkeeping.InvoiceFilter))
+			return ec.Resolvers.Query().Invoices(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*bookkeeping.InvoiceFilter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Invoice]) graphql.Marshaler {
@@ -6081,6 +6541,38 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_identitySyncChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_identitySyncChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().IdentitySyncChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *live.Event) graphql.Marshaler {
+			return ec.marshalNIdentitySyncEvent2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋliveᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_identitySyncChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySyncEvent(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6371,7 +6863,7 @@ func (ec *executionContext) _User_invoices(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Invoices(fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return obj.Invoices(fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Invoice]) graphql.Marshaler {
@@ -8062,11 +8554,44 @@ func UnmarshalUserOrder(ctx context.Context, raw any) (model.UserOrder, error) {
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case *model.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case *model.Invoice:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Invoice(ctx, sel, obj)
+	case *model.Contact:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Contact(ctx, sel, obj)
+	case *model.Building:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Building(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
 
-var buildingImplementors = []string{"Building"}
+var buildingImplementors = []string{"Building", "Node"}
 
 func (ec *executionContext) _Building(ctx context.Context, sel ast.SelectionSet, obj *model.Building) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, buildingImplementors)
@@ -8264,7 +8789,7 @@ func (ec *executionContext) _BuildingEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var contactImplementors = []string{"Contact"}
+var contactImplementors = []string{"Contact", "Node"}
 
 func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, obj *model.Contact) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, contactImplementors)
@@ -8671,6 +9196,49 @@ func (ec *executionContext) _IdentitySync(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var identitySyncEventImplementors = []string{"IdentitySyncEvent"}
+
+func (ec *executionContext) _IdentitySyncEvent(ctx context.Context, sel ast.SelectionSet, obj *live.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identitySyncEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentitySyncEvent")
+		case "changeId":
+			out.Values[i] = ec._IdentitySyncEvent_changeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._IdentitySyncEvent_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identitySync":
+			out.Values[i] = ec._IdentitySyncEvent_identitySync(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identitySyncLagImplementors = []string{"IdentitySyncLag"}
 
 func (ec *executionContext) _IdentitySyncLag(ctx context.Context, sel ast.SelectionSet, obj *identity.Lag) graphql.Marshaler {
@@ -8752,7 +9320,7 @@ func (ec *executionContext) _IdentityUpdatePayload(ctx context.Context, sel ast.
 	return out
 }
 
-var invoiceImplementors = []string{"Invoice"}
+var invoiceImplementors = []string{"Invoice", "Node"}
 
 func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, obj *model.Invoice) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, invoiceImplementors)
@@ -9082,6 +9650,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Query")
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
+		case "nodes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_nodes(ctx, field)
+				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -9179,7 +9759,27 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
-var userImplementors = []string{"User"}
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "identitySyncChanged":
+		return ec._Subscription_identitySyncChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -9880,6 +10480,20 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalID(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalID(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, v any) ([]uuid.UUID, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
@@ -9999,6 +10613,14 @@ func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportal�
 	return ec._IdentitySync(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNIdentitySyncEvent2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋliveᚐEvent(ctx context.Context, sel ast.SelectionSet, v *live.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentitySyncEvent!")
+		return graphql.Null
+	}
+	return ec._IdentitySyncEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNIdentitySyncLag2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLagᚄ(ctx context.Context, sel ast.SelectionSet, v []*identity.Lag) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -10112,6 +10734,16 @@ func (ec *executionContext) marshalNInvoiceEdge2ᚖgithubᚗcomᚋpropertyportal
 		return graphql.Null
 	}
 	return ec._InvoiceEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalONode2githubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNOrderDirection2githubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐOrderDirection(ctx context.Context, v any) (model.OrderDirection, error) {
@@ -10522,6 +11154,13 @@ func (ec *executionContext) unmarshalOInvoiceFilter2ᚖgithubᚗcomᚋpropertypo
 	}
 	res, err := ec.unmarshalInputInvoiceFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋpropertyportalᚋgatewayᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

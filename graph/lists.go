@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/propertyportal/gateway/graph/model"
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -46,12 +48,15 @@ type listOf[D any, N any] struct {
 // list answers a connection field: it reads the page arguments, finds the
 // page, plans what the operation selects below its nodes and seals their
 // cursors when they are read.
-func list[D any, N any](ctx context.Context, r *Resolver, first *int, after *string, l listOf[D, N]) (*model.Connection[N], error) {
+func list[D any, N any](ctx context.Context, r *Resolver, a page.Args, l listOf[D, N]) (*model.Connection[N], error) {
 	p, err := r.plannerFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req, err := p.pages.parse(first, after, l.list)
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		a = asked(fc.Field.Field, p.op.Variables, a)
+	}
+	req, err := p.pages.parse(a, l.list)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +74,7 @@ func list[D any, N any](ctx context.Context, r *Resolver, first *int, after *str
 		return nil, err
 	}
 	s := p.scope
-	return model.NewConnection(nodes, more, sealed(p.pages, l.cursor),
+	return model.NewConnection(nodes, req, more, sealed(p.pages, l.cursor),
 		func(ctx context.Context) (int, error) { return l.count(ctx, s) }), nil
 }
 
@@ -110,7 +115,7 @@ func userOrder(ctx context.Context, o *model.UserOrder) directory.UserOrder {
 	return directory.UserOrder{Field: directory.OrderByFullName}
 }
 
-func (r *queryResolver) users(ctx context.Context, first *int, after *string, f *directory.UserFilter, o *model.UserOrder) (*model.UserConnection, error) {
+func (r *queryResolver) users(ctx context.Context, a page.Args, f *directory.UserFilter, o *model.UserOrder) (*model.UserConnection, error) {
 	filter, order := deref(f), userOrder(ctx, o)
 	if err := mayFilter(ctx,
 		piiArg{filter.EmailDomain != nil, "filter.emailDomain", []policy.Kind{policy.Email}},
@@ -123,7 +128,7 @@ func (r *queryResolver) users(ctx context.Context, first *int, after *string, f 
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	return list(ctx, r.Resolver, first, after, listOf[directory.User, *model.User]{
+	return list(ctx, r.Resolver, a, listOf[directory.User, *model.User]{
 		typ: "User", list: order.List(),
 		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*directory.User, bool, error) {
 			return r.Directory.FindUsers(ctx, s, filter, order, p)
@@ -134,12 +139,12 @@ func (r *queryResolver) users(ctx context.Context, first *int, after *string, f 
 	})
 }
 
-func (r *queryResolver) buildings(ctx context.Context, first *int, after *string, f *property.BuildingFilter) (*model.BuildingConnection, error) {
+func (r *queryResolver) buildings(ctx context.Context, a page.Args, f *property.BuildingFilter) (*model.BuildingConnection, error) {
 	filter := deref(f)
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	return list(ctx, r.Resolver, first, after, listOf[property.Building, *model.Building]{
+	return list(ctx, r.Resolver, a, listOf[property.Building, *model.Building]{
 		typ: "Building", list: property.BuildingList,
 		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*property.Building, bool, error) {
 			return r.Property.FindBuildings(ctx, s, filter, p)
@@ -152,7 +157,7 @@ func (r *queryResolver) buildings(ctx context.Context, first *int, after *string
 	})
 }
 
-func (r *queryResolver) contacts(ctx context.Context, first *int, after *string, f *comms.ContactFilter) (*model.ContactConnection, error) {
+func (r *queryResolver) contacts(ctx context.Context, a page.Args, f *comms.ContactFilter) (*model.ContactConnection, error) {
 	filter := deref(f)
 	if err := mayFilter(ctx, piiArg{filter.Search != nil, "filter.search", []policy.Kind{policy.Name, policy.Email, policy.Phone}}); err != nil {
 		return nil, err
@@ -160,7 +165,7 @@ func (r *queryResolver) contacts(ctx context.Context, first *int, after *string,
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	return list(ctx, r.Resolver, first, after, listOf[comms.Contact, *model.Contact]{
+	return list(ctx, r.Resolver, a, listOf[comms.Contact, *model.Contact]{
 		typ: "Contact", list: comms.ContactList,
 		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*comms.Contact, bool, error) {
 			return r.Comms.FindContacts(ctx, s, filter, p)
@@ -171,7 +176,7 @@ func (r *queryResolver) contacts(ctx context.Context, first *int, after *string,
 	})
 }
 
-func (r *queryResolver) invoices(ctx context.Context, first *int, after *string, f *bookkeeping.InvoiceFilter) (*model.InvoiceConnection, error) {
+func (r *queryResolver) invoices(ctx context.Context, a page.Args, f *bookkeeping.InvoiceFilter) (*model.InvoiceConnection, error) {
 	filter := deref(f)
 	if err := mayFilter(ctx, piiArg{filter.CreatedByEmailDomain != nil, "filter.createdByEmailDomain", []policy.Kind{policy.Email}}); err != nil {
 		return nil, err
@@ -179,7 +184,7 @@ func (r *queryResolver) invoices(ctx context.Context, first *int, after *string,
 	if err := filter.Normalize(); err != nil {
 		return nil, err
 	}
-	return list(ctx, r.Resolver, first, after, listOf[bookkeeping.Invoice, *model.Invoice]{
+	return list(ctx, r.Resolver, a, listOf[bookkeeping.Invoice, *model.Invoice]{
 		typ: "Invoice", list: bookkeeping.InvoiceList,
 		find: func(ctx context.Context, s access.Scope, p page.Request) ([]*bookkeeping.Invoice, bool, error) {
 			return r.Bookkeeping.FindInvoices(ctx, s, filter, p)
@@ -205,8 +210,8 @@ func (r *Resolver) pagesFor(s access.Scope) pages {
 	return pages{max: r.MaxPage, cursors: r.Cursors, owner: string(s.Role) + "/" + s.TenantID.String() + "/" + s.UserID.String()}
 }
 
-func (pg pages) parse(first *int, after *string, list string) (page.Request, error) {
-	return pg.cursors.Parse(first, after, list, pg.owner, pg.max)
+func (pg pages) parse(a page.Args, list string) (page.Request, error) {
+	return pg.cursors.Parse(a, list, pg.owner, pg.max)
 }
 
 func (pg pages) seal(c page.Cursor) string { return pg.cursors.Seal(c, pg.owner) }

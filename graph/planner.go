@@ -16,6 +16,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/loader"
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -78,9 +79,20 @@ func (p *planner) selectedNodes(typ string) []graphql.CollectedField {
 	return p.nodes(fc.Field.Selections, typ)
 }
 
-// collect follows gqlgen's field collection (fragments, @skip, @include).
+// collect follows gqlgen's field collection (fragments, @skip, @include),
+// fragments on an interface of typ (Node) included.
 func (p *planner) collect(sels ast.SelectionSet, typ string) []graphql.CollectedField {
+	if s, ok := satisfies[typ]; ok {
+		return graphql.CollectFields(p.op, sels, s)
+	}
 	return graphql.CollectFields(p.op, sels, []string{typ})
+}
+
+// satisfies names, for the types that implement an interface, the types a
+// fragment may be on to apply to them (gqlgen's generated lists).
+var satisfies = map[string][]string{
+	"User": userImplementors, "Contact": contactImplementors,
+	"Building": buildingImplementors, "Invoice": invoiceImplementors,
 }
 
 // nodes returns the fields selected under edges.node of a connection of typ.
@@ -115,7 +127,7 @@ func (p *planner) plan(typ string, items []any, fields []graphql.CollectedField)
 	type group struct {
 		rel  relation
 		name string
-		args model.PageArgs
+		args pageArgs
 		sels ast.SelectionSet
 	}
 	var groups []*group
@@ -124,13 +136,13 @@ func (p *planner) plan(typ string, items []any, fields []graphql.CollectedField)
 		if !ok {
 			continue
 		}
-		var args model.PageArgs
+		var args pageArgs
 		if rel.paged {
-			args = model.ArgsOf(pageArgs(f.ArgumentMap(p.op.Variables)))
+			args = pageArgsOf(f.Field, p.op.Variables)
 		}
 		var g *group
 		for _, have := range groups {
-			if have.name == f.Name && have.args == args {
+			if have.name == f.Name && have.args.key == args.key {
 				g = have
 			}
 		}
@@ -158,7 +170,7 @@ func (p *planner) plan(typ string, items []any, fields []graphql.CollectedField)
 
 // load loads one relation for a level, in a span of its own when the
 // request is traced (a caller's sampled trace; nothing is computed otherwise).
-func (p *planner) load(typ, field string, rel relation, items []any, args model.PageArgs) ([]any, error) {
+func (p *planner) load(typ, field string, rel relation, items []any, args pageArgs) ([]any, error) {
 	parent := trace.SpanFromContext(p.ctx)
 	if !parent.SpanContext().IsSampled() {
 		return rel.load(p.ctx, p, items, args)
@@ -189,19 +201,71 @@ func readsGuardedPII(fields []graphql.CollectedField) bool {
 	return false
 }
 
-// pageArgs reads first and after from a field's evaluated arguments.
-func pageArgs(args map[string]any) (first *int, after *string) {
-	switch n := args["first"].(type) {
+// pageArgs are a paged field's arguments: key, its evaluated arguments
+// (schema defaults applied), which its page is planned and found by; and
+// ask, what the client asked for.
+type pageArgs struct {
+	key model.PageArgs
+	ask page.Args
+}
+
+// pageArgsOf reads a paged field's arguments.
+func pageArgsOf(f *ast.Field, vars map[string]any) pageArgs {
+	key := pageKey(f.ArgumentMap(vars))
+	a := page.Args{}
+	if key.HasFirst {
+		a.First = &key.First
+	}
+	if key.HasLast {
+		a.Last = &key.Last
+	}
+	if key.After != "" {
+		a.After = &key.After
+	}
+	if key.Before != "" {
+		a.Before = &key.Before
+	}
+	return pageArgs{key: key, ask: asked(f, vars, a)}
+}
+
+// pageKey is the key of the page a field's evaluated arguments ask for,
+// read without allocating: the writer reads it for every parent.
+func pageKey(args map[string]any) model.PageArgs {
+	var k model.PageArgs
+	k.First, k.HasFirst = intArg(args["first"])
+	k.Last, k.HasLast = intArg(args["last"])
+	k.After, _ = args["after"].(string)
+	k.Before, _ = args["before"].(string)
+	return k
+}
+
+// asked drops first's schema default from a when the client gave last and
+// not first, so that `last: 5` alone pages backward; first and last both
+// given stay, for page.Parse to refuse.
+func asked(f *ast.Field, vars map[string]any, a page.Args) page.Args {
+	if a.First == nil || a.Last == nil {
+		return a
+	}
+	arg := f.Arguments.ForName("first")
+	switch {
+	case arg == nil:
+		a.First = nil
+	case arg.Value != nil && arg.Value.Kind == ast.Variable:
+		if _, given := vars[arg.Value.Raw]; !given {
+			a.First = nil
+		}
+	}
+	return a
+}
+
+func intArg(v any) (int, bool) {
+	switch n := v.(type) {
 	case int:
-		first = &n
+		return n, true
 	case int64:
-		v := int(n)
-		first = &v
+		return int(n), true
 	}
-	if a, ok := args["after"].(string); ok {
-		after = &a
-	}
-	return first, after
+	return 0, false
 }
 
 // The objects of a level, as the API shows them to this caller.

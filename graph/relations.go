@@ -21,7 +21,7 @@ import (
 type relation struct {
 	child string // the type of the objects reached (of the nodes, when paged)
 	paged bool   // takes first/after and answers a connection of child
-	load  func(ctx context.Context, p *planner, parents []any, args model.PageArgs) ([]any, error)
+	load  func(ctx context.Context, p *planner, parents []any, args pageArgs) ([]any, error)
 }
 
 // relations is the one description of the schema's relations, by
@@ -66,8 +66,8 @@ func toOne[P any, V any, C any](
 	find func(*loader.Loaders, context.Context, []uuid.UUID) (map[uuid.UUID]*V, error),
 	wrap func(*planner, *V) C,
 	set func(P, C),
-) func(context.Context, *planner, []any, model.PageArgs) ([]any, error) {
-	return func(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+) func(context.Context, *planner, []any, pageArgs) ([]any, error) {
+	return func(ctx context.Context, p *planner, parents []any, _ pageArgs) ([]any, error) {
 		ids := make([]uuid.UUID, 0, len(parents))
 		for _, x := range parents {
 			if k, ok := key(x.(P)); ok {
@@ -106,7 +106,7 @@ func toOne[P any, V any, C any](
 
 // buildingLinks loads Building.contacts: each building's links, primary
 // first, with their contacts (joined in the same statement).
-func buildingLinks(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+func buildingLinks(ctx context.Context, p *planner, parents []any, _ pageArgs) ([]any, error) {
 	return links(ctx, p, parents, buildingKey, (*loader.Loaders).LinksByBuilding,
 		func(b *model.Building, l *comms.BuildingLink) *model.BuildingContact {
 			return &model.BuildingContact{BuildingLink: l, Contact: p.contact(l.Contact)}
@@ -117,7 +117,7 @@ func buildingLinks(ctx context.Context, p *planner, parents []any, _ model.PageA
 // is the parent's. The link gets an object of its own for it: what the
 // operation selects below the link's contact is planned on that object and
 // must not replace what the parent's own selection planned.
-func contactLinks(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+func contactLinks(ctx context.Context, p *planner, parents []any, _ pageArgs) ([]any, error) {
 	return links(ctx, p, parents, contactKey, (*loader.Loaders).LinksByContact,
 		func(c *model.Contact, l *comms.BuildingLink) *model.BuildingContact {
 			return &model.BuildingContact{BuildingLink: l, Contact: p.contact(c.Contact)}
@@ -152,7 +152,7 @@ func links[P any](ctx context.Context, p *planner, parents []any, key func(P) (u
 
 // primaryContacts loads Building.primaryContact from the buildings' links
 // (the same batch as Building.contacts: one statement for both).
-func primaryContacts(ctx context.Context, p *planner, parents []any, _ model.PageArgs) ([]any, error) {
+func primaryContacts(ctx context.Context, p *planner, parents []any, _ pageArgs) ([]any, error) {
 	ids := make([]uuid.UUID, len(parents))
 	for i, x := range parents {
 		ids[i] = x.(*model.Building).ID
@@ -177,7 +177,7 @@ func primaryContacts(ctx context.Context, p *planner, parents []any, _ model.Pag
 
 // linkContacts goes on to BuildingContact.contact: the links came with their
 // contacts, so it loads nothing.
-func linkContacts(_ context.Context, _ *planner, parents []any, _ model.PageArgs) ([]any, error) {
+func linkContacts(_ context.Context, _ *planner, parents []any, _ pageArgs) ([]any, error) {
 	children := make([]any, 0, len(parents))
 	seen := make(map[*model.Contact]bool, len(parents))
 	for _, x := range parents {
@@ -189,23 +189,19 @@ func linkContacts(_ context.Context, _ *planner, parents []any, _ model.PageArgs
 	return children, nil
 }
 
-// userInvoices loads User.invoices(first, after): the page of every user of
-// the level in one windowed statement.
-func userInvoices(ctx context.Context, p *planner, parents []any, args model.PageArgs) ([]any, error) {
-	first, after := &args.First, &args.After
-	req, err := p.pages.parse(first, after, bookkeeping.InvoiceList)
+// userInvoices loads User.invoices(first, after, last, before): the page of
+// every user of the level in one windowed statement.
+func userInvoices(ctx context.Context, p *planner, parents []any, args pageArgs) ([]any, error) {
+	req, err := p.pages.parse(args.ask, bookkeeping.InvoiceList)
 	if err != nil {
 		for _, x := range parents {
-			x.(*model.User).InvoicePages.Set(args, nil, err)
+			x.(*model.User).InvoicePages.Set(args.key, nil, err)
 		}
 		return nil, nil
 	}
 	keys := make([]loader.InvoicePageKey, len(parents))
 	for i, x := range parents {
-		keys[i] = loader.InvoicePageKey{UserID: x.(*model.User).ID, First: req.First}
-		if req.After != nil {
-			keys[i].After = *req.After
-		}
+		keys[i] = loader.InvoicePage(x.(*model.User).ID, req)
 	}
 	found, err := p.l.InvoicesByCreator(ctx, keys)
 	if err != nil {
@@ -223,7 +219,7 @@ func userInvoices(ctx context.Context, p *planner, parents []any, args model.Pag
 		}
 		filter := bookkeeping.InvoiceFilter{CreatedByUserID: &u.ID}
 		s, st := p.scope, p.r.Bookkeeping
-		u.InvoicePages.Set(args, model.NewConnection(nodes, more, cursor,
+		u.InvoicePages.Set(args.key, model.NewConnection(nodes, req, more, cursor,
 			func(ctx context.Context) (int, error) { return st.CountInvoices(ctx, s, filter) }), nil)
 	}
 	return children, nil

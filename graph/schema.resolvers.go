@@ -11,10 +11,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/propertyportal/gateway/graph/model"
 	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/live"
+	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -96,6 +99,20 @@ func (r *mutationResolver) UpdateUserIdentity(ctx context.Context, userID uuid.U
 	return r.identityPayload(ctx)(svc.UpdateUserIdentity(ctx, s, userID, input))
 }
 
+// Node is the resolver for the node field.
+func (r *queryResolver) Node(ctx context.Context, id uuid.UUID) (model.Node, error) {
+	ns, err := r.nodes(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	return ns[0], nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *queryResolver) Nodes(ctx context.Context, ids []uuid.UUID) ([]model.Node, error) {
+	return r.nodes(ctx, ids)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	s, err := scopeOf(ctx)
@@ -111,8 +128,8 @@ func (r *queryResolver) User(ctx context.Context, id uuid.UUID) (*model.User, er
 }
 
 // Users is the resolver for the users field.
-func (r *queryResolver) Users(ctx context.Context, first *int, after *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*model.User], error) {
-	return r.users(ctx, first, after, filter, orderBy)
+func (r *queryResolver) Users(ctx context.Context, first *int, after *string, last *int, before *string, filter *directory.UserFilter, orderBy *model.UserOrder) (*model.Connection[*model.User], error) {
+	return r.users(ctx, page.Args{First: first, Last: last, After: after, Before: before}, filter, orderBy)
 }
 
 // Building is the resolver for the building field.
@@ -129,8 +146,8 @@ func (r *queryResolver) Building(ctx context.Context, id uuid.UUID) (*model.Buil
 }
 
 // Buildings is the resolver for the buildings field.
-func (r *queryResolver) Buildings(ctx context.Context, first *int, after *string, filter *property.BuildingFilter) (*model.Connection[*model.Building], error) {
-	return r.buildings(ctx, first, after, filter)
+func (r *queryResolver) Buildings(ctx context.Context, first *int, after *string, last *int, before *string, filter *property.BuildingFilter) (*model.Connection[*model.Building], error) {
+	return r.buildings(ctx, page.Args{First: first, Last: last, After: after, Before: before}, filter)
 }
 
 // Contact is the resolver for the contact field.
@@ -147,8 +164,8 @@ func (r *queryResolver) Contact(ctx context.Context, id uuid.UUID) (*model.Conta
 }
 
 // Contacts is the resolver for the contacts field.
-func (r *queryResolver) Contacts(ctx context.Context, first *int, after *string, filter *comms.ContactFilter) (*model.Connection[*model.Contact], error) {
-	return r.contacts(ctx, first, after, filter)
+func (r *queryResolver) Contacts(ctx context.Context, first *int, after *string, last *int, before *string, filter *comms.ContactFilter) (*model.Connection[*model.Contact], error) {
+	return r.contacts(ctx, page.Args{First: first, Last: last, After: after, Before: before}, filter)
 }
 
 // Invoice is the resolver for the invoice field.
@@ -165,8 +182,8 @@ func (r *queryResolver) Invoice(ctx context.Context, id uuid.UUID) (*model.Invoi
 }
 
 // Invoices is the resolver for the invoices field.
-func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error) {
-	return r.invoices(ctx, first, after, filter)
+func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, last *int, before *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error) {
+	return r.invoices(ctx, page.Args{First: first, Last: last, After: after, Before: before}, filter)
 }
 
 // IdentitySyncLag is the resolver for the identitySyncLag field.
@@ -187,13 +204,29 @@ func (r *queryResolver) IdpMigration(ctx context.Context, id uuid.UUID) (*identi
 	return svc.Migration(ctx, s, id)
 }
 
+// IdentitySyncChanged is the resolver for the identitySyncChanged field.
+func (r *subscriptionResolver) IdentitySyncChanged(ctx context.Context) (<-chan *live.Event, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Live == nil {
+		return nil, apperr.E(apperr.Unavailable, "live updates are not configured")
+	}
+	return r.Live.Subscribe(ctx, s)
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

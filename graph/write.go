@@ -86,6 +86,8 @@ func (FastReads) InterceptField(ctx context.Context, next graphql.Resolver) (any
 			return nil, nil
 		}
 		ok = w.invoice(sel, v)
+	case []model.Node:
+		ok = w.nodes(sel, v)
 	case *model.BuildingContact:
 		if v == nil {
 			return nil, nil
@@ -374,7 +376,7 @@ func (w *writer) user(sel ast.SelectionSet, u *model.User) bool {
 		case "contact":
 			return w.orNull(u.Contact != nil && w.contact(f.Selections, u.Contact))
 		case "invoices":
-			conn, err := u.Invoices(pageArgs(f.ArgumentMap(w.op.Variables)))
+			conn, err := u.InvoicePages.Get(pageKey(f.ArgumentMap(w.op.Variables)))
 			switch {
 			case err != nil:
 				w.fail(err)
@@ -435,6 +437,25 @@ func (w *writer) building(sel ast.SelectionSet, b *model.Building) bool {
 			return w.orNull(b.PrimaryContact != nil && w.contact(f.Selections, b.PrimaryContact))
 		}
 		return w.unknown(f)
+	})
+}
+
+// nodes writes a non-null list of nullable nodes: a node that cannot be
+// whole is null.
+func (w *writer) nodes(sel ast.SelectionSet, ns []model.Node) bool {
+	return w.list(len(ns), func(i int) bool {
+		switch n := ns[i].(type) {
+		case *model.User:
+			return w.orNull(w.user(sel, n))
+		case *model.Contact:
+			return w.orNull(w.contact(sel, n))
+		case *model.Building:
+			return w.orNull(w.building(sel, n))
+		case *model.Invoice:
+			return w.orNull(w.invoice(sel, n))
+		}
+		w.null()
+		return true
 	})
 }
 

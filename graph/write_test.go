@@ -161,6 +161,13 @@ func TestFastReadsAnswerAsGQLGen(t *testing.T) {
 		"NestedPagesWithDifferentArguments": `{ users(first: 5) { edges { node { id
 			two: invoices(first: 2) { totalCount edges { cursor node { number } } pageInfo { hasNextPage } }
 			three: invoices(first: 3) { edges { node { number createdBy { id } } } } } } } }`,
+		"Nodes": `{ node(id: "` + someBuilding + `") { __typename id ... on Building ` + allFields(schema, "Building", 3) + ` }
+			nodes(ids: ["` + someUser + `", "` + uuid.NewString() + `", "` + someContact + `", "` + someBuilding + `", "` + someInvoice + `"]) {
+				__typename ... on Node { id } ... on User ` + allFields(schema, "User", 2) + ` ... on Contact ` + allFields(schema, "Contact", 2) +
+			` ... on Invoice ` + allFields(schema, "Invoice", 2) + ` ... on Building { name } }
+			missing: node(id: "` + uuid.NewString() + `") { id } }`,
+		"BackwardPages": `{ users(last: 3) { edges { cursor node { id invoices(last: 2) { edges { node { number } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }
+			pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`,
 		"BadNestedPageIsAnErrorOnItsPath": `{ users(first: 2) { edges { node { id invoices(first: 0) { totalCount } } } } }`,
 		"StringsThatNeedEscaping":         `{ buildings(first: 10) { edges { node { name address } } } }`,
 		"TheSameContactSelectedTwoWays": `{ contacts(first: 10) { edges { node { id email user { id email fullName }

@@ -4,6 +4,8 @@ package model
 
 import (
 	"context"
+
+	"github.com/propertyportal/gateway/internal/page"
 )
 
 // PageInfo says where a connection stands. Its cursors are sealed only
@@ -51,10 +53,12 @@ type Connection[T any] struct {
 // TotalCount counts every matching row.
 func (c *Connection[T]) TotalCount(ctx context.Context) (int, error) { return c.count(ctx) }
 
-// NewConnection builds a connection from one trimmed page of nodes; cursor
-// gives a node's sealed cursor.
-func NewConnection[T any](nodes []T, more bool, cursor func(T) string, count Counter) *Connection[T] {
-	c := &Connection[T]{Edges: make([]*Edge[T], len(nodes)), PageInfo: &PageInfo{HasNextPage: more}, count: count}
+// NewConnection builds a connection from one page of nodes that req asked
+// for, trimmed (page.Trim, which said whether more follow); cursor gives a
+// node's sealed cursor.
+func NewConnection[T any](nodes []T, req page.Request, more bool, cursor func(T) string, count Counter) *Connection[T] {
+	prev, next := req.Sides(more)
+	c := &Connection[T]{Edges: make([]*Edge[T], len(nodes)), PageInfo: &PageInfo{HasNextPage: next, HasPreviousPage: prev}, count: count}
 	edges := make([]Edge[T], len(nodes))
 	for i, n := range nodes {
 		edges[i] = Edge[T]{Node: n, cursor: cursor}

@@ -7,7 +7,18 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/google/uuid"
 )
+
+// An object that can be fetched again by its id alone (Relay object
+// identification). Every id is the object's internal, immutable UUID, unique
+// across all types.
+type Node interface {
+	IsNode()
+	// The object's internal, immutable id.
+	GetID() uuid.UUID
+}
 
 // What a client can change.
 type Mutation struct {
@@ -15,6 +26,11 @@ type Mutation struct {
 
 // What a client can read.
 type Query struct {
+}
+
+// What a client can follow as it happens, over graphql-ws (WebSocket) or
+// GraphQL over SSE; see docs/api.md#subscriptions.
+type Subscription struct {
 }
 
 // The order of `users`.

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"github.com/google/uuid"
+
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
@@ -25,9 +27,9 @@ type User struct {
 	Sight        policy.Sight
 }
 
-// Invoices is the page of the user's invoices that first and after ask for.
-func (u *User) Invoices(first *int, after *string) (*InvoiceConnection, error) {
-	return u.InvoicePages.Get(first, after)
+// Invoices is the page of the user's invoices that the arguments ask for.
+func (u *User) Invoices(first *int, after *string, last *int, before *string) (*InvoiceConnection, error) {
+	return u.InvoicePages.Get(ArgsOf(first, after, last, before))
 }
 
 // Sees reports whether the caller may read the user's PII of kind k.
@@ -64,20 +66,56 @@ type Invoice struct {
 	CreatedBy *User
 }
 
-// PageArgs are the arguments of one page of a paged relation.
+// The object types are the schema's Nodes (Relay object identification):
+// each is found again by its id alone.
+
+// IsNode marks a User as a Node.
+func (*User) IsNode() {}
+
+// GetID is the user's id.
+func (u *User) GetID() uuid.UUID { return u.ID }
+
+// IsNode marks a Contact as a Node.
+func (*Contact) IsNode() {}
+
+// GetID is the contact's id.
+func (c *Contact) GetID() uuid.UUID { return c.ID }
+
+// IsNode marks a Building as a Node.
+func (*Building) IsNode() {}
+
+// GetID is the building's id.
+func (b *Building) GetID() uuid.UUID { return b.ID }
+
+// IsNode marks an Invoice as a Node.
+func (*Invoice) IsNode() {}
+
+// GetID is the invoice's id.
+func (inv *Invoice) GetID() uuid.UUID { return inv.ID }
+
+// PageArgs are the arguments of one page of a paged relation as the field
+// gives them (its schema defaults applied): the key a page is planned and
+// found by.
 type PageArgs struct {
-	First int
-	After string
+	First, Last       int
+	HasFirst, HasLast bool
+	After, Before     string
 }
 
-// ArgsOf returns the page arguments first and after name (20 when first is unset).
-func ArgsOf(first *int, after *string) PageArgs {
-	a := PageArgs{First: 20}
+// ArgsOf returns the page arguments first, after, last and before name.
+func ArgsOf(first *int, after *string, last *int, before *string) PageArgs {
+	var a PageArgs
 	if first != nil {
-		a.First = *first
+		a.First, a.HasFirst = *first, true
+	}
+	if last != nil {
+		a.Last, a.HasLast = *last, true
 	}
 	if after != nil {
 		a.After = *after
+	}
+	if before != nil {
+		a.Before = *before
 	}
 	return a
 }
@@ -85,10 +123,10 @@ func ArgsOf(first *int, after *string) PageArgs {
 // Pages are the pages of a paged relation that the operation asked for,
 // by their arguments.
 type Pages[T any] struct {
-	pages []page[T]
+	pages []plannedPage[T]
 }
 
-type page[T any] struct {
+type plannedPage[T any] struct {
 	args PageArgs
 	conn *Connection[T]
 	err  error
@@ -96,12 +134,11 @@ type page[T any] struct {
 
 // Set records the page for args (or why it could not be had).
 func (p *Pages[T]) Set(args PageArgs, conn *Connection[T], err error) {
-	p.pages = append(p.pages, page[T]{args, conn, err})
+	p.pages = append(p.pages, plannedPage[T]{args, conn, err})
 }
 
-// Get returns the page that first and after ask for.
-func (p *Pages[T]) Get(first *int, after *string) (*Connection[T], error) {
-	args := ArgsOf(first, after)
+// Get returns the page that args ask for.
+func (p *Pages[T]) Get(args PageArgs) (*Connection[T], error) {
 	for _, pg := range p.pages {
 		if pg.args == args {
 			return pg.conn, pg.err

@@ -59,6 +59,15 @@ func (st *Store) FindInvoiceByID(ctx context.Context, s access.Scope, id uuid.UU
 	return invs[0], nil
 }
 
+// FindInvoicesByIDs returns the invoices of ids visible to the scope, in no order.
+func (st *Store) FindInvoicesByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Invoice, error) {
+	var q postgres.Query
+	q.WhereIDs("i.id", ids)
+	scoped(&q, s)
+	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
+	return invs, postgres.Translate(err, "find invoices by id")
+}
+
 func where(s access.Scope, f InvoiceFilter) *postgres.Query {
 	q := &postgres.Query{}
 	scoped(q, s)
@@ -80,11 +89,9 @@ func where(s access.Scope, f InvoiceFilter) *postgres.Query {
 // FindInvoices returns a page of invoices, newest first, and whether more follow.
 func (st *Store) FindInvoices(ctx context.Context, s access.Scope, f InvoiceFilter, p page.Request) ([]*Invoice, bool, error) {
 	q := where(s, f)
-	if p.After != nil {
-		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
-	}
+	dir, limit := q.Page("i.issued_at", "::timestamptz", "i.id", true, p)
 	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
-		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit()), q.Args...)
+		` ORDER BY i.issued_at `+dir+`, i.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find invoices")
 	}
@@ -102,18 +109,17 @@ func (st *Store) CountInvoices(ctx context.Context, s access.Scope, f InvoiceFil
 
 // FindInvoicesByCreators returns, in one statement, a page of each creator's
 // invoices (newest first): at most p.Limit() rows per creator, so the caller
-// can tell per creator whether more follow.
+// can tell per creator whether more follow, in the order p reads them
+// (oldest first for a backward page; page.Trim puts them back in order).
 func (st *Store) FindInvoicesByCreators(ctx context.Context, s access.Scope, userIDs []uuid.UUID, p page.Request) ([]*Invoice, error) {
 	var q postgres.Query
 	q.Where("i.created_by_user_id = k.id")
 	scoped(&q, s)
-	if p.After != nil {
-		q.Where("(i.issued_at, i.id) < (" + q.Arg(p.After.Key) + "::timestamptz, " + q.Arg(p.After.ID) + "::uuid)")
-	}
+	dir, limit := q.Page("i.issued_at", "::timestamptz", "i.id", true, p)
 	ids := q.Arg(postgres.UUIDArray(userIDs))
 	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT i.* FROM unnest(`+ids+`::uuid[]) AS k(id)
 		CROSS JOIN LATERAL (SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause()+
-		` ORDER BY i.issued_at DESC, i.id DESC LIMIT `+q.Arg(p.Limit())+`) i`, q.Args...)
+		` ORDER BY i.issued_at `+dir+`, i.id `+dir+` LIMIT `+limit+`) i`, q.Args...)
 	return invs, postgres.Translate(err, "find invoices by creator")
 }
 

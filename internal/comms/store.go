@@ -123,11 +123,9 @@ func where(s access.Scope, f ContactFilter) *postgres.Query {
 // FindContacts returns a page of contacts by name, and whether more follow.
 func (st *Store) FindContacts(ctx context.Context, s access.Scope, f ContactFilter, p page.Request) ([]*Contact, bool, error) {
 	q := where(s, f)
-	if p.After != nil {
-		q.Where("(coalesce(c.full_name, ''), c.id) > (" + q.Arg(p.After.Key) + "::text, " + q.Arg(p.After.ID) + "::uuid)")
-	}
+	dir, limit := q.Page("coalesce(c.full_name, '')", "::text", "c.id", false, p)
 	cs, err := postgres.Select(ctx, st.stmts, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause()+
-		` ORDER BY coalesce(c.full_name, ''), c.id LIMIT `+q.Arg(p.Limit()), q.Args...)
+		` ORDER BY coalesce(c.full_name, '') `+dir+`, c.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find contacts")
 	}

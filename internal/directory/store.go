@@ -111,15 +111,9 @@ func (st *Store) where(s access.Scope, f UserFilter) *postgres.Query {
 func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o UserOrder, p page.Request) ([]*User, bool, error) {
 	q := st.where(s, f)
 	expr, cast := sortKey(o.Field)
-	cmp, dir := ">", "ASC"
-	if o.Desc {
-		cmp, dir = "<", "DESC"
-	}
-	if p.After != nil {
-		q.Where("(" + expr + ", id) " + cmp + " (" + q.Arg(p.After.Key) + cast + ", " + q.Arg(p.After.ID) + "::uuid)")
-	}
+	dir, limit := q.Page(expr, cast, "users.id", o.Desc, p)
 	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() +
-		` ORDER BY ` + expr + ` ` + dir + `, users.id ` + dir + ` LIMIT ` + q.Arg(p.Limit())
+		` ORDER BY ` + expr + ` ` + dir + `, users.id ` + dir + ` LIMIT ` + limit
 	users, err := postgres.Select(ctx, st.stmts, scanUser, query, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find users")
@@ -156,3 +150,7 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// DB is the database the store is over: the main database, which holds
+// every context's schema but perhaps comms'.
+func (st *Store) DB() *sqlx.DB { return st.db }

@@ -204,9 +204,11 @@ func times(n, child int) int {
 func plus(a, b int) int { return min(a+b, maxCost) }
 
 // costed gives the schema its field costs: a field costs 1 plus its
-// children; a field with a `first` argument (a connection page) costs its
-// children `first` times (the schema's default when not given, at most
-// maxPage); any other list costs its children listCost times.
+// children; a page (a field taking `first` and `last`) costs its children
+// as many times as the larger of the two (the schema's default when
+// neither is given, maxPage when one is null, at most maxPage); `nodes`
+// costs its children once per id; any other list costs its children
+// listCost times.
 type costed struct {
 	graphql.ExecutableSchema
 	maxPage int
@@ -217,16 +219,44 @@ type costed struct {
 const listCost = 10
 
 func (c costed) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
-	if n, ok := firstArg(args["first"]); ok {
-		return times(min(max(n, 1), c.maxPage), child), true
+	def := c.Schema().Types[typeName]
+	var f *ast.FieldDefinition
+	if def != nil {
+		f = def.Fields.ForName(field)
 	}
-	// A connection's edges were counted `first` times on the connection.
-	if def := c.Schema().Types[typeName]; def != nil && !strings.HasSuffix(typeName, "Connection") {
-		if f := def.Fields.ForName(field); f != nil && f.Type.Elem != nil {
-			return times(listCost, child), true
-		}
+	if f != nil && f.Arguments.ForName("first") != nil {
+		return times(c.pageSize(args), child), true
+	}
+	if ids, ok := args["ids"].([]any); ok && f != nil && f.Type.Elem != nil {
+		return times(max(len(ids), 1), child), true
+	}
+	// A connection's edges were counted on the connection.
+	if f != nil && f.Type.Elem != nil && !strings.HasSuffix(typeName, "Connection") {
+		return times(listCost, child), true
 	}
 	return times(1, child), true
+}
+
+// pageSize is the most items a page of args may hold: the larger of
+// first and last, within [1, maxPage]; maxPage when either is present
+// without a number (null), as the resolver may then use the largest.
+func (c costed) pageSize(args map[string]any) int {
+	n, known := 0, false
+	for _, name := range []string{"first", "last"} {
+		v, present := args[name]
+		if !present {
+			continue
+		}
+		k, ok := firstArg(v)
+		if !ok {
+			return c.maxPage
+		}
+		n, known = max(n, k), true
+	}
+	if !known {
+		return c.maxPage
+	}
+	return min(max(n, 1), c.maxPage)
 }
 
 // operationLimit refuses an operation nested deeper than maxDepth, with

@@ -111,6 +111,23 @@ func TestChecksOfACachedDocument(t *testing.T) {
 			}
 		}
 	})
+	t.Run("EveryPageSizeCounts", func(t *testing.T) {
+		// last pages as first does; a null first is the largest page; nodes
+		// costs its fields once per id.
+		nested := func(arg string) string {
+			return `{ users(` + arg + `) { edges { node { invoices(` + arg + `) { edges { node { createdBy { invoices(` + arg + `) { totalCount } } } } } } } } }`
+		}
+		ids := strings.TrimSuffix(strings.Repeat(`"00000000-0000-0000-0000-000000000001",`, 100), ",")
+		for _, doc := range []string{
+			nested("last: 100"),
+			nested("first: null"),
+			nested("first: 1, last: 100"),
+			`{ nodes(ids: [` + ids + `]) { ... on User { invoices(first: 100) { edges { node { createdBy { invoices(first: 100) { totalCount } } } } } } } }`,
+		} {
+			want(t, send(t, doc, nil), "QUERY_TOO_COMPLEX")
+		}
+		want(t, send(t, nested("last: 1"), nil), "")
+	})
 	t.Run("ADocumentThatPassedStillRuns", func(t *testing.T) {
 		for range 3 {
 			want(t, send(t, `{ users(first: 2) { totalCount } }`, nil), "")

@@ -175,7 +175,9 @@ func (c *Config) normalizeMigration(fail func(field, format string, args ...any)
 	if c.EmailVerifiedClaim != "" && !c.TrustEmailVerified {
 		return fail("email_verified_claim", "set, but trust_email_verified is false: the claim would not be believed")
 	}
-	if c.EmailVerifiedClaim == "" {
+	// The default only where it is believed, so a normalised config
+	// normalises again unchanged.
+	if c.EmailVerifiedClaim == "" && c.TrustEmailVerified {
 		c.EmailVerifiedClaim = "email_verified"
 	}
 	seen := map[string]bool{}

@@ -63,6 +63,14 @@ func TestExampleLoads(t *testing.T) {
 	if err := idp.CheckMigrations(cfgs); err != nil {
 		t.Fatal(err)
 	}
+	// A normalised configuration normalises again unchanged: the binary
+	// hands loaded configs on, and a default must not trip a check.
+	for i := range cfgs {
+		again := cfgs[i]
+		if err := providers.Normalize(&again); err != nil {
+			t.Fatalf("idp %q normalised twice: %v", cfgs[i].ID, err)
+		}
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -163,14 +171,6 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 		"None":                   {`idps: [{id: a, kind: oidc, ` + ok + `, algorithms: [none]}]`, `idp "a": algorithms`},
 		"DuplicateID":            {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: a, kind: oidc, issuer: "https://y.example/", audiences: [gw], tenant_claim: t}]`, `idp "a": id`},
 		"SharedIssuer":           {`idps: [{id: a, kind: oidc, ` + ok + `}, {id: b, kind: oidc, ` + ok + `}]`, `idp "b": issuer`},
-		"VerifiedClaimUntrusted": {`idps: [{id: a, kind: oidc, ` + ok + `, email_verified_claim: ev}]`, `idp "a": email_verified_claim: set, but trust_email_verified is false`},
-		"MigrateFromNoIdP":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{grace: 1h}]}]`, `idp "a": migrate_from[0].idp: required`},
-		"MigrateFromItself":      {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: a}]}]`, `idp "a": migrate_from[0].idp: names this adapter itself`},
-		"MigrateFromTwice":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b}, {idp: b}]}]`, `idp "a": migrate_from[1].idp: "b" is listed twice`},
-		"NegativeGrace":          {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: -1h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
-		"LongGrace":              {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: 10000h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
-		"LinkWithoutTrust":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, link_on_sign_in: true}]}]`, `idp "a": migrate_from[0].link_on_sign_in: requires trust_email_verified`},
-		"MigrateFromUnknownKey":  {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace_period: 1h}]}]`, "grace_period"},
 		"ConnectionOnKeycloak": {`idps: [{id: a, kind: keycloak, ` + ok + `, admin: {base_url: "https://kc.example/", client_id: c, client_secret: s, realm: r, connection: db}}]`,
 			`idp "a": admin.connection: only auth0`},
 		"BadConnection": {`idps: [{id: a, kind: auth0, ` + ok + `, roles_claim: r, admin: {base_url: "https://t.example/", client_id: c, client_secret: s, connection: "has space"}}]`,
@@ -179,6 +179,14 @@ func TestBadConfigurationNamesAdapterAndField(t *testing.T) {
 			`idp "a": admin.invite_redirect_url: only entra`},
 		"BadRedirect": {`idps: [{id: a, kind: entra, ` + ok + `, admin: {tenant_id: t, client_id: c, client_secret: s, invite_redirect_url: "portal.example"}}]`,
 			`idp "a": admin.invite_redirect_url: must be an http(s) URL`},
+		"VerifiedClaimUntrusted": {`idps: [{id: a, kind: oidc, ` + ok + `, email_verified_claim: ev}]`, `idp "a": email_verified_claim: set, but trust_email_verified is false`},
+		"MigrateFromNoIdP":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{grace: 1h}]}]`, `idp "a": migrate_from[0].idp: required`},
+		"MigrateFromItself":      {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: a}]}]`, `idp "a": migrate_from[0].idp: names this adapter itself`},
+		"MigrateFromTwice":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b}, {idp: b}]}]`, `idp "a": migrate_from[1].idp: "b" is listed twice`},
+		"NegativeGrace":          {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: -1h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
+		"LongGrace":              {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace: 10000h}]}]`, `idp "a": migrate_from[0].grace: must be between`},
+		"LinkWithoutTrust":       {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, link_on_sign_in: true}]}]`, `idp "a": migrate_from[0].link_on_sign_in: requires trust_email_verified`},
+		"MigrateFromUnknownKey":  {`idps: [{id: a, kind: oidc, ` + ok + `, migrate_from: [{idp: b, grace_period: 1h}]}]`, "grace_period"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := providers.Parse([]byte(tc.doc))

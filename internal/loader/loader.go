@@ -20,6 +20,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/metrics"
+	"github.com/propertyportal/gateway/internal/node"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/property"
 )
@@ -32,11 +33,26 @@ type Stores struct {
 	Bookkeeping *bookkeeping.Store
 }
 
-// InvoicePageKey asks for one page of one creator's invoices.
+// InvoicePageKey asks for one page of one creator's invoices (see
+// page.Request).
 type InvoicePageKey struct {
-	UserID uuid.UUID
-	First  int
-	After  page.Cursor // zero when from the start
+	UserID   uuid.UUID
+	First    int
+	After    page.Cursor // zero when from the start
+	Before   page.Cursor // zero when to the end
+	Backward bool
+}
+
+// InvoicePage is the key of the page req for user.
+func InvoicePage(user uuid.UUID, req page.Request) InvoicePageKey {
+	k := InvoicePageKey{UserID: user, First: req.First, Backward: req.Backward}
+	if req.After != nil {
+		k.After = *req.After
+	}
+	if req.Before != nil {
+		k.Before = *req.Before
+	}
+	return k
 }
 
 // Loaders are one request's batch loaders, one per relation: each loads a
@@ -53,6 +69,9 @@ type Loaders struct {
 	linksOfContacts  level[uuid.UUID, []*comms.BuildingLink]
 	buildings        level[uuid.UUID, *property.Building]
 	invoicePages     level[InvoicePageKey, []*bookkeeping.Invoice]
+	kinds            level[uuid.UUID, node.Kind]
+	contacts         level[uuid.UUID, *comms.Contact]
+	invoices         level[uuid.UUID, *bookkeeping.Invoice]
 
 	callerBuildings struct {
 		once sync.Once
@@ -70,6 +89,9 @@ type relations struct {
 	linksOfContacts  relation[uuid.UUID, []*comms.BuildingLink]
 	buildings        relation[uuid.UUID, *property.Building]
 	invoicePages     relation[InvoicePageKey, []*bookkeeping.Invoice]
+	kinds            relation[uuid.UUID, node.Kind]
+	contacts         relation[uuid.UUID, *comms.Contact]
+	invoices         relation[uuid.UUID, *bookkeeping.Invoice]
 	callerBuildings  func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error)
 }
 
@@ -98,6 +120,11 @@ func relationsOf(st Stores) *relations {
 		buildings: relation[uuid.UUID, *property.Building]{"BuildingByID", one(st.Property.FindBuildingsByIDs,
 			func(b *property.Building) uuid.UUID { return b.ID })},
 		invoicePages: relation[InvoicePageKey, []*bookkeeping.Invoice]{"InvoicesByCreator", invoicePages(st.Bookkeeping)},
+		kinds:        relation[uuid.UUID, node.Kind]{"KindByID", kinds(st)},
+		contacts: relation[uuid.UUID, *comms.Contact]{"ContactByID", one(st.Comms.FindContactsByIDs,
+			func(c *comms.Contact) uuid.UUID { return c.ID })},
+		invoices: relation[uuid.UUID, *bookkeeping.Invoice]{"InvoiceByID", one(st.Bookkeeping.FindInvoicesByIDs,
+			func(inv *bookkeeping.Invoice) uuid.UUID { return inv.ID })},
 		callerBuildings: func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error) {
 			if scope.UserID == uuid.Nil {
 				return nil, nil
@@ -159,9 +186,26 @@ func (l *Loaders) BuildingsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.
 }
 
 // InvoicesByCreator returns each key's page of its creator's invoices, one
-// row more than First when more follow.
+// row more than First when more follow, in the order the page reads them
+// (see page.Trim).
 func (l *Loaders) InvoicesByCreator(ctx context.Context, keys []InvoicePageKey) (map[InvoicePageKey][]*bookkeeping.Invoice, error) {
 	return l.invoicePages.fetch(ctx, l.scope, keys, l.rel.invoicePages)
+}
+
+// KindsByID returns the kind of object each id of ids names, node.None for
+// an id that names nothing the request's scope sees.
+func (l *Loaders) KindsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]node.Kind, error) {
+	return l.kinds.fetch(ctx, l.scope, ids, l.rel.kinds)
+}
+
+// ContactsByID returns the contacts of ids that the request's scope sees.
+func (l *Loaders) ContactsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*comms.Contact, error) {
+	return l.contacts.fetch(ctx, l.scope, ids, l.rel.contacts)
+}
+
+// InvoicesByID returns the invoices of ids that the request's scope sees.
+func (l *Loaders) InvoicesByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*bookkeeping.Invoice, error) {
+	return l.invoices.fetch(ctx, l.scope, ids, l.rel.invoices)
 }
 
 // level is what one relation loaded for the request: fetch loads the keys
@@ -261,17 +305,19 @@ func many[V any](find func(context.Context, access.Scope, []uuid.UUID) ([]V, err
 }
 
 // invoicePages loads pages of invoices per creator: one windowed statement per
-// distinct (first, after) in the batch, which in a normal query is one.
+// distinct page (size, cursors, direction) in the batch, which in a normal
+// query is one.
 func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeeping.Invoice] {
 	type pageOf struct {
-		First int
-		After page.Cursor
+		First         int
+		After, Before page.Cursor
+		Backward      bool
 	}
 	return func(ctx context.Context, scope access.Scope, keys []InvoicePageKey) []*dataloader.Result[[]*bookkeeping.Invoice] {
 		groups := map[pageOf][]uuid.UUID{}
 		var order []pageOf
 		for _, k := range keys {
-			g := pageOf{k.First, k.After}
+			g := pageOf{k.First, k.After, k.Before, k.Backward}
 			if _, ok := groups[g]; !ok {
 				order = append(order, g)
 			}
@@ -280,10 +326,14 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 		found := make(map[InvoicePageKey][]*bookkeeping.Invoice, len(keys))
 		errs := map[pageOf]error{}
 		for _, g := range order {
-			req := page.Request{First: g.First}
+			req := page.Request{First: g.First, Backward: g.Backward}
 			if g.After.ID != uuid.Nil {
 				after := g.After
 				req.After = &after
+			}
+			if g.Before.ID != uuid.Nil {
+				before := g.Before
+				req.Before = &before
 			}
 			invs, err := st.FindInvoicesByCreators(ctx, scope, groups[g], req)
 			if err != nil {
@@ -291,13 +341,30 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 				continue
 			}
 			for _, inv := range invs {
-				k := InvoicePageKey{UserID: inv.CreatedByUserID, First: g.First, After: g.After}
+				k := InvoicePageKey{UserID: inv.CreatedByUserID, First: g.First, After: g.After, Before: g.Before, Backward: g.Backward}
 				found[k] = append(found[k], inv)
 			}
 		}
 		results := make([]*dataloader.Result[[]*bookkeeping.Invoice], len(keys))
 		for i, k := range keys {
-			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[k], Error: errs[pageOf{k.First, k.After}]}
+			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[k], Error: errs[pageOf{k.First, k.After, k.Before, k.Backward}]}
+		}
+		return results
+	}
+}
+
+// kinds makes the batch function of the kinds of ids: one lookup for the
+// whole batch, over the databases of the directory (the main one) and of
+// comms, its store made when first used.
+func kinds(st Stores) scopedBatch[uuid.UUID, node.Kind] {
+	nodes := sync.OnceValue(func() *node.Store {
+		return node.NewStore(node.DBs{Main: st.Directory.DB(), Comms: st.Comms.DB()})
+	})
+	return func(ctx context.Context, scope access.Scope, keys []uuid.UUID) []*dataloader.Result[node.Kind] {
+		found, err := nodes().Kinds(ctx, scope, keys)
+		results := make([]*dataloader.Result[node.Kind], len(keys))
+		for i, k := range keys {
+			results[i] = &dataloader.Result[node.Kind]{Data: found[k], Error: err}
 		}
 		return results
 	}

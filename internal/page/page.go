@@ -1,5 +1,6 @@
 // Package page is keyset pagination: the request a store receives (how many,
-// after which row) and the sealed cursors clients hold. It never builds SQL.
+// after or before which row, in which direction) and the sealed cursors
+// clients hold. It never builds SQL.
 //
 // A cursor holds a row's sort key, which may be PII (an email, a name), so a
 // client never sees it: cursors are sealed with AES-256-GCM (the standard
@@ -36,22 +37,59 @@ type Cursor struct {
 	ID   uuid.UUID `json:"i"` // the row's id, the tie-breaker
 }
 
-// Request is one page: at most First rows after After (nil: from the start).
+// Request is one page of a list: the rows after After and before Before
+// (nil: unbounded on that side); of those, the first First or, when
+// Backward (a connection's `last`), the last First.
 type Request struct {
-	First int
-	After *Cursor
+	First    int // how many rows: the client's first, or its last when Backward
+	After    *Cursor
+	Before   *Cursor
+	Backward bool
 }
 
 // Limit is the number of rows a store fetches: one more than First, so the
-// extra row tells whether a next page exists.
+// extra row tells whether more follow in the direction read. A backward
+// request is read in the reverse of the list's order (the same index,
+// walked the other way) from Before or the end.
 func (r Request) Limit() int { return r.First + 1 }
 
-// Trim cuts rows fetched with r.Limit() to r.First and reports whether more follow.
+// Trim cuts rows fetched with r.Limit(), in the order the store read them,
+// to r.First, and reports whether more follow in the direction read. The
+// rows of a backward request come back in the list's order, in a new slice:
+// rows may be a loader's, which another reader shares.
 func Trim[T any](rows []T, r Request) ([]T, bool) {
-	if len(rows) > r.First {
-		return rows[:r.First], true
+	more := len(rows) > r.First
+	if more {
+		rows = rows[:r.First]
 	}
-	return rows, false
+	if r.Backward {
+		out := make([]T, len(rows))
+		for i, v := range rows {
+			out[len(rows)-1-i] = v
+		}
+		rows = out
+	}
+	return rows, more
+}
+
+// Sides returns a page's pageInfo flags, given whether the store found more
+// rows in the direction read (Trim's more), as the Relay Cursor Connections
+// specification has them: exact in the direction read (hasNextPage for
+// first, hasPreviousPage for last); in the other direction, true when the
+// page starts from a cursor (the cursor's row came before an `after` page,
+// after a `before` page), which costs no statement, and false otherwise.
+func (r Request) Sides(more bool) (previous, next bool) {
+	if r.Backward {
+		return more, r.Before != nil
+	}
+	return r.After != nil, more
+}
+
+// Args are a connection's page arguments as the client gave them; nil: not
+// given.
+type Args struct {
+	First, Last   *int
+	After, Before *string
 }
 
 // MinSecret is the shortest secret a cursor key may be derived from.
@@ -155,28 +193,50 @@ func associated(list, owner string) []byte {
 	return []byte(list + "\x00" + owner)
 }
 
-// Parse checks a client's first/after for a list, the after cursor opened
-// for owner. A first outside 1..max and a cursor that is not of this list
-// and owner (or not ours at all) are Invalid.
-func (s *Sealer) Parse(first *int, after *string, list, owner string, max int) (Request, error) {
-	n := 20
-	if first != nil {
-		n = *first
-	}
+// DefaultFirst is the size of a page when neither first nor last is given.
+const DefaultFirst = 20
+
+// Parse checks a client's page arguments for a list, the cursors opened for
+// owner. first and last together, a first or last outside 1..max and a
+// cursor that is not of this list and owner (or not ours at all) are
+// Invalid, naming the argument at fault. first may come with before, and
+// last with after: the page is then read between both cursors.
+func (s *Sealer) Parse(a Args, list, owner string, max int) (Request, error) {
 	if max <= 0 {
 		max = DefaultMax
 	}
-	if n < 1 || n > max {
-		return Request{}, apperr.InvalidField("first", "first must be between 1 and %d", max)
+	if a.First != nil && a.Last != nil {
+		return Request{}, apperr.InvalidField("last", "first and last cannot be combined: page forward with first and after, backward with last and before")
 	}
-	r := Request{First: n}
-	if after == nil || *after == "" {
-		return r, nil
+	r := Request{First: DefaultFirst}
+	field := "first"
+	switch {
+	case a.First != nil:
+		r.First = *a.First
+	case a.Last != nil:
+		r.First, r.Backward, field = *a.Last, true, "last"
 	}
-	c, err := s.Open(*after, list, owner)
-	if err != nil {
-		return Request{}, apperr.InvalidField("after", "after is not a cursor of this list")
+	if r.First < 1 || r.First > max {
+		return Request{}, apperr.InvalidField(field, "%s must be between 1 and %d", field, max)
 	}
-	r.After = &c
+	var err error
+	if r.After, err = s.open(a.After, "after", list, owner); err != nil {
+		return Request{}, err
+	}
+	if r.Before, err = s.open(a.Before, "before", list, owner); err != nil {
+		return Request{}, err
+	}
 	return r, nil
+}
+
+// open opens the cursor argument text (nil or empty: none) named field.
+func (s *Sealer) open(text *string, field, list, owner string) (*Cursor, error) {
+	if text == nil || *text == "" {
+		return nil, nil
+	}
+	c, err := s.Open(*text, list, owner)
+	if err != nil {
+		return nil, apperr.InvalidField(field, "%s is not a cursor of this list", field)
+	}
+	return &c, nil
 }

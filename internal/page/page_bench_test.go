@@ -26,7 +26,7 @@ func BenchmarkParseAfter(b *testing.B) {
 	b.ReportAllocs()
 	first, after := 50, s.Seal(benchCursor, benchOwner)
 	for b.Loop() {
-		r, err := s.Parse(&first, &after, benchCursor.List, benchOwner, DefaultMax)
+		r, err := s.Parse(Args{First: &first, After: &after}, benchCursor.List, benchOwner, DefaultMax)
 		if err != nil || *r.After != benchCursor {
 			b.Fatalf("parse: %v %+v", err, r.After)
 		}

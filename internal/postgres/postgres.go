@@ -27,6 +27,7 @@ import (
 
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/config"
+	"github.com/propertyportal/gateway/internal/page"
 )
 
 // The drivers Open registers: lib/pq wrapped so that every statement sent
@@ -329,4 +330,28 @@ func (counter) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContex
 	count(ctx, query, args)
 	r, err := stmt.QueryContext(ctx, args)
 	return ctx, r, err
+}
+
+// Page adds the keyset bounds of p to a list ordered by key (an expression
+// of SQL type cast, e.g. "::text") then by the id column, ascending or, when
+// desc, descending. It returns the direction to ORDER BY both in, which
+// reads p's rows in the list's order or, for a backward page, in its
+// reverse (the same index walked the other way; page.Trim puts the rows
+// back in order), and the placeholder of the LIMIT.
+func (q *Query) Page(key, cast, id string, desc bool, p page.Request) (dir, limit string) {
+	after, before := ">", "<"
+	if desc {
+		after, before = "<", ">"
+	}
+	if p.After != nil {
+		q.Where("(" + key + ", " + id + ") " + after + " (" + q.Arg(p.After.Key) + cast + ", " + q.Arg(p.After.ID) + "::uuid)")
+	}
+	if p.Before != nil {
+		q.Where("(" + key + ", " + id + ") " + before + " (" + q.Arg(p.Before.Key) + cast + ", " + q.Arg(p.Before.ID) + "::uuid)")
+	}
+	dir = "ASC"
+	if desc != p.Backward {
+		dir = "DESC"
+	}
+	return dir, q.Arg(p.Limit())
 }

@@ -76,14 +76,13 @@ func where(s access.Scope, f BuildingFilter) *postgres.Query {
 	return q
 }
 
-// FindBuildings returns a page of buildings by name, and whether more follow.
+// FindBuildings returns a page of buildings by name, and whether more follow
+// in the direction p reads.
 func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFilter, p page.Request) ([]*Building, bool, error) {
 	q := where(s, f)
-	if p.After != nil {
-		q.Where("(name, id) > (" + q.Arg(p.After.Key) + "::text, " + q.Arg(p.After.ID) + "::uuid)")
-	}
+	dir, limit := q.Page("name", "::text", "buildings.id", false, p)
 	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
-		` ORDER BY name, buildings.id LIMIT `+q.Arg(p.Limit()), q.Args...)
+		` ORDER BY name `+dir+`, buildings.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find buildings")
 	}

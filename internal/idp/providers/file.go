@@ -74,5 +74,8 @@ func Parse(doc []byte) ([]idp.Config, error) {
 		}
 		seenID[c.ID], seenIssuer[c.Issuer] = true, true
 	}
+	if err := idp.CheckMigrations(f.IdPs); err != nil {
+		return nil, err
+	}
 	return f.IdPs, nil
 }
