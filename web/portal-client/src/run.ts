@@ -1,0 +1,214 @@
+// Runs the portal's typed operations against a started `gateway dev` that
+// serves only the persisted-operation allow-list (build/persisted-operations.json,
+// from `npm run allowlist`), and checks the answers: every list walked forward
+// and backward gives the same items with the pageInfo the Relay spec asks
+// for, a building with its contacts, a refetch by id, the profile update;
+// then that an operation outside the list is refused with
+// OPERATION_NOT_ALLOWED. Each check runs twice: sending only the hash, and
+// sending the listed text. Exits 1 when any check fails.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Client, hashOf, type Send } from './client.js';
+import { startGateway } from './gateway.js';
+import {
+  BuildingsDocument,
+  BuildingWithContactsDocument,
+  InvoicesDocument,
+  MeDocument,
+  RefetchDocument,
+  UpdateMyProfileDocument,
+  UsersDocument,
+  type PageInfoPartsFragment,
+} from './gql/graphql.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../../..');
+const allowListFile = resolve(here, '../build/persisted-operations.json');
+
+/** The page variables of every list: one direction at a time. */
+type PageArgs = { first: number; after?: string } | { last: number; before?: string };
+
+/** What every connection answers, whatever its node. */
+interface Page<N extends { id: string }> {
+  totalCount: number;
+  edges: Array<{ cursor: string; node: N }>;
+  pageInfo: PageInfoPartsFragment;
+}
+
+let failures = 0;
+async function check(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+    console.log(`ok    ${name}`);
+  } catch (err) {
+    failures++;
+    console.log(`FAIL  ${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** cursorsMatch: startCursor and endCursor are the first and last edge's. */
+function cursorsMatch<N extends { id: string }>(p: Page<N>): void {
+  assert.equal(p.pageInfo.startCursor, p.edges[0]?.cursor ?? null, 'startCursor is the first edge');
+  assert.equal(p.pageInfo.endCursor, p.edges.at(-1)?.cursor ?? null, 'endCursor is the last edge');
+}
+
+/**
+ * walkBothWays reads a list forward page by page and backward from its end,
+ * checks pageInfo on every page, that both walks give the same ids in the
+ * same order (totalCount of them, more than one page), and that the page
+ * before the second page is the first.
+ */
+async function walkBothWays<N extends { id: string }>(list: (args: PageArgs) => Promise<Page<N>>, size: number): Promise<void> {
+  const forward: string[] = [];
+  const pages: Page<N>[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const p = await list(after === undefined ? { first: size } : { first: size, after });
+    cursorsMatch(p);
+    assert.equal(p.pageInfo.hasPreviousPage, after !== undefined, 'forward: hasPreviousPage is whether after was given');
+    forward.push(...p.edges.map(e => e.node.id));
+    pages.push(p);
+    if (!p.pageInfo.hasNextPage) break;
+    assert.equal(p.edges.length, size, 'forward: a page with a next page is full');
+    after = p.pageInfo.endCursor ?? assert.fail('forward: hasNextPage without endCursor');
+  }
+  const total = pages[0]?.totalCount ?? 0;
+  assert.ok(pages.length > 1, `the list spans more than one page of ${size} (it has ${total})`);
+  assert.equal(forward.length, total, 'forward: totalCount items');
+  assert.equal(new Set(forward).size, forward.length, 'forward: no item twice');
+
+  const backward: string[] = [];
+  let before: string | undefined;
+  for (;;) {
+    const p = await list(before === undefined ? { last: size } : { last: size, before });
+    cursorsMatch(p);
+    assert.equal(p.pageInfo.hasNextPage, before !== undefined, 'backward: hasNextPage is whether before was given');
+    backward.unshift(...p.edges.map(e => e.node.id));
+    if (!p.pageInfo.hasPreviousPage) break;
+    assert.equal(p.edges.length, size, 'backward: a page with a previous page is full');
+    before = p.pageInfo.startCursor ?? assert.fail('backward: hasPreviousPage without startCursor');
+  }
+  assert.deepEqual(backward, forward, 'the backward walk gives the forward walk');
+
+  const second = pages[1] ?? assert.fail('no second page');
+  const back = await list({ last: size, before: second.pageInfo.startCursor ?? assert.fail('no startCursor') });
+  assert.deepEqual(back.edges.map(e => e.node.id), pages[0]?.edges.map(e => e.node.id), 'the page before the second page is the first');
+  assert.equal(back.pageInfo.hasPreviousPage, false, 'nothing precedes the first page');
+}
+
+async function suite(send: Send, admin: Client, otherAdmin: Client, provider: Client): Promise<void> {
+  admin = admin.with(send);
+  otherAdmin = otherAdmin.with(send);
+  provider = provider.with(send);
+  const tag = `[${send}]`;
+
+  await check(`${tag} users: forward and backward walks agree`, () =>
+    walkBothWays(async args => (await admin.data(UsersDocument, args)).users, 4));
+  await check(`${tag} buildings: forward and backward walks agree`, () =>
+    walkBothWays(async args => (await admin.data(BuildingsDocument, args)).buildings, 3));
+  await check(`${tag} invoices: forward and backward walks agree`, () =>
+    walkBothWays(async args => (await admin.data(InvoicesDocument, args)).invoices, 10));
+
+  const buildings = (await admin.data(BuildingsDocument, { first: 20 })).buildings.edges.map(e => e.node);
+  const theirs = (await otherAdmin.data(BuildingsDocument, { first: 20 })).buildings.edges.map(e => e.node);
+
+  await check(`${tag} a building with its contacts, the primary first`, async () => {
+    const withContacts = [];
+    for (const b of buildings) {
+      const one = (await admin.data(BuildingWithContactsDocument, { id: b.id })).building ?? assert.fail(`building ${b.name} is null`);
+      assert.equal(one.id, b.id);
+      assert.equal(one.name, b.name);
+      if (one.contacts.length > 0) withContacts.push(one);
+      const primaries = one.contacts.filter(c => c.isPrimary);
+      assert.ok(primaries.length <= 1, `${b.name}: at most one primary contact`);
+      if (one.primaryContact) {
+        assert.equal(one.contacts[0]?.isPrimary, true, `${b.name}: the primary contact comes first`);
+        assert.equal(one.contacts[0]?.contact.id, one.primaryContact.id, `${b.name}: primaryContact is the primary link`);
+      } else {
+        assert.equal(primaries.length, 0, `${b.name}: no primaryContact, no primary link`);
+      }
+      for (const c of one.contacts) assert.ok(c.role.length > 0, `${b.name}: every link has a role`);
+    }
+    assert.ok(withContacts.length > 0, 'some building has contacts');
+  });
+
+  await check(`${tag} refetch by id (node) answers each type, null for unknown and other-tenant ids`, async () => {
+    const b = buildings[0] ?? assert.fail('no building');
+    const got = (await admin.data(RefetchDocument, { id: b.id })).node;
+    assert.ok(got?.__typename === 'Building', `node(building id) is a Building, got ${got?.__typename}`);
+    assert.equal(got.id, b.id);
+    assert.equal(got.name, b.name);
+
+    const inv = (await admin.data(InvoicesDocument, { first: 1 })).invoices.edges[0]?.node ?? assert.fail('no invoice');
+    const gotInv = (await admin.data(RefetchDocument, { id: inv.id })).node;
+    assert.ok(gotInv?.__typename === 'Invoice', `node(invoice id) is an Invoice, got ${gotInv?.__typename}`);
+    assert.equal(gotInv.number, inv.number);
+
+    const user = (await admin.data(UsersDocument, { first: 1 })).users.edges[0]?.node ?? assert.fail('no user');
+    const gotUser = (await admin.data(RefetchDocument, { id: user.id })).node;
+    assert.ok(gotUser?.__typename === 'User', `node(user id) is a User, got ${gotUser?.__typename}`);
+    assert.equal(gotUser.fullName, user.fullName);
+
+    assert.equal((await admin.data(RefetchDocument, { id: randomUUID() })).node, null, 'an unknown id is null');
+    const other = theirs[0] ?? assert.fail('the other tenant has no building');
+    assert.ok(!buildings.some(x => x.id === other.id), 'the tenants share no building');
+    assert.equal((await admin.data(RefetchDocument, { id: other.id })).node, null, "another tenant's building is null");
+  });
+
+  await check(`${tag} updateMyProfile: the change applies and me answers it`, async () => {
+    const fullName = `Portal Client ${send} ${Date.now()}`;
+    const res = (await provider.data(UpdateMyProfileDocument, { input: { fullName } })).updateMyProfile;
+    assert.ok(res.identitySync.status === 'APPLIED' || res.identitySync.status === 'PENDING',
+      `status is APPLIED or PENDING, got ${res.identitySync.status} (${res.identitySync.reason})`);
+    assert.ok(res.identitySync.attempts >= 0);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const me = (await provider.data(MeDocument, {})).me ?? assert.fail('me is null for a provider');
+      assert.equal(me.id, res.user.id);
+      if (me.fullName === fullName) break;
+      if (Date.now() > deadline) assert.fail(`me.fullName is still ${me.fullName} after 10s`);
+      await new Promise(r => setTimeout(r, 200));
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const listed = JSON.parse(readFileSync(allowListFile, 'utf8')) as Record<string, string>;
+  const gw = await startGateway(repo, { PERSISTED_OPERATIONS_FILE: allowListFile });
+  try {
+    const admin = new Client(gw.url, gw.token('admin, Northwind Estates'), 'hash', listed);
+    const otherAdmin = new Client(gw.url, gw.token('admin, Harbour Homes'), 'hash', listed);
+    const provider = new Client(gw.url, gw.token('provider, Northwind Estates'), 'hash', listed);
+
+    await suite('hash', admin, otherAdmin, provider);
+    await suite('listed', admin, otherAdmin, provider);
+
+    const refused = async (body: Record<string, unknown>) => {
+      const res = await admin.raw(body);
+      assert.equal(res.data, undefined, 'no data');
+      assert.equal(res.errors?.[0]?.extensions?.code, 'OPERATION_NOT_ALLOWED', JSON.stringify(res.errors));
+    };
+    await check('an operation outside the allow-list is OPERATION_NOT_ALLOWED', () =>
+      refused({ query: 'query NotListed { buildings(first: 1) { totalCount } }' }));
+    await check('an unknown hash is OPERATION_NOT_ALLOWED', () =>
+      refused({ extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } }));
+    await check('a listed operation in other whitespace is OPERATION_NOT_ALLOWED (the hash is of the exact text)', async () => {
+      assert.ok(listed[hashOf(BuildingsDocument)], 'Buildings is listed');
+      assert.notEqual(BuildingsDocument.toString(), listed[hashOf(BuildingsDocument)]);
+      await refused({ query: BuildingsDocument.toString(), variables: { first: 1 } });
+    });
+  } finally {
+    await gw.stop();
+  }
+  console.log(failures === 0 ? 'portal client: all checks passed' : `portal client: ${failures} checks failed`);
+  process.exitCode = failures === 0 ? 0 : 1;
+}
+
+main().catch(err => {
+  console.error(err);
+  process.exitCode = 1;
+});
