@@ -62,6 +62,24 @@ export class Client {
     return this.raw(body) as Promise<Result<T>>;
   }
 
+  /**
+   * byHash sends the listed operation with this hash, as a client built on
+   * persisted operations does (Relay's network layer, say): only the hash in
+   * `hash` mode, the listed text otherwise.
+   */
+  async byHash<T>(hash: string, variables: Record<string, unknown>): Promise<T> {
+    const text = this.listed[hash];
+    if (text === undefined) throw new Error(`operation ${hash.slice(0, 12)}… is not in the allow-list`);
+    const body = this.send === 'hash'
+      ? { variables, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }
+      : { variables, query: text };
+    const res = (await this.raw(body)) as Result<T>;
+    if (res.errors?.length || !res.data) {
+      throw new Error('GraphQL errors: ' + JSON.stringify(res.errors ?? 'no data'));
+    }
+    return res.data;
+  }
+
   /** data is request's data, or an error naming every GraphQL error. */
   async data<T, V>(doc: TypedDocumentString<T, V>, variables: V): Promise<T> {
     const res = await this.request(doc, variables);

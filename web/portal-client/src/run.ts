@@ -2,7 +2,8 @@
 // serves only the persisted-operation allow-list (build/persisted-operations.json,
 // from `npm run allowlist`), and checks the answers: every list walked forward
 // and backward gives the same items with the pageInfo the Relay spec asks
-// for, a building with its contacts, a refetch by id, the profile update;
+// for, a building with its contacts, a refetch by id, the profile update,
+// and relay-compiler's pagination and refetch queries as Relay sends them;
 // then that an operation outside the list is refused with
 // OPERATION_NOT_ALLOWED. Each check runs twice: sending only the hash, and
 // sending the listed text. Exits 1 when any check fails.
@@ -28,6 +29,7 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
 const allowListFile = resolve(here, '../build/persisted-operations.json');
+const relayFile = resolve(here, '../build/relay-persisted.json');
 
 /** The page variables of every list: one direction at a time. */
 type PageArgs = { first: number; after?: string } | { last: number; before?: string };
@@ -109,7 +111,71 @@ async function walkBothWays<N extends { id: string }>(list: (args: PageArgs) => 
   assert.deepEqual(next.edges.map(e => e.node.id), second.edges.map(e => e.node.id), "after the first page's last edge cursor comes the second page");
 }
 
-async function suite(send: Send, admin: Client, otherAdmin: Client, provider: Client): Promise<void> {
+/** relayOperation is the hash of the operation relay-compiler made under this name. */
+function relayOperation(relay: Record<string, string>, name: string): string {
+  const found = Object.entries(relay).find(([, text]) => text.startsWith(`query ${name}(`));
+  return found?.[0] ?? assert.fail(`relay-compiler made no ${name}`);
+}
+
+/** A page of a Relay pagination query's connection, with the ids of its nodes. */
+interface RelayPage {
+  edges: Array<{ cursor: string; node: { id: string } }>;
+  pageInfo: PageInfoPartsFragment;
+  totalCount?: number;
+}
+
+/**
+ * relayChecks runs the operations relay-compiler made, with the variables
+ * Relay sends: usePaginationFragment's loadNext sets first/after and nulls
+ * last/before, loadPrevious the other way round; useRefetchableFragment on a
+ * Node type refetches through node(id:).
+ */
+async function relayChecks(tag: string, admin: Client, relay: Record<string, string>, buildings: Array<{ id: string; name: string }>): Promise<void> {
+  await check(`${tag} relay: BuildingListPaginationQuery pages both ways as loadNext and loadPrevious send it`, () =>
+    walkBothWays(async args => {
+      const vars = 'first' in args
+        ? { first: args.first, after: args.after ?? null, last: null, before: null }
+        : { last: args.last, before: args.before ?? null, first: null, after: null };
+      const data = await admin.byHash<{ buildings: RelayPage & { totalCount: number } }>(relayOperation(relay, 'BuildingListPaginationQuery'), vars);
+      return data.buildings;
+    }, 3));
+
+  await check(`${tag} relay: BuildingCardRefetchQuery refetches through node(id:)`, async () => {
+    assert.match(relay[relayOperation(relay, 'BuildingCardRefetchQuery')] ?? '', /node\(id: \$id\)/);
+    for (const b of buildings.slice(0, 3)) {
+      const data = await admin.byHash<{ node: { __typename: string; id: string; name?: string } | null }>(
+        relayOperation(relay, 'BuildingCardRefetchQuery'), { id: b.id });
+      assert.equal(data.node?.__typename, 'Building');
+      assert.equal(data.node?.name, b.name);
+    }
+  });
+
+  await check(`${tag} relay: UserInvoicesPaginationQuery pages a user's invoices both ways through node(id:)`, async () => {
+    const users = (await admin.data(UsersDocument, { first: 20 })).users.edges.map(e => e.node);
+    const hash = relayOperation(relay, 'UserInvoicesPaginationQuery');
+    let walked = 0;
+    for (const u of users) {
+      const page = async (vars: Record<string, unknown>) => {
+        const data = await admin.byHash<{ node: { __typename: string; invoices?: RelayPage } | null }>(hash, { id: u.id, ...vars });
+        assert.equal(data.node?.__typename, 'User');
+        return data.node?.invoices ?? assert.fail('no invoices on the User');
+      };
+      const all = await page({ first: 100, after: null, last: null, before: null });
+      if (all.edges.length < 3) continue;
+      const head = await page({ first: 2, after: null, last: null, before: null });
+      const tail = await page({ last: 2, before: null, first: null, after: null });
+      assert.deepEqual(head.edges.map(e => e.node.id), all.edges.slice(0, 2).map(e => e.node.id), 'loadNext from the start');
+      assert.deepEqual(tail.edges.map(e => e.node.id), all.edges.slice(-2).map(e => e.node.id), 'loadPrevious from the end');
+      assert.equal(tail.pageInfo.hasPreviousPage, true);
+      const before = await page({ last: 1, before: tail.pageInfo.startCursor, first: null, after: null });
+      assert.deepEqual(before.edges.map(e => e.node.id), all.edges.slice(-3, -2).map(e => e.node.id), 'loadPrevious before the last page');
+      walked++;
+    }
+    assert.ok(walked > 0, 'some user has 3 invoices or more');
+  });
+}
+
+async function suite(send: Send, admin: Client, otherAdmin: Client, provider: Client, relay: Record<string, string>): Promise<void> {
   admin = admin.with(send);
   otherAdmin = otherAdmin.with(send);
   provider = provider.with(send);
@@ -168,6 +234,8 @@ async function suite(send: Send, admin: Client, otherAdmin: Client, provider: Cl
     assert.equal((await admin.data(RefetchDocument, { id: other.id })).node, null, "another tenant's building is null");
   });
 
+  await relayChecks(tag, admin, relay, buildings);
+
   await check(`${tag} updateMyProfile: the change applies and me answers it`, async () => {
     const fullName = `Portal Client ${send} ${Date.now()}`;
     const res = (await provider.data(UpdateMyProfileDocument, { input: { fullName } })).updateMyProfile;
@@ -187,14 +255,15 @@ async function suite(send: Send, admin: Client, otherAdmin: Client, provider: Cl
 
 async function main(): Promise<void> {
   const listed = JSON.parse(readFileSync(allowListFile, 'utf8')) as Record<string, string>;
+  const relay = JSON.parse(readFileSync(relayFile, 'utf8')) as Record<string, string>;
   const gw = await startGateway(repo, { PERSISTED_OPERATIONS_FILE: allowListFile });
   try {
     const admin = new Client(gw.url, gw.token('admin, Northwind Estates'), 'hash', listed);
     const otherAdmin = new Client(gw.url, gw.token('admin, Harbour Homes'), 'hash', listed);
     const provider = new Client(gw.url, gw.token('provider, Northwind Estates'), 'hash', listed);
 
-    await suite('hash', admin, otherAdmin, provider);
-    await suite('listed', admin, otherAdmin, provider);
+    await suite('hash', admin, otherAdmin, provider, relay);
+    await suite('listed', admin, otherAdmin, provider, relay);
 
     const refused = async (body: Record<string, unknown>) => {
       const res = await admin.raw(body);

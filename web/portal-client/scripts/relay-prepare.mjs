@@ -3,7 +3,12 @@
 // description left out. relay-compiler 21's schema parser does not accept a
 // description on `schema { ... }` (GraphQL spec October 2021), and answers
 // "'Query' root type must be provided"; everything else is as written.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// It also empties relay/__generated__ and build/relay-persisted.json, where
+// relay-compiler writes the text of every operation it makes by its SHA-256
+// (relay.config.json's persistConfig): it persists only the documents it
+// writes anew and wants the file to exist, so each run starts from nothing
+// and the file holds exactly today's operations.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kind, parse, print, visit } from 'graphql';
@@ -16,3 +21,5 @@ const relaySchema = visit(doc, {
 });
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, print(relaySchema) + '\n');
+rmSync(resolve(here, 'relay/__generated__'), { recursive: true, force: true });
+writeFileSync(resolve(here, 'build/relay-persisted.json'), '{}\n');
