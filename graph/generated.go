@@ -21,6 +21,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/live"
 	"github.com/propertyportal/gateway/internal/policy"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
@@ -40,6 +41,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -118,6 +120,12 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 	}
 
+	IdentitySyncEvent struct {
+		ID     func(childComplexity int) int
+		Sync   func(childComplexity int) int
+		UserID func(childComplexity int) int
+	}
+
 	IdentitySyncLag struct {
 		IdPID   func(childComplexity int) int
 		Seconds func(childComplexity int) int
@@ -187,6 +195,10 @@ type ComplexityRoot struct {
 		Users           func(childComplexity int, first *int, after *string, last *int, before *string, filter *directory.UserFilter, orderBy *model.UserOrder) int
 	}
 
+	Subscription struct {
+		IdentitySyncChanged func(childComplexity int) int
+	}
+
 	User struct {
 		Contact    func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
@@ -243,6 +255,9 @@ type QueryResolver interface {
 	Invoice(ctx context.Context, id uuid.UUID) (*model.Invoice, error)
 	Invoices(ctx context.Context, first *int, after *string, last *int, before *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error)
 	IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error)
+}
+type SubscriptionResolver interface {
+	IdentitySyncChanged(ctx context.Context) (<-chan *live.Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -535,6 +550,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IdentitySync.Status(childComplexity), true
+
+	case "IdentitySyncEvent.changeId":
+		if e.ComplexityRoot.IdentitySyncEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncEvent.ID(childComplexity), true
+	case "IdentitySyncEvent.identitySync":
+		if e.ComplexityRoot.IdentitySyncEvent.Sync == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncEvent.Sync(childComplexity), true
+	case "IdentitySyncEvent.userId":
+		if e.ComplexityRoot.IdentitySyncEvent.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentitySyncEvent.UserID(childComplexity), true
 
 	case "IdentitySyncLag.idpId":
 		if e.ComplexityRoot.IdentitySyncLag.IdPID == nil {
@@ -920,6 +954,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Users(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*directory.UserFilter), args["orderBy"].(*model.UserOrder)), true
 
+	case "Subscription.identitySyncChanged":
+		if e.ComplexityRoot.Subscription.IdentitySyncChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.IdentitySyncChanged(childComplexity), true
+
 	case "User.contact":
 		if e.ComplexityRoot.User.Contact == nil {
 			break
@@ -1091,6 +1132,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1127,6 +1185,7 @@ the internal, immutable UUID, the key other services join on.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 """
@@ -1861,6 +1920,38 @@ type IdentitySyncLag {
   "Seconds since its least recently synced user was last synced."
   seconds: Float!
 }
+
+# ---- Live identity status (internal/live) ----
+
+"""
+What a client can follow as it happens, over graphql-ws (WebSocket) or
+GraphQL over SSE; see docs/api.md#subscriptions.
+"""
+type Subscription {
+  """
+  The status of identity changes as it moves from PENDING to APPLIED or
+  FAILED, whichever replica applied it; each event is read from the database
+  after its transaction committed. A signed-in provider gets its own changes,
+  an admin those of its tenant's users, an internal service account every
+  tenant's. It first sends the current status of each such change that is
+  pending. It ends with an UNAUTHENTICATED error when the token expires or the
+  user is erased; more subscriptions than the gateway allows are RATE_LIMITED.
+  """
+  identitySyncChanged: IdentitySyncEvent!
+}
+
+"""
+One identity change's status, pushed when it changes. Ids and a status only:
+read the user (` + "`" + `user(id:)` + "`" + `) for what the caller may see of it.
+"""
+type IdentitySyncEvent {
+  "The change's id, the same in every event of the change."
+  changeId: ID!
+  "The user whose identity changes."
+  userId: ID!
+  "Where the change stands now."
+  identitySync: IdentitySync!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2009,6 +2100,18 @@ func (ec *executionContext) childFields_IdentitySync(ctx context.Context, field 
 		return ec.fieldContext_IdentitySync_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentitySync", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentitySyncEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "changeId":
+		return ec.fieldContext_IdentitySyncEvent_changeId(ctx, field)
+	case "userId":
+		return ec.fieldContext_IdentitySyncEvent_userId(ctx, field)
+	case "identitySync":
+		return ec.fieldContext_IdentitySyncEvent_identitySync(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentitySyncEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_IdentitySyncLag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4065,6 +4168,84 @@ func (ec *executionContext) fieldContext_IdentitySync_reason(_ context.Context, 
 	return graphql.NewScalarFieldContext("IdentitySync", field, false, false, "String")
 }
 
+func (ec *executionContext) _IdentitySyncEvent_changeId(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncEvent_changeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncEvent_changeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncEvent", field, true, false, "ID")
+}
+
+func (ec *executionContext) _IdentitySyncEvent_userId(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncEvent_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncEvent_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentitySyncEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IdentitySyncEvent_identitySync(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentitySyncEvent_identitySync(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sync, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.Sync) graphql.Marshaler {
+			return ec.marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentitySyncEvent_identitySync(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentitySyncEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySync(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IdentitySyncLag_idpId(ctx context.Context, field graphql.CollectedField, obj *identity.Lag) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5693,6 +5874,38 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_identitySyncChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_identitySyncChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().IdentitySyncChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *live.Event) graphql.Marshaler {
+			return ec.marshalNIdentitySyncEvent2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋliveᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_identitySyncChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentitySyncEvent(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8185,6 +8398,49 @@ func (ec *executionContext) _IdentitySync(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var identitySyncEventImplementors = []string{"IdentitySyncEvent"}
+
+func (ec *executionContext) _IdentitySyncEvent(ctx context.Context, sel ast.SelectionSet, obj *live.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identitySyncEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentitySyncEvent")
+		case "changeId":
+			out.Values[i] = ec._IdentitySyncEvent_changeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._IdentitySyncEvent_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identitySync":
+			out.Values[i] = ec._IdentitySyncEvent_identitySync(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identitySyncLagImplementors = []string{"IdentitySyncLag"}
 
 func (ec *executionContext) _IdentitySyncLag(ctx context.Context, sel ast.SelectionSet, obj *identity.Lag) graphql.Marshaler {
@@ -8697,6 +8953,26 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "identitySyncChanged":
+		return ec._Subscription_identitySyncChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var userImplementors = []string{"User", "Node"}
@@ -9400,6 +9676,20 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalID(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalID(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, v any) ([]uuid.UUID, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
@@ -9446,6 +9736,14 @@ func (ec *executionContext) marshalNIdPDeletion2githubᚗcomᚋpropertyportalᚋ
 
 func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx context.Context, sel ast.SelectionSet, v identity.Sync) graphql.Marshaler {
 	return ec._IdentitySync(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdentitySyncEvent2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋliveᚐEvent(ctx context.Context, sel ast.SelectionSet, v *live.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentitySyncEvent!")
+		return graphql.Null
+	}
+	return ec._IdentitySyncEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNIdentitySyncLag2ᚕᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐLagᚄ(ctx context.Context, sel ast.SelectionSet, v []*identity.Lag) graphql.Marshaler {

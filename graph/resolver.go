@@ -10,6 +10,7 @@ import (
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/live"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
@@ -24,6 +25,7 @@ type Resolver struct {
 	MaxPage     int               // the cap on `first`
 	Cursors     *page.Sealer      // seals and opens the cursors of every connection; NewSchema fills in a random one when nil
 	Identity    *identity.Service // identity updates; nil: the mutations answer INTERNAL
+	Live        *live.Hub         // identitySyncChanged; nil: refused UNAVAILABLE
 
 	Erasure     *privacy.Service // eraseContact and eraseUser; nil refuses them
 	PhoneRegion string           // reads phone numbers without a country code; comms.DefaultRegion when empty

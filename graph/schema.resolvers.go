@@ -11,10 +11,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/propertyportal/gateway/graph/model"
 	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/bookkeeping"
 	"github.com/propertyportal/gateway/internal/comms"
 	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/identity"
+	"github.com/propertyportal/gateway/internal/live"
 	"github.com/propertyportal/gateway/internal/page"
 	"github.com/propertyportal/gateway/internal/privacy"
 	"github.com/propertyportal/gateway/internal/property"
@@ -193,13 +195,29 @@ func (r *queryResolver) IdentitySyncLag(ctx context.Context) ([]*identity.Lag, e
 	return svc.SyncLag(ctx, s)
 }
 
+// IdentitySyncChanged is the resolver for the identitySyncChanged field.
+func (r *subscriptionResolver) IdentitySyncChanged(ctx context.Context) (<-chan *live.Event, error) {
+	s, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Live == nil {
+		return nil, apperr.E(apperr.Unavailable, "live updates are not configured")
+	}
+	return r.Live.Subscribe(ctx, s)
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

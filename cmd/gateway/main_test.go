@@ -242,6 +242,64 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 	})
 
+	// The status of a profile change is pushed over SSE, signed in with
+	// the dev IdP's token as a query is.
+	t.Run("ProviderFollowsTheirIdentityStatus", func(t *testing.T) {
+		provider := regexp.MustCompile(`(?m)^\s+provider, Northwind Estates:\s+(\S+)$`).FindStringSubmatch(out)
+		if provider == nil {
+			t.Fatalf("no provider token printed:\n%s", out)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/graphql",
+			strings.NewReader(`{"query":"subscription { identitySyncChanged { changeId userId identitySync { status } } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+provider[1])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("subscription: %d", res.StatusCode)
+		}
+		lines := make(chan string, 16)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(res.Body)
+			for sc.Scan() {
+				if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					lines <- data
+				}
+			}
+		}()
+		// Drain what the subscription sends first (changes still pending).
+		for drained := false; !drained; {
+			select {
+			case <-lines:
+			case <-time.After(300 * time.Millisecond):
+				drained = true
+			}
+		}
+		if status, body := post(t, base, "Bearer "+provider[1], `mutation { updateMyProfile(input: {fullName: "Jane Pushed"}) { identitySync { status } } }`); status != http.StatusOK || strings.Contains(body, "errors") {
+			t.Fatalf("updateMyProfile: %d %s", status, body)
+		}
+		for {
+			select {
+			case data, ok := <-lines:
+				if !ok {
+					t.Fatal("the stream ended without the change's status")
+				}
+				if strings.Contains(data, `"status":"APPLIED"`) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatal("no APPLIED event within 30s")
+			}
+		}
+	})
+
 	// Last: it erases demo users.
 	t.Run("AdminErasesUsersOfEveryIdP", func(t *testing.T) {
 		authz := "Bearer " + token[1]
@@ -308,7 +366,40 @@ func TestDevServesTheDemoAndStopsCleanly(t *testing.T) {
 		}
 	})
 
+	// A subscription open at shutdown ends UNAVAILABLE, and does not hold
+	// the shutdown for SHUTDOWN_TIMEOUT.
+	internal := regexp.MustCompile(`(?m)^\s+internal service account:\s+(\S+)$`).FindStringSubmatch(out)
+	if internal == nil {
+		t.Fatalf("no internal token printed:\n%s", out)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql",
+		strings.NewReader(`{"query":"subscription { identitySyncChanged { changeId } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+internal[1])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("subscription before shutdown: %v %v", err, res)
+	}
+	defer res.Body.Close()
+	stream := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(res.Body)
+		stream <- string(b)
+	}()
+	began := time.Now()
 	s.shutdown(t)
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("shutdown with an open subscription took %v", took)
+	}
+	select {
+	case got := <-stream:
+		if !strings.Contains(got, `"UNAVAILABLE"`) || !strings.Contains(got, "event: complete") {
+			t.Errorf("the stream at shutdown: %q, want an UNAVAILABLE end", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the stream stayed open after shutdown")
+	}
 	if !strings.Contains(s.out.String(), "PostgreSQL stopped and removed") {
 		t.Fatalf("no clean stop:\n%s", s.out.String())
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/propertyportal/gateway/internal/idp"
 	"github.com/propertyportal/gateway/internal/idp/dev"
 	"github.com/propertyportal/gateway/internal/idp/providers"
+	"github.com/propertyportal/gateway/internal/live"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
@@ -138,6 +139,7 @@ func runDev(ctx context.Context, e env, addr string) error {
 	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
 	defer stopListening()
 	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
+	g.live.Listen(listenCtx, cfg.DatabaseURL) // identity change statuses, from whichever replica applied them
 	creds, err := devCredentials(issuer, demo)
 	if err != nil {
 		return err
@@ -263,6 +265,7 @@ type gateway struct {
 	verifier *auth.Verifier    // the trusted IdPs' tokens
 	identity *identity.Service // changes identities at the IdPs (Start runs its workers)
 	erasure  *privacy.Service
+	live     *live.Hub                // identitySyncChanged's fan-out (Listen runs its listener)
 	webhooks *webhook.Handler         // the trusted IdPs' webhooks
 	schema   graphql.ExecutableSchema // the GraphQL schema and its resolvers
 }
@@ -290,6 +293,7 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 		Workers: cfg.IdentityWorkers, PhoneRegion: cfg.PhoneRegion, InteractiveWait: cfg.IdentityWait,
 		Reconcile: identity.ReconcileOptions{Share: reconcileShare}})
 	g.erasure = &privacy.Service{DB: dbs.main, CommsDB: dbs.comms, Identity: g.identity}
+	g.live = live.New(dbs.main, live.Options{MaxSubscriptions: cfg.MaxSubscriptions, Log: log})
 	// An IdP's deletion of an identity erases its user as the API does.
 	if g.webhooks, err = webhook.New(adapters, getenv, privacy.Changes{Erasure: g.erasure, Directory: g.stores.Directory}, log); err != nil {
 		return nil, err
@@ -297,6 +301,7 @@ func build(cfg config.Config, dbs databases, adapters []idp.Config, getenv func(
 	g.schema = graph.NewSchema(&graph.Resolver{
 		Directory: g.stores.Directory, Comms: g.stores.Comms, Property: g.stores.Property, Bookkeeping: g.stores.Bookkeeping,
 		MaxPage: cfg.MaxPageSize, Cursors: cursors, Identity: g.identity, Erasure: g.erasure, PhoneRegion: cfg.PhoneRegion,
+		Live: g.live,
 	})
 	return g, nil
 }
@@ -337,6 +342,7 @@ func runServe(ctx context.Context, e env, migrate bool) error {
 	listenCtx, stopListening := context.WithCancel(ctx) // an erasure ends access on every replica at once
 	defer stopListening()
 	g.verifier.ListenForErasures(listenCtx, cfg.DatabaseURL)
+	g.live.Listen(listenCtx, cfg.DatabaseURL) // identity change statuses, from whichever replica applied them
 	if migrate {
 		if err := migrateAll(ctx, dbs, postgres.Migrate); err != nil {
 			return err
@@ -409,6 +415,7 @@ func serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			MaxPageSize: cfg.MaxPageSize, GraphiQL: gi, GraphQLGet: cfg.GraphQLGet, DevIdP: a.devIdP,
 			Webhooks: g.webhooks,
 			Limits:   limits, RequestTimeout: cfg.RequestTimeout, CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+			Subscriptions: httpserver.Subscriptions{PerConnection: cfg.SubscriptionsPerConnection, KeepAlive: cfg.SubscriptionKeepAlive},
 			MetricsOnMain: cfg.MetricsOnMain, Tracer: a.tracer,
 			Admission: httpserver.Admission{MaxConcurrent: cfg.MaxConcurrentRequests, Queue: cfg.AdmissionQueue, Wait: cfg.AdmissionWait},
 		}),

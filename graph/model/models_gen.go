@@ -28,6 +28,11 @@ type Mutation struct {
 type Query struct {
 }
 
+// What a client can follow as it happens, over graphql-ws (WebSocket) or
+// GraphQL over SSE; see docs/api.md#subscriptions.
+type Subscription struct {
+}
+
 // The order of `users`.
 type UserOrder struct {
 	// The field to order by.

@@ -136,17 +136,25 @@ func New(adapters []idp.Config, dir *directory.Store, o Options) (*Verifier, err
 // another identity (see ListenForErasures); a token of an identity its user
 // moved away from is cached no longer than the move's grace.
 func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
+	s, _, err := v.AuthenticateUntil(r)
+	return s, err
+}
+
+// AuthenticateUntil is Authenticate, and the instant from which the token
+// is refused (its exp, with the adapter's clock skew, or the end of an
+// ended link's grace): what ends a subscription opened with it.
+func (v *Verifier) AuthenticateUntil(r *http.Request) (access.Scope, time.Time, error) {
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
-		return access.Scope{}, errRefused
+		return access.Scope{}, time.Time{}, errRefused
 	}
 	if len(raw) > maxTokenBytes {
-		return access.Scope{}, v.refuse(r.Context(), "", "oversized")
+		return access.Scope{}, time.Time{}, v.refuse(r.Context(), "", "oversized")
 	}
 	key := tokenKey(raw)
 	if e, ok := v.signedIn.get(key); ok {
 		if v.now().Truncate(time.Second).Before(e.until) {
-			return e.scope, nil
+			return e.scope, e.until, nil
 		}
 		v.signedIn.remove(key) // expired: verify refuses it, and says why
 	}
@@ -157,7 +165,7 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 	gen := v.signedIn.generation()
 	id, until, err := v.verify(r.Context(), raw)
 	if err != nil {
-		return access.Scope{}, err
+		return access.Scope{}, time.Time{}, err
 	}
 	s := access.Scope{Role: id.Role, TenantID: id.TenantID}
 	if !id.ServiceAccount() {
@@ -166,9 +174,9 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 			EmailVerified: id.EmailVerified, LinkFrom: v.linkFrom[id.IdPID]})
 		if err != nil {
 			if apperr.KindOf(err) == apperr.Unauthenticated {
-				return access.Scope{}, v.refuse(r.Context(), id.IdPID, signInRefusal(err))
+				return access.Scope{}, time.Time{}, v.refuse(r.Context(), id.IdPID, signInRefusal(err))
 			}
-			return access.Scope{}, err
+			return access.Scope{}, time.Time{}, err
 		}
 		s.UserID = u.ID
 		// A token of an ended link is cached no longer than its grace: the
@@ -178,7 +186,7 @@ func (v *Verifier) Authenticate(r *http.Request) (access.Scope, error) {
 		}
 	}
 	v.signedIn.add(key, signedIn{scope: s, until: until}, gen)
-	return s, nil
+	return s, until, nil
 }
 
 // tokenKey is the SHA-256 of a token, the cache's key: the cache holds no

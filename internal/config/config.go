@@ -46,6 +46,11 @@ type Config struct {
 	AdmissionQueue        int           // ADMISSION_QUEUE: requests that may wait for a slot; 0: none; default MAX_CONCURRENT_REQUESTS
 	AdmissionWait         time.Duration // ADMISSION_WAIT: the longest a request waits for a slot
 	APQCacheSize          int           // APQ_CACHE_SIZE: automatic persisted queries kept; 0 turns APQ off
+	// Subscriptions (graphql-ws over WebSocket, GraphQL over SSE): they hold
+	// no admission slot once open, so these bound them instead.
+	MaxSubscriptions           int           // MAX_SUBSCRIPTIONS: open at once in the process; 0: no bound
+	SubscriptionsPerConnection int           // SUBSCRIPTIONS_PER_CONNECTION: open at once on one WebSocket
+	SubscriptionKeepAlive      time.Duration // SUBSCRIPTION_KEEPALIVE: how often an idle stream is pinged
 	// PersistedOperationsFile (PERSISTED_OPERATIONS_FILE) is a JSON object of
 	// operations keyed by the SHA-256 of their text; when set, only those run.
 	PersistedOperationsFile string
@@ -107,31 +112,34 @@ const (
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		ListenAddr:            ":8080",
-		MaxPageSize:           DefaultMaxPageSize,
-		DBMaxConns:            DefaultDBMaxConns,
-		MaxConcurrentRequests: AdmissionPerConn * DefaultDBMaxConns,
-		AdmissionQueue:        AdmissionPerConn * DefaultDBMaxConns,
-		AdmissionWait:         100 * time.Millisecond,
-		ShutdownTimeout:       15 * time.Second,
-		LogLevel:              "info",
-		PhoneRegion:           DefaultPhoneRegion,
-		IdentityWorkers:       DefaultIdentityWorkers,
-		IdentityWait:          2 * time.Second,
-		ReconcileShare:        0.1,
-		WebhookEventRetention: 7 * 24 * time.Hour,
-		MaxDepth:              12,
-		MaxAliases:            30,
-		MaxComplexity:         50000,
-		MaxTokens:             2000,
-		MaxBodyBytes:          DefaultMaxBodyBytes,
-		MaxBatch:              0,
-		RequestTimeout:        15 * time.Second,
-		APQCacheSize:          1000,
-		GraphQLGet:            GetOff,
-		ReadHeaderTimeout:     10 * time.Second,
-		ReadTimeout:           30 * time.Second,
-		ServiceName:           "gateway",
+		ListenAddr:                 ":8080",
+		MaxPageSize:                DefaultMaxPageSize,
+		DBMaxConns:                 DefaultDBMaxConns,
+		MaxConcurrentRequests:      AdmissionPerConn * DefaultDBMaxConns,
+		AdmissionQueue:             AdmissionPerConn * DefaultDBMaxConns,
+		AdmissionWait:              100 * time.Millisecond,
+		ShutdownTimeout:            15 * time.Second,
+		LogLevel:                   "info",
+		PhoneRegion:                DefaultPhoneRegion,
+		IdentityWorkers:            DefaultIdentityWorkers,
+		IdentityWait:               2 * time.Second,
+		ReconcileShare:             0.1,
+		WebhookEventRetention:      7 * 24 * time.Hour,
+		MaxDepth:                   12,
+		MaxAliases:                 30,
+		MaxComplexity:              50000,
+		MaxTokens:                  2000,
+		MaxBodyBytes:               DefaultMaxBodyBytes,
+		MaxBatch:                   0,
+		RequestTimeout:             15 * time.Second,
+		APQCacheSize:               1000,
+		MaxSubscriptions:           1000,
+		SubscriptionsPerConnection: 10,
+		SubscriptionKeepAlive:      15 * time.Second,
+		GraphQLGet:                 GetOff,
+		ReadHeaderTimeout:          10 * time.Second,
+		ReadTimeout:                30 * time.Second,
+		ServiceName:                "gateway",
 	}
 }
 
@@ -181,6 +189,7 @@ func Load(environ func(string) string) (Config, error) {
 	for name, dst := range map[string]*int{
 		"MAX_PAGE_SIZE": &c.MaxPageSize, "DB_MAX_CONNS": &c.DBMaxConns, "IDENTITY_WORKERS": &c.IdentityWorkers,
 		"MAX_DEPTH": &c.MaxDepth, "MAX_ALIASES": &c.MaxAliases, "MAX_COMPLEXITY": &c.MaxComplexity, "MAX_TOKENS": &c.MaxTokens,
+		"SUBSCRIPTIONS_PER_CONNECTION": &c.SubscriptionsPerConnection,
 	} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -191,7 +200,8 @@ func Load(environ func(string) string) (Config, error) {
 		}
 	}
 	for name, dst := range map[string]*int{"MAX_BATCH": &c.MaxBatch, "APQ_CACHE_SIZE": &c.APQCacheSize,
-		"MAX_CONCURRENT_REQUESTS": &c.MaxConcurrentRequests, "ADMISSION_QUEUE": &c.AdmissionQueue} {
+		"MAX_CONCURRENT_REQUESTS": &c.MaxConcurrentRequests, "ADMISSION_QUEUE": &c.AdmissionQueue,
+		"MAX_SUBSCRIPTIONS": &c.MaxSubscriptions} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -259,7 +269,8 @@ func Load(environ func(string) string) (Config, error) {
 	}
 	for name, dst := range map[string]*time.Duration{"SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "REQUEST_TIMEOUT": &c.RequestTimeout,
 		"IDENTITY_WAIT": &c.IdentityWait, "READ_HEADER_TIMEOUT": &c.ReadHeaderTimeout, "READ_TIMEOUT": &c.ReadTimeout,
-		"WEBHOOK_EVENT_RETENTION": &c.WebhookEventRetention, "ADMISSION_WAIT": &c.AdmissionWait} {
+		"WEBHOOK_EVENT_RETENTION": &c.WebhookEventRetention, "ADMISSION_WAIT": &c.AdmissionWait,
+		"SUBSCRIPTION_KEEPALIVE": &c.SubscriptionKeepAlive} {
 		if v := getenv(name); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -269,7 +280,7 @@ func Load(environ func(string) string) (Config, error) {
 		}
 	}
 	for name, d := range map[string]time.Duration{"REQUEST_TIMEOUT": c.RequestTimeout, "READ_HEADER_TIMEOUT": c.ReadHeaderTimeout, "READ_TIMEOUT": c.ReadTimeout,
-		"ADMISSION_WAIT": c.AdmissionWait} {
+		"ADMISSION_WAIT": c.AdmissionWait, "SUBSCRIPTION_KEEPALIVE": c.SubscriptionKeepAlive} {
 		if d == 0 {
 			return c, fmt.Errorf("config: %s must be more than zero", name)
 		}

@@ -57,10 +57,19 @@ func (ad *admission) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	metrics.AdmissionExecuting(1)
-	defer func() {
+	release := func() {
 		<-ad.slots
 		metrics.AdmissionExecuting(-1)
-	}()
+	}
+	if isStream(r) {
+		// A stream holds its slot until it is established, not for its
+		// life: MAX_SUBSCRIPTIONS bounds open ones.
+		s := &streamSlot{ResponseWriter: w, release: release}
+		defer s.done()
+		ad.next.ServeHTTP(s, r)
+		return
+	}
+	defer release()
 	ad.next.ServeHTTP(w, r)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/propertyportal/gateway/internal/apperr"
 	"github.com/propertyportal/gateway/internal/auth"
 	"github.com/propertyportal/gateway/internal/config"
+	"github.com/propertyportal/gateway/internal/live"
 	"github.com/propertyportal/gateway/internal/loader"
 	"github.com/propertyportal/gateway/internal/logging"
 	"github.com/propertyportal/gateway/internal/metrics"
@@ -47,6 +48,11 @@ import (
 //	loader           the request's loaders (loader.Middleware)
 //	countStatements  X-SQL-Statements, and the database seen up
 //	(the GraphQL handler, graphql.go)
+//
+// A stream (a WebSocket, or POST with Accept: text/event-stream; stream.go)
+// passes the same chain but holds its admission slot only until it is
+// established, runs without REQUEST_TIMEOUT, and, for a WebSocket, signs
+// in with its connection_init rather than a header.
 
 // outermost wraps the mux in the chain every request passes.
 func outermost(d Deps, mux routes) http.Handler {
@@ -204,7 +210,7 @@ func allowMethods(mode config.GetMode, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		allowed, msg := allow, "use GET for queries or POST"
 		switch {
-		case r.Method == http.MethodPost, r.Method == http.MethodGet && mode == config.GetOn:
+		case r.Method == http.MethodPost, r.Method == http.MethodGet && (mode == config.GetOn || isWebSocket(r)):
 			next.ServeHTTP(w, r)
 			return
 		case r.Method == http.MethodGet && mode == config.GetPersisted:
@@ -230,7 +236,7 @@ func allowMethods(mode config.GetMode, next http.Handler) http.Handler {
 func observeCancel(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
-		if errors.Is(r.Context().Err(), context.Canceled) {
+		if errors.Is(r.Context().Err(), context.Canceled) && !isStream(r) { // a client ends its stream by going away
 			metrics.ObserveCancelled()
 			log.DebugContext(r.Context(), "request cancelled", "request_id", logging.RequestID(r.Context()))
 		}
@@ -263,43 +269,41 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isStream(r) { // a subscription lives until its token's exp; each event is ids and a status
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// authenticate puts the caller's scope in the context, or answers 401 with
-// a GraphQL error and nothing that tells why. A failure of the gateway
-// itself while signing in is a 503: UNAVAILABLE with Retry-After when the
-// database cannot be reached (logged once per outage, by db), INTERNAL
-// logged with the request id otherwise, and nothing logged when the client
-// has gone away.
+// authenticate puts the caller's scope in the context (and when its
+// credential ends, which ends its subscriptions: live.WithExpiry), or
+// answers 401 with a GraphQL error and nothing that tells why. A failure
+// of the gateway itself while signing in is a 503: UNAVAILABLE with
+// Retry-After when the database cannot be reached (logged once per outage,
+// by db), INTERNAL logged with the request id otherwise, and nothing
+// logged when the client has gone away. A WebSocket passes unsigned: it
+// signs in with its connection_init (websocketTransport).
 func authenticate(log *slog.Logger, db *outage, a auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a == nil {
-			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
+		if isWebSocket(r) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		s, err := a.Authenticate(r)
-		if err != nil {
-			if db.seen(r.Context(), err) {
-				writeError(w, http.StatusServiceUnavailable, apperr.Unavailable, "the database is unavailable")
-				return
-			}
-			if errors.Is(r.Context().Err(), context.Canceled) {
-				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
-				return
-			}
-			if apperr.KindOf(err) != apperr.Unauthenticated {
-				log.ErrorContext(r.Context(), "sign-in failed", "request_id", logging.RequestID(r.Context()), "error", err.Error())
-				writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
-				return
-			}
+		s, until, err := signIn(log, db, a, r)
+		switch k := apperr.KindOf(err); {
+		case err == nil:
+			next.ServeHTTP(w, r.WithContext(live.WithExpiry(access.WithScope(r.Context(), s), until)))
+		case k == apperr.Unauthenticated:
 			writeError(w, http.StatusUnauthorized, apperr.Unauthenticated, "sign-in required")
-			return
+		case k == apperr.Unavailable:
+			writeError(w, http.StatusServiceUnavailable, apperr.Unavailable, "the database is unavailable")
+		default:
+			writeError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
 		}
-		next.ServeHTTP(w, r.WithContext(access.WithScope(r.Context(), s)))
 	})
 }
 

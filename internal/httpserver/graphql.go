@@ -8,6 +8,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -35,6 +36,8 @@ const (
 func newGraphQL(schema graphql.ExecutableSchema, d Deps, db *outage) *handler.Server {
 	l := d.Limits
 	gql := handler.New(schema)
+	gql.AddTransport(websocketTransport(d, db))
+	gql.AddTransport(sseTransport{SSE: transport.SSE{KeepAlivePingInterval: keepAlive(d.Subscriptions)}, maxBody: maxBody(l)})
 	gql.AddTransport(httpTransport{maxBody: maxBody(l), maxBatch: l.MaxBatch})
 	parsed := lru.New[*ast.QueryDocument](queryCacheSize)
 	gql.SetQueryCache(parsed)
@@ -81,7 +84,7 @@ const queryCacheSize = 1000
 func extensions(schema graphql.ExecutableSchema, d Deps, parsed graphql.Cache[*ast.QueryDocument]) []graphql.HandlerExtension {
 	l := d.Limits
 	ops := newOperations(l.Allowed)
-	exts := []graphql.HandlerExtension{observer{ops: ops}}
+	exts := []graphql.HandlerExtension{observer{ops: ops}, subscriptionsOnly{}}
 	if d.Tracer != nil {
 		exts = append(exts, tracing{ops: ops, tracer: d.Tracer.Tracer(tracerName)})
 	}

@@ -55,8 +55,11 @@ type Deps struct {
 	// Admission bounds the GraphQL requests executing at once; its zero
 	// value admits every request.
 	Admission Admission
-	// CORSAllowedOrigins may call /graphql from a browser; none when empty.
+	// CORSAllowedOrigins may call /graphql from a browser, and open a
+	// WebSocket to it; none when empty.
 	CORSAllowedOrigins []string
+	// Subscriptions bound the streams (graphql-ws, SSE) of /graphql.
+	Subscriptions Subscriptions
 	// MetricsOnMain serves /metrics on this handler, to everyone who
 	// reaches it.
 	MetricsOnMain bool

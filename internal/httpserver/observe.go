@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -47,8 +48,20 @@ func (o observer) InterceptResponse(ctx context.Context, next graphql.ResponseHa
 		code, _ := e.Extensions["code"].(string)
 		metrics.ObserveError(code)
 	}
+	if isSubscription(ctx) {
+		return resp // an event of a subscription: its errors count, it has no duration of its own
+	}
 	metrics.ObserveOperation(label, outcome(resp), time.Since(start))
 	return resp
+}
+
+// isSubscription reports whether ctx's operation is a subscription.
+func isSubscription(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	return op != nil && op.Operation == ast.Subscription
 }
 
 // operation is the operation's label and when it started (now when

@@ -114,6 +114,11 @@ var (
 		Help: "GraphQL requests refused OVERLOADED by the admission bound, by reason: queue_full (every slot busy and the queue full) or queue_timeout (no slot within ADMISSION_WAIT).",
 	}, []string{"reason"})
 
+	subscriptionsOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gateway_subscriptions_open",
+		Help: "GraphQL subscriptions open now in this process (graphql-ws and SSE), at most MAX_SUBSCRIPTIONS.",
+	})
+
 	quotaWaits = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gateway_idp_quota_wait_seconds",
 		Help:    "Time a call to an IdP waited for its rate-limit quota (the client's own limiter or the IdP's Retry-After), by adapter.",
@@ -127,7 +132,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		httpRequests, graphqlRequests, graphqlDuration, graphqlErrors, cancelledRequests, erasures, sqlPerRequest, loaderBatch,
 		idpCalls, idpDuration, outboxDepth, outboxAge, quotaWaits,
-		admissionExecuting, admissionQueued, admissionRefused,
+		admissionExecuting, admissionQueued, admissionRefused, subscriptionsOpen,
 	)
 	// Every reason from the start, at 0; refusals come fast, so their
 	// children are looked up once.
@@ -268,6 +273,9 @@ const (
 
 // AdmissionExecuting adds delta to the GraphQL requests executing.
 func AdmissionExecuting(delta float64) { admissionExecuting.Add(delta) }
+
+// SubscriptionsOpen adds delta to the subscriptions open.
+func SubscriptionsOpen(delta float64) { subscriptionsOpen.Add(delta) }
 
 // AdmissionQueued adds delta to the GraphQL requests waiting for a slot.
 func AdmissionQueued(delta float64) { admissionQueued.Add(delta) }
