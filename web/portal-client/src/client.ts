@@ -1,6 +1,8 @@
 // A minimal typed GraphQL client over fetch: the documents are the ones
 // GraphQL Code Generator made from operations/*.graphql, so the variables a
 // call takes and the data it answers are the schema's types.
+import { createClient as createSSEClient } from 'graphql-sse';
+
 import type { TypedDocumentString } from './gql/graphql.js';
 
 /** One GraphQL error as the gateway answers it. */
@@ -78,6 +80,34 @@ export class Client {
       throw new Error('GraphQL errors: ' + JSON.stringify(res.errors ?? 'no data'));
     }
     return res.data;
+  }
+
+  /**
+   * subscribe starts doc over GraphQL over SSE (graphql-sse, distinct
+   * connections mode), sent as request sends a query, and resolves once the
+   * stream is open. Each result goes to next; stop ends the stream.
+   */
+  async subscribe<T, V>(doc: TypedDocumentString<T, V>, variables: V, next: (r: Result<T>) => void): Promise<() => void> {
+    const client = createSSEClient({
+      url: this.url,
+      headers: { Authorization: 'Bearer ' + this.token },
+      retryAttempts: 0,
+    });
+    const request = this.send === 'hash'
+      ? { query: '', variables: variables as Record<string, unknown>, extensions: { persistedQuery: { version: 1, sha256Hash: hashOf(doc) } } }
+      : { query: this.send === 'text' ? doc.toString() : this.listed[hashOf(doc)] ?? '', variables: variables as Record<string, unknown> };
+    let stop = () => {};
+    await new Promise<void>((connected, failed) => {
+      stop = client.subscribe<T>(request, {
+        next: r => next(r as Result<T>),
+        error: e => failed(e instanceof Error ? e : new Error(JSON.stringify(e))),
+        complete: () => {},
+      }, { connected: () => connected() });
+    });
+    return () => {
+      stop();
+      client.dispose();
+    };
   }
 
   /** data is request's data, or an error naming every GraphQL error. */

@@ -2,7 +2,8 @@
 // serves only the persisted-operation allow-list (build/persisted-operations.json,
 // from `npm run allowlist`), and checks the answers: every list walked forward
 // and backward gives the same items with the pageInfo the Relay spec asks
-// for, a building with its contacts, a refetch by id, the profile update,
+// for, a building with its contacts, a refetch by id, the profile update and
+// its status over the identitySyncChanged subscription (GraphQL over SSE),
 // and relay-compiler's pagination and refetch queries as Relay sends them;
 // then that an operation outside the list is refused with
 // OPERATION_NOT_ALLOWED. Each check runs twice: sending only the hash, and
@@ -18,11 +19,13 @@ import { startGateway } from './gateway.js';
 import {
   BuildingsDocument,
   BuildingWithContactsDocument,
+  IdentitySyncChangedDocument,
   InvoicesDocument,
   MeDocument,
   RefetchDocument,
   UpdateMyProfileDocument,
   UsersDocument,
+  type IdentitySyncChangedSubscription,
   type PageInfoPartsFragment,
 } from './gql/graphql.js';
 
@@ -253,6 +256,52 @@ async function suite(send: Send, admin: Client, otherAdmin: Client, provider: Cl
   });
 }
 
+/**
+ * followProfileChange subscribes the provider, its tenant's admin and
+ * another tenant's admin to identitySyncChanged, changes the provider's
+ * profile, and checks that the provider and its admin get the change's
+ * final status for the provider's user and the other admin nothing of it.
+ */
+async function followProfileChange(tag: string, provider: Client, admin: Client, otherAdmin: Client): Promise<void> {
+  type Event = IdentitySyncChangedSubscription['identitySyncChanged'];
+  const got: Record<'provider' | 'admin' | 'other', Event[]> = { provider: [], admin: [], other: [] };
+  const errors: string[] = [];
+  const follow = (who: keyof typeof got, c: Client) =>
+    c.subscribe(IdentitySyncChangedDocument, {}, r => {
+      if (r.errors?.length) errors.push(`${who}: ${JSON.stringify(r.errors)}`);
+      if (r.data) got[who].push(r.data.identitySyncChanged);
+    });
+  const stops = [await follow('provider', provider), await follow('admin', admin), await follow('other', otherAdmin)];
+  try {
+    const me = (await provider.data(MeDocument, {})).me ?? assert.fail('me is null for a provider');
+    const done = (e: Event) => e.userId === me.id && e.identitySync.status !== 'PENDING';
+    // The stream is open once connected fires; should the gateway still be
+    // setting up its listener, the change is made again (each is a new one).
+    let final: Event | undefined;
+    for (let attempt = 0; attempt < 3 && !final; attempt++) {
+      await provider.data(UpdateMyProfileDocument, { input: { fullName: `Portal Client ${tag} live ${Date.now()}` } });
+      const deadline = Date.now() + 5_000;
+      while (!final && Date.now() < deadline) {
+        await new Promise(r => setTimeout(r, 100));
+        final = got.provider.find(done);
+      }
+    }
+    assert.deepEqual(errors, [], 'no errors on the streams');
+    assert.ok(final, `the provider got its change's final status (got ${JSON.stringify(got.provider)})`);
+    assert.equal(final.identitySync.status, 'APPLIED', `the change applied (${final.identitySync.reason})`);
+    assert.ok(final.changeId.length > 0);
+    const adminDeadline = Date.now() + 5_000;
+    while (!got.admin.some(e => e.changeId === final.changeId) && Date.now() < adminDeadline) {
+      await new Promise(r => setTimeout(r, 100));
+    }
+    assert.ok(got.admin.some(e => e.changeId === final.changeId), "the tenant's admin got the change");
+    await new Promise(r => setTimeout(r, 500));
+    assert.ok(!got.other.some(e => e.userId === me.id), "another tenant's admin got nothing of it");
+  } finally {
+    for (const stop of stops) stop();
+  }
+}
+
 async function main(): Promise<void> {
   const listed = JSON.parse(readFileSync(allowListFile, 'utf8')) as Record<string, string>;
   const relay = JSON.parse(readFileSync(relayFile, 'utf8')) as Record<string, string>;
@@ -264,6 +313,11 @@ async function main(): Promise<void> {
 
     await suite('hash', admin, otherAdmin, provider, relay);
     await suite('listed', admin, otherAdmin, provider, relay);
+
+    for (const send of ['hash', 'listed'] as const) {
+      await check(`[${send}] identitySyncChanged over SSE follows a profile change; another tenant sees nothing`, () =>
+        followProfileChange(send, provider.with(send), admin.with(send), otherAdmin.with(send)));
+    }
 
     const refused = async (body: Record<string, unknown>) => {
       const res = await admin.raw(body);
