@@ -326,6 +326,16 @@ async function main(): Promise<void> {
     };
     await check('an operation outside the allow-list is OPERATION_NOT_ALLOWED', () =>
       refused({ query: 'query NotListed { buildings(first: 1) { totalCount } }' }));
+    await check('a subscription outside the allow-list is OPERATION_NOT_ALLOWED over SSE', async () => {
+      const res = await fetch(gw.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: 'Bearer ' + gw.token('provider, Northwind Estates') },
+        body: JSON.stringify({ query: 'subscription NotListed { identitySyncChanged { changeId } }' }),
+      });
+      const body = await res.text();
+      assert.match(body, /OPERATION_NOT_ALLOWED/, `HTTP ${res.status}: ${body.slice(0, 300)}`);
+      assert.doesNotMatch(body, /"changeId"/, 'no event');
+    });
     await check('an unknown hash is OPERATION_NOT_ALLOWED', () =>
       refused({ extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } }));
     await check('a listed operation in other whitespace is OPERATION_NOT_ALLOWED (the hash is of the exact text)', async () => {
