@@ -113,6 +113,27 @@ type ComplexityRoot struct {
 		RelatedIDs        func(childComplexity int) int
 	}
 
+	IdPMigration struct {
+		Done       func(childComplexity int) int
+		Failed     func(childComplexity int) int
+		Failures   func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		FromIdP    func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Remaining  func(childComplexity int) int
+		Skipped    func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		State      func(childComplexity int) int
+		TenantID   func(childComplexity int) int
+		ToIdP      func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
+	IdPMigrationFailure struct {
+		Count  func(childComplexity int) int
+		Reason func(childComplexity int) int
+	}
+
 	IdentitySync struct {
 		Attempts  func(childComplexity int) int
 		NextTryAt func(childComplexity int) int
@@ -186,6 +207,7 @@ type ComplexityRoot struct {
 		Contact         func(childComplexity int, id uuid.UUID) int
 		Contacts        func(childComplexity int, first *int, after *string, last *int, before *string, filter *comms.ContactFilter) int
 		IdentitySyncLag func(childComplexity int) int
+		IdpMigration    func(childComplexity int, id uuid.UUID) int
 		Invoice         func(childComplexity int, id uuid.UUID) int
 		Invoices        func(childComplexity int, first *int, after *string, last *int, before *string, filter *bookkeeping.InvoiceFilter) int
 		Me              func(childComplexity int) int
@@ -255,6 +277,7 @@ type QueryResolver interface {
 	Invoice(ctx context.Context, id uuid.UUID) (*model.Invoice, error)
 	Invoices(ctx context.Context, first *int, after *string, last *int, before *string, filter *bookkeeping.InvoiceFilter) (*model.Connection[*model.Invoice], error)
 	IdentitySyncLag(ctx context.Context) ([]*identity.Lag, error)
+	IdpMigration(ctx context.Context, id uuid.UUID) (*identity.Migration, error)
 }
 type SubscriptionResolver interface {
 	IdentitySyncChanged(ctx context.Context) (<-chan *live.Event, error)
@@ -525,6 +548,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Erasure.RelatedIDs(childComplexity), true
+
+	case "IdPMigration.done":
+		if e.ComplexityRoot.IdPMigration.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.Done(childComplexity), true
+	case "IdPMigration.failed":
+		if e.ComplexityRoot.IdPMigration.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.Failed(childComplexity), true
+	case "IdPMigration.failures":
+		if e.ComplexityRoot.IdPMigration.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.Failures(childComplexity), true
+	case "IdPMigration.finishedAt":
+		if e.ComplexityRoot.IdPMigration.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.FinishedAt(childComplexity), true
+	case "IdPMigration.fromIdpId":
+		if e.ComplexityRoot.IdPMigration.FromIdP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.FromIdP(childComplexity), true
+	case "IdPMigration.id":
+		if e.ComplexityRoot.IdPMigration.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.ID(childComplexity), true
+	case "IdPMigration.remaining":
+		if e.ComplexityRoot.IdPMigration.Remaining == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.Remaining(childComplexity), true
+	case "IdPMigration.skipped":
+		if e.ComplexityRoot.IdPMigration.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.Skipped(childComplexity), true
+	case "IdPMigration.startedAt":
+		if e.ComplexityRoot.IdPMigration.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.StartedAt(childComplexity), true
+	case "IdPMigration.state":
+		if e.ComplexityRoot.IdPMigration.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.State(childComplexity), true
+	case "IdPMigration.tenantId":
+		if e.ComplexityRoot.IdPMigration.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.TenantID(childComplexity), true
+	case "IdPMigration.toIdpId":
+		if e.ComplexityRoot.IdPMigration.ToIdP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.ToIdP(childComplexity), true
+	case "IdPMigration.total":
+		if e.ComplexityRoot.IdPMigration.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigration.Total(childComplexity), true
+
+	case "IdPMigrationFailure.count":
+		if e.ComplexityRoot.IdPMigrationFailure.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigrationFailure.Count(childComplexity), true
+	case "IdPMigrationFailure.reason":
+		if e.ComplexityRoot.IdPMigrationFailure.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdPMigrationFailure.Reason(childComplexity), true
 
 	case "IdentitySync.attempts":
 		if e.ComplexityRoot.IdentitySync.Attempts == nil {
@@ -880,6 +995,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.IdentitySyncLag(childComplexity), true
+	case "Query.idpMigration":
+		if e.ComplexityRoot.Query.IdpMigration == nil {
+			break
+		}
+
+		args, err := ec.field_Query_idpMigration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.IdpMigration(childComplexity, args["id"].(uuid.UUID)), true
 
 	case "Query.invoice":
 		if e.ComplexityRoot.Query.Invoice == nil {
@@ -1952,6 +2078,93 @@ type IdentitySyncEvent {
   "Where the change stands now."
   identitySync: IdentitySync!
 }
+
+# ---- Migrations between IdPs (internal/identity, docs/idp-migration.md) ----
+
+extend type Query {
+  """
+  One run of ` + "`" + `gateway idp migrate` + "`" + ` (moving the users of one IdP adapter to
+  another, keeping their ids) and where it stands; null when there is no such
+  run. Internal service accounts only: others get FORBIDDEN.
+  """
+  idpMigration(
+    "The run's id, as ` + "`" + `gateway idp migrate` + "`" + ` prints it."
+    id: ID!
+  ): IdPMigration
+}
+
+"""
+A run of a migration between IdP adapters. Its counts hold no personal data.
+"""
+type IdPMigration {
+  "The run's id."
+  id: ID!
+  "The adapter the users move from, e.g. auth0-prod."
+  fromIdpId: String!
+  "The adapter the users move to, e.g. keycloak-default."
+  toIdpId: String!
+  "The tenant whose users move; null: every tenant's."
+  tenantId: ID
+  "RUNNING while users remain, then FINISHED."
+  state: IdPMigrationState!
+  "How many users the run took on."
+  total: Int!
+  "Users re-pointed to the target adapter; their idpId shows it."
+  done: Int!
+  "Users left on the source adapter because of a conflict; see failures."
+  failed: Int!
+  "Users skipped because they are erased."
+  skipped: Int!
+  "Users not yet done, failed or skipped."
+  remaining: Int!
+  "When the run started."
+  startedAt: Time!
+  "When its last user was handled; null while it runs."
+  finishedAt: Time
+  "The failed users by reason, most first."
+  failures: [IdPMigrationFailure!]!
+}
+
+"""
+Where a migration run stands.
+"""
+enum IdPMigrationState {
+  "Users remain: ` + "`" + `gateway idp migrate` + "`" + ` is running, or was stopped and resumes when run again."
+  RUNNING
+  "Every user is done, failed or skipped."
+  FINISHED
+}
+
+"""
+How many users of a run failed for one reason.
+"""
+type IdPMigrationFailure {
+  "Why they failed."
+  reason: IdPMigrationFailureReason!
+  "How many users."
+  count: Int!
+}
+
+"""
+Why a user's migration failed; the user stays on the source adapter,
+untouched. docs/idp-migration.md says what to do about each.
+"""
+enum IdPMigrationFailureReason {
+  "The user has no email to find their identity at the target by."
+  NO_EMAIL
+  "Another user of the source adapter has the same email."
+  DUPLICATE_EMAIL
+  "The target's identity with the email belongs to another user."
+  LINKED_TO_OTHER_USER
+  "The target holds several identities with the email."
+  SEVERAL_IDENTITIES
+  "The target's identity with the email has not verified it."
+  UNVERIFIED_EMAIL
+  "The user changed while being migrated (email, a queued identity change, their IdP)."
+  USER_CHANGED
+  "The target refused a call for good."
+  IDP_REFUSED
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2086,6 +2299,48 @@ func (ec *executionContext) childFields_Erasure(ctx context.Context, field graph
 		return ec.fieldContext_Erasure_cancelledIdentityChanges(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Erasure", field.Name)
+}
+
+func (ec *executionContext) childFields_IdPMigration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_IdPMigration_id(ctx, field)
+	case "fromIdpId":
+		return ec.fieldContext_IdPMigration_fromIdpId(ctx, field)
+	case "toIdpId":
+		return ec.fieldContext_IdPMigration_toIdpId(ctx, field)
+	case "tenantId":
+		return ec.fieldContext_IdPMigration_tenantId(ctx, field)
+	case "state":
+		return ec.fieldContext_IdPMigration_state(ctx, field)
+	case "total":
+		return ec.fieldContext_IdPMigration_total(ctx, field)
+	case "done":
+		return ec.fieldContext_IdPMigration_done(ctx, field)
+	case "failed":
+		return ec.fieldContext_IdPMigration_failed(ctx, field)
+	case "skipped":
+		return ec.fieldContext_IdPMigration_skipped(ctx, field)
+	case "remaining":
+		return ec.fieldContext_IdPMigration_remaining(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_IdPMigration_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_IdPMigration_finishedAt(ctx, field)
+	case "failures":
+		return ec.fieldContext_IdPMigration_failures(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdPMigration", field.Name)
+}
+
+func (ec *executionContext) childFields_IdPMigrationFailure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reason":
+		return ec.fieldContext_IdPMigrationFailure_reason(ctx, field)
+	case "count":
+		return ec.fieldContext_IdPMigrationFailure_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdPMigrationFailure", field.Name)
 }
 
 func (ec *executionContext) childFields_IdentitySync(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2723,6 +2978,20 @@ func (ec *executionContext) field_Query_contacts_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["filter"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_idpMigration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4074,6 +4343,360 @@ func (ec *executionContext) _Erasure_cancelledIdentityChanges(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_Erasure_cancelledIdentityChanges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Erasure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdPMigration_id(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IdPMigration_fromIdpId(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_fromIdpId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FromIdP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_fromIdpId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdPMigration_toIdpId(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_toIdpId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToIdP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_toIdpId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdPMigration_tenantId(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_tenantId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_tenantId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IdPMigration_state(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.MigrationState) graphql.Marshaler {
+			return ec.marshalNIdPMigrationState2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "IdPMigrationState")
+}
+
+func (ec *executionContext) _IdPMigration_total(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdPMigration_done(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdPMigration_failed(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdPMigration_skipped(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdPMigration_remaining(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_remaining(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Remaining, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_remaining(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdPMigration_startedAt(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IdPMigration_finishedAt(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IdPMigration_failures(ctx context.Context, field graphql.CollectedField, obj *identity.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigration_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []identity.ReasonCount) graphql.Marshaler {
+			return ec.marshalNIdPMigrationFailure2ᚕgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐReasonCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigration_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdPMigration",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdPMigrationFailure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdPMigrationFailure_reason(ctx context.Context, field graphql.CollectedField, obj *identity.ReasonCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigrationFailure_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v identity.MigrationReason) graphql.Marshaler {
+			return ec.marshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigrationFailure_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigrationFailure", field, false, false, "IdPMigrationFailureReason")
+}
+
+func (ec *executionContext) _IdPMigrationFailure_count(ctx context.Context, field graphql.CollectedField, obj *identity.ReasonCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdPMigrationFailure_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdPMigrationFailure_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdPMigrationFailure", field, false, false, "Int")
 }
 
 func (ec *executionContext) _IdentitySync_status(ctx context.Context, field graphql.CollectedField, obj *identity.Sync) (ret graphql.Marshaler) {
@@ -5799,6 +6422,50 @@ func (ec *executionContext) fieldContext_Query_identitySyncLag(_ context.Context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IdentitySyncLag(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_idpMigration(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_idpMigration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().IdpMigration(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *identity.Migration) graphql.Marshaler {
+			return ec.marshalOIdPMigration2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigration(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_idpMigration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdPMigration(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_idpMigration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -8350,6 +9017,137 @@ func (ec *executionContext) _Erasure(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var idPMigrationImplementors = []string{"IdPMigration"}
+
+func (ec *executionContext) _IdPMigration(ctx context.Context, sel ast.SelectionSet, obj *identity.Migration) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, idPMigrationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdPMigration")
+		case "id":
+			out.Values[i] = ec._IdPMigration_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fromIdpId":
+			out.Values[i] = ec._IdPMigration_fromIdpId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toIdpId":
+			out.Values[i] = ec._IdPMigration_toIdpId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tenantId":
+			out.Values[i] = ec._IdPMigration_tenantId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._IdPMigration_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._IdPMigration_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "done":
+			out.Values[i] = ec._IdPMigration_done(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._IdPMigration_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._IdPMigration_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "remaining":
+			out.Values[i] = ec._IdPMigration_remaining(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._IdPMigration_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._IdPMigration_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._IdPMigration_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var idPMigrationFailureImplementors = []string{"IdPMigrationFailure"}
+
+func (ec *executionContext) _IdPMigrationFailure(ctx context.Context, sel ast.SelectionSet, obj *identity.ReasonCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, idPMigrationFailureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdPMigrationFailure")
+		case "reason":
+			out.Values[i] = ec._IdPMigrationFailure_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._IdPMigrationFailure_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identitySyncImplementors = []string{"IdentitySync"}
 
 func (ec *executionContext) _IdentitySync(ctx context.Context, sel ast.SelectionSet, obj *identity.Sync) graphql.Marshaler {
@@ -8923,6 +9721,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_identitySyncLag(ctx, field)
+				})
+		case "idpMigration":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_idpMigration(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -9734,6 +10538,77 @@ func (ec *executionContext) marshalNIdPDeletion2githubᚗcomᚋpropertyportalᚋ
 	return res
 }
 
+func (ec *executionContext) marshalNIdPMigrationFailure2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐReasonCount(ctx context.Context, sel ast.SelectionSet, v identity.ReasonCount) graphql.Marshaler {
+	return ec._IdPMigrationFailure(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdPMigrationFailure2ᚕgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐReasonCountᚄ(ctx context.Context, sel ast.SelectionSet, v []identity.ReasonCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdPMigrationFailure2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐReasonCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason(ctx context.Context, v any) (identity.MigrationReason, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason(ctx context.Context, sel ast.SelectionSet, v identity.MigrationReason) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IdPMigrationFailureReason!")
+	}
+	return res
+}
+
+var (
+	unmarshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason = map[string]identity.MigrationReason{
+		"NO_EMAIL":             identity.ReasonNoEmail,
+		"DUPLICATE_EMAIL":      identity.ReasonDuplicateEmail,
+		"LINKED_TO_OTHER_USER": identity.ReasonLinkedToOtherUser,
+		"SEVERAL_IDENTITIES":   identity.ReasonSeveralIdentities,
+		"UNVERIFIED_EMAIL":     identity.ReasonUnverifiedEmail,
+		"USER_CHANGED":         identity.ReasonUserChanged,
+		"IDP_REFUSED":          identity.ReasonIdPRefused,
+	}
+	marshalNIdPMigrationFailureReason2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationReason = map[identity.MigrationReason]string{
+		identity.ReasonNoEmail:           "NO_EMAIL",
+		identity.ReasonDuplicateEmail:    "DUPLICATE_EMAIL",
+		identity.ReasonLinkedToOtherUser: "LINKED_TO_OTHER_USER",
+		identity.ReasonSeveralIdentities: "SEVERAL_IDENTITIES",
+		identity.ReasonUnverifiedEmail:   "UNVERIFIED_EMAIL",
+		identity.ReasonUserChanged:       "USER_CHANGED",
+		identity.ReasonIdPRefused:        "IDP_REFUSED",
+	}
+)
+
+func (ec *executionContext) unmarshalNIdPMigrationState2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationState(ctx context.Context, v any) (identity.MigrationState, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := identity.MigrationState(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdPMigrationState2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigrationState(ctx context.Context, sel ast.SelectionSet, v identity.MigrationState) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IdPMigrationState!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNIdentitySync2githubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐSync(ctx context.Context, sel ast.SelectionSet, v identity.Sync) graphql.Marshaler {
 	return ec._IdentitySync(ctx, sel, &v)
 }
@@ -10239,6 +11114,13 @@ func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ct
 	_ = ctx
 	res := scalar.MarshalUUID(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOIdPMigration2ᚖgithubᚗcomᚋpropertyportalᚋgatewayᚋinternalᚋidentityᚐMigration(ctx context.Context, sel ast.SelectionSet, v *identity.Migration) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._IdPMigration(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

@@ -195,6 +195,15 @@ func (r *queryResolver) IdentitySyncLag(ctx context.Context) ([]*identity.Lag, e
 	return svc.SyncLag(ctx, s)
 }
 
+// IdpMigration is the resolver for the idpMigration field.
+func (r *queryResolver) IdpMigration(ctx context.Context, id uuid.UUID) (*identity.Migration, error) {
+	svc, s, err := r.identityFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.Migration(ctx, s, id)
+}
+
 // IdentitySyncChanged is the resolver for the identitySyncChanged field.
 func (r *subscriptionResolver) IdentitySyncChanged(ctx context.Context) (<-chan *live.Event, error) {
 	s, err := scopeOf(ctx)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -27,13 +28,16 @@ commands:
   serve [-migrate]         run against DATABASE_URL
   migrate up|down|status   apply, roll back one, or list the migrations on DATABASE_URL
   seed [flags]             fill DATABASE_URL with bulk benchmark data
+  idp migrate -from A -to B [-tenant T] [-dry-run]
+                           move the users of IdP adapter A to adapter B, keeping their ids
+                           (docs/idp-migration.md)
   help [command]           this text, or a command's (as gateway <command> -h)
 
 environment (the main settings; every setting, with its default, is in docs/configuration.md):
-  DATABASE_URL        PostgreSQL URL of the main database; serve, migrate and seed need it,
+  DATABASE_URL        PostgreSQL URL of the main database; serve, migrate, seed and idp migrate need it,
                       dev starts a throwaway PostgreSQL when it is unset
   COMMS_DATABASE_URL  a database of its own for the comms context (default: DATABASE_URL)
-  IDP_CONFIG          YAML file of the IdP adapters whose tokens are accepted; serve needs it
+  IDP_CONFIG          YAML file of the IdP adapters whose tokens are accepted; serve and idp migrate need it
   CURSOR_SECRETS      comma-separated secrets (32 bytes or more each) that pagination cursors
                       are sealed with; serve needs it, dev makes a random one
   LISTEN_ADDR         where serve listens (default :8080; dev takes -addr)
@@ -109,6 +113,37 @@ demo data (-demo). COMMS_DATABASE_URL must be unset.
 			}
 		},
 	},
+	"idp migrate": {
+		usage: `usage: gateway idp migrate -from A -to B [-tenant T] [-dry-run] [-progress 5s]
+
+Moves every user of IdP adapter A (of tenant T only, with -tenant) to adapter
+B, keeping their ids (docs/idp-migration.md): finds each user's identity at B
+by verified email through B's admin API, or invites one there, and re-points
+the user. Every call goes through the identity outbox, within B's quota.
+Needs DATABASE_URL and IDP_CONFIG, as serve does; B must list A under
+migrate_from (its grace applies) and have an admin section that can find and
+invite users. Prints progress every -progress and a summary; neither holds
+personal data. Ctrl-C (or SIGTERM) stops it cleanly: run the same command to
+resume. Repeating a finished run changes nothing it did. -dry-run reports
+what a run would do and calls nothing, writes nothing.
+
+exit codes:
+  0  finished (or -dry-run reported): every user done or skipped (erased)
+  1  an error: configuration, the database
+  2  a usage error
+  3  finished, but some users failed and stay on A (see the summary's reasons)
+  4  stopped by a signal before it finished: run the same command to resume
+`,
+		flags: func(fs *flag.FlagSet) runner {
+			var o migrateFlags
+			fs.StringVar(&o.from, "from", "", "the source IdP adapter's id (required)")
+			fs.StringVar(&o.to, "to", "", "the target IdP adapter's id (required)")
+			fs.StringVar(&o.tenant, "tenant", "", "move the users of this tenant (a UUID) only; default: every tenant")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "report what would happen; call and write nothing")
+			fs.DurationVar(&o.every, "progress", 5*time.Second, "how often to print progress")
+			return func(ctx context.Context, e env) error { return runIdPMigrate(ctx, e, o) }
+		},
+	},
 }
 
 // command is one of the gateway's commands.
@@ -156,7 +191,13 @@ func parseCommandLine(args []string, stdout io.Writer) (runner, error) {
 			fmt.Fprint(stdout, usage)
 			return nil, nil
 		}
-		name, rest = rest[0], []string{"-h"}
+		name, rest = rest[0], append(rest[1:], "-h")
+	}
+	// Commands of two words (idp migrate).
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		if _, ok := commands[name+" "+rest[0]]; ok {
+			name, rest = name+" "+rest[0], rest[1:]
+		}
 	}
 	cmd, ok := commands[name]
 	if !ok {

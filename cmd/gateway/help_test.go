@@ -12,7 +12,7 @@ import (
 // of a database.
 func TestHelpNeedsNoSettings(t *testing.T) {
 	top := []string{"usage: gateway <command>", "go build -o gateway ./cmd/gateway",
-		"dev", "serve", "migrate up|down|status", "seed",
+		"dev", "serve", "migrate up|down|status", "seed", "idp migrate -from A -to B",
 		"DATABASE_URL", "COMMS_DATABASE_URL", "IDP_CONFIG", "CURSOR_SECRETS", "LISTEN_ADDR", "docs/configuration.md"}
 	for name, tc := range map[string]struct {
 		args []string
@@ -31,6 +31,9 @@ func TestHelpNeedsNoSettings(t *testing.T) {
 		"SeedDashH":      {[]string{"seed", "-h"}, []string{"usage: gateway seed", "-demo", "-tenants", "-idps", "DATABASE_URL"}},
 		"SeedHelp":       {[]string{"seed", "--help"}, []string{"usage: gateway seed", "-demo"}},
 		"HelpAfterFlags": {[]string{"seed", "-tenants", "3", "-h"}, []string{"usage: gateway seed"}},
+		"HelpIdPMigrate": {[]string{"help", "idp", "migrate"}, []string{"usage: gateway idp migrate", "-from", "-to", "-tenant", "-dry-run", "exit codes"}},
+		"IdPMigrateDashH": {[]string{"idp", "migrate", "-h"}, []string{"usage: gateway idp migrate", "DATABASE_URL", "IDP_CONFIG",
+			"run the same command to resume"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -62,6 +65,8 @@ func TestUsageErrorsFail(t *testing.T) {
 		"MigrateNoArg":    {"migrate"},
 		"MigrateSideways": {"migrate", "sideways"},
 		"HelpUnknown":     {"help", "launch"},
+		"IdPNoSubcommand": {"idp"},
+		"IdPMigrateArg":   {"idp", "migrate", "-from", "a", "-to", "b", "now"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer

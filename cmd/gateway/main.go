@@ -4,6 +4,7 @@
 //	gateway serve [-migrate]        production: DATABASE_URL, verified tokens only
 //	gateway migrate up|down|status  the embedded migrations
 //	gateway seed [flags]            bulk data for benchmarks
+//	gateway idp migrate -from A -to B   move the users of one IdP adapter to another
 //	gateway help [command]          usage, as gateway <command> -h
 package main
 
@@ -36,11 +37,14 @@ func gatewayMain(args []string) int {
 // exitCode is the process's exit status for what run returned.
 func exitCode(err error) int {
 	var u usageError
+	var x exitError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &u):
 		return 2 // as the flag package's
+	case errors.As(err, &x):
+		return x.code
 	default:
 		return 1
 	}

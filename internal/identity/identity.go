@@ -9,7 +9,9 @@
 // jittered backoff that honours Retry-After and X-RateLimit-Reset, and
 // ended FAILED with a safe reason when the IdP refuses it for good. A write
 // whose outcome is unknown is read back before anything newer is sent. The
-// directory cache follows only what the IdP is seen to hold. This package
+// directory cache follows only what the IdP is seen to hold. Migrations
+// between IdP adapters (migration.go) move users to another IdP through the
+// same outbox, re-pointing each through directory.Repoint. This package
 // writes SQL against the identity schema only; directory and comms rows
 // change through their stores. It never logs PII.
 package identity

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/propertyportal/gateway/internal/access"
 	"github.com/propertyportal/gateway/internal/apperr"
@@ -205,16 +206,20 @@ func (s *Service) jobSync(ctx context.Context, id int64) (Sync, error) {
 
 // Status is the status of a user's identity changes: the oldest unfinished
 // one (PENDING), else the latest finished one; APPLIED when there is none.
+// A migration to another IdP is no change of the identity: its progress is
+// the migration's (Migration).
 func (s *Service) Status(ctx context.Context, userID uuid.UUID) (Sync, error) {
 	js, err := unfinished(ctx, s.db, userID)
 	if err != nil {
 		return Sync{}, err
 	}
-	if len(js) > 0 {
-		return syncOf(&js[0]), nil
+	for i := range js {
+		if js[i].Op != opMigrate {
+			return syncOf(&js[i]), nil
+		}
 	}
 	err = s.db.SelectContext(ctx, &js, `SELECT `+jobColumns+` FROM identity.outbox
-		WHERE user_id = $1 ORDER BY id DESC LIMIT 1`, userID)
+		WHERE user_id = $1 AND op <> $2 ORDER BY id DESC LIMIT 1`, userID, opMigrate)
 	if err != nil {
 		return Sync{}, postgres.Translate(err, "identity status")
 	}
@@ -253,7 +258,8 @@ func (s *Service) CanDelete(idpID string) bool {
 	return ok
 }
 
-// CancelChanges ends user userID's queued identity changes (pending ones,
+// CancelChanges ends user userID's queued identity changes and migrations
+// (pending ones,
 // and running ones: the worker's outcome is then fenced out, and a write it
 // has in flight lands, if at all, before the deletion that follows) and
 // scrubs the values every change of the user carries, inside the caller's
@@ -263,7 +269,7 @@ func (s *Service) CancelChanges(ctx context.Context, tx *sqlx.Tx, userID uuid.UU
 	// failed) is scrubbed as it ends.
 	res, err := tx.ExecContext(ctx, `UPDATE identity.outbox
 		SET state = 'cancelled', reason = 'cancelled by an erasure', finished_at = now(), locked_until = NULL, `+scrubbed+`
-		WHERE user_id = $1 AND op = $2 AND state IN ('pending', 'running')`, userID, opUpdate)
+		WHERE user_id = $1 AND op = ANY($2) AND state IN ('pending', 'running')`, userID, pq.Array([]string{opUpdate, opMigrate}))
 	if err != nil {
 		return 0, postgres.Translate(err, "cancel identity changes")
 	}

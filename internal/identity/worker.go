@@ -100,6 +100,10 @@ func (s *Service) process(ctx context.Context, j *job) {
 		return
 	}
 	a := &attempt{s: s, j: j, ad: ad}
+	if j.Op == opMigrate {
+		s.processMigration(ctx, a)
+		return
+	}
 	var o outcome
 	if j.Op == opUpdate && j.DoubtUntil != nil {
 		o = a.verify(ctx)
