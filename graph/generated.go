@@ -1383,7 +1383,10 @@ type Query {
   """
   One user by internal id; null when it does not exist or is outside the caller's tenant.
   """
-  user(id: ID!): User
+  user(
+    "The user's internal id."
+    id: ID!
+  ): User
   """
   Users, in the caller's tenant (every tenant for an internal service account).
   """
@@ -1408,7 +1411,10 @@ type Query {
   """
   One building by id; null when it does not exist or is outside the caller's tenant.
   """
-  building(id: ID!): Building
+  building(
+    "The building's internal id."
+    id: ID!
+  ): Building
   """
   Buildings, ordered by name.
   """
@@ -1427,7 +1433,10 @@ type Query {
   """
   One provider contact by id; null when it does not exist or is outside the caller's tenant.
   """
-  contact(id: ID!): Contact
+  contact(
+    "The contact's internal id."
+    id: ID!
+  ): Contact
   """
   Provider contacts, ordered by name.
   """
@@ -1446,7 +1455,10 @@ type Query {
   """
   One invoice by id; null when it does not exist or is outside the caller's tenant.
   """
-  invoice(id: ID!): Invoice
+  invoice(
+    "The invoice's internal id."
+    id: ID!
+  ): Invoice
   """
   Invoices, newest first.
   """
