@@ -117,7 +117,7 @@ type writer struct {
 	buf  []byte
 	path []step // below the root field, for the errors
 
-	fields map[collected][]graphql.CollectedField
+	fields map[*ast.Selection]*collected
 }
 
 // step is one step of the path below the root field: a field of an object
@@ -134,23 +134,29 @@ func (w *writer) collect(sel ast.SelectionSet, typ []string) []graphql.Collected
 	if len(sel) == 0 {
 		return nil
 	}
-	key := collected{&sel[0], len(sel), typ[0]}
-	if f, ok := w.fields[key]; ok {
-		return f
+	first := &sel[0]
+	for c := w.fields[first]; c != nil; c = c.next {
+		if c.n == len(sel) && c.typ == typ[0] {
+			return c.fields
+		}
 	}
 	f := graphql.CollectFields(w.op, sel, typ)
 	if w.fields == nil {
-		w.fields = map[collected][]graphql.CollectedField{}
+		w.fields = map[*ast.Selection]*collected{}
 	}
-	w.fields[key] = f
+	w.fields[first] = &collected{n: len(sel), typ: typ[0], fields: f, next: w.fields[first]}
 	return f
 }
 
-// collected names a selection set (by its backing array) on a type.
+// collected is the fields of a selection set on a type, kept by the
+// selection set's first selection (its backing array): a pointer hashes
+// cheaply, and the few sets that share one are told apart by their length
+// and type.
 type collected struct {
-	first *ast.Selection
-	n     int
-	typ   string
+	n      int
+	typ    string
+	fields []graphql.CollectedField
+	next   *collected
 }
 
 // here is the context of the current path, as gqlgen's field contexts would
