@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // usersQuery reads a page of users with their contacts, their invoices and
@@ -90,6 +91,47 @@ fragment B on Building { primaryContact { user { fullName invoices(first: $k) { 
 			}
 			if g.stmts != want[g.name] {
 				t.Errorf("round %d %s: %d SQL statements, want %d (one per nesting level)", round, g.name, g.stmts, want[g.name])
+			}
+		}
+	}
+}
+
+// Two pages of one relation in one level (aliases with other sizes) load
+// each user's own rows into each page.
+func TestTwoPagesOfInvoicesInOneLevel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenant := e.tenant("Pages")
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	want := map[string]int{}
+	for i := range 4 {
+		u := e.user(tenant, "auth0-prod", fmt.Sprintf("pages%d@acme.com", i), "Owner")
+		for j := range i {
+			e.invoice(tenant, u, day.AddDate(0, 0, j))
+		}
+		want[u.String()] = i
+	}
+	r := e.query(admin(tenant), `{ users(first: 10) { edges { node { id
+		a: invoices(first: 1) { edges { node { createdBy { id } } } }
+		b: invoices(first: 2) { edges { node { createdBy { id } } } } } } } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	edges, _ := path(r.Data, "users", "edges").([]any)
+	if len(edges) != 4 {
+		t.Fatalf("%d users", len(edges))
+	}
+	for _, edge := range edges {
+		id, _ := path(edge, "node", "id").(string)
+		for alias, size := range map[string]int{"a": 1, "b": 2} {
+			got, _ := path(edge, "node", alias, "edges").([]any)
+			if len(got) != min(want[id], size) {
+				t.Errorf("user with %d invoices: %s holds %d, want %d", want[id], alias, len(got), min(want[id], size))
+			}
+			for _, inv := range got {
+				if c, _ := path(inv, "node", "createdBy", "id").(string); c != id {
+					t.Errorf("%s of %s holds an invoice of %s", alias, id, c)
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,7 +43,7 @@ func (FastReads) InterceptField(ctx context.Context, next graphql.Resolver) (any
 	if err != nil || res == nil {
 		return res, err
 	}
-	w := &writer{ctx: ctx, op: graphql.GetOperationContext(ctx)}
+	w := &writer{ctx: ctx, op: graphql.GetOperationContext(ctx), buf: (*bufs.Get().(*[]byte))[:0]}
 	sel := fc.Field.Selections
 	var ok bool
 	switch v := res.(type) {
@@ -97,16 +98,39 @@ func (FastReads) InterceptField(ctx context.Context, next graphql.Resolver) (any
 		return res, nil // not planned: gqlgen marshals it
 	}
 	if !ok {
+		release(w.buf)
 		return graphql.Null, nil // a non-null field below was null: so is this one
 	}
-	return rawJSON(w.buf), nil
+	return &rawJSON{w.buf}, nil
 }
 
-// rawJSON is JSON written before gqlgen marshals the response.
-type rawJSON []byte
+// bufs holds the buffers root fields are written into, so a read does not
+// grow a new one from nothing (doubling a large answer's buffer was a
+// third of Q1's bytes).
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxPooled is the largest buffer kept for another request: a rare huge
+// answer is left to the collector rather than held.
+const maxPooled = 1 << 20
+
+func release(b []byte) {
+	if cap(b) <= maxPooled {
+		b = b[:0]
+		bufs.Put(&b)
+	}
+}
+
+// rawJSON is JSON written before gqlgen marshals the response. gqlgen
+// marshals a root field once, copying it into the response: the buffer
+// then goes back to bufs, and a second marshal would write nothing.
+type rawJSON struct{ b []byte }
 
 // MarshalGQL writes the JSON.
-func (r rawJSON) MarshalGQL(w io.Writer) { _, _ = w.Write(r) }
+func (r *rawJSON) MarshalGQL(w io.Writer) {
+	_, _ = w.Write(r.b)
+	release(r.b)
+	r.b = nil
+}
 
 // writer writes one root field's planned value. Every write method returns
 // false when the value it wrote had to be null but may not be: its caller
@@ -117,7 +141,7 @@ type writer struct {
 	buf  []byte
 	path []step // below the root field, for the errors
 
-	fields map[collected][]graphql.CollectedField
+	fields map[*ast.Selection]*collected
 }
 
 // step is one step of the path below the root field: a field of an object
@@ -134,23 +158,29 @@ func (w *writer) collect(sel ast.SelectionSet, typ []string) []graphql.Collected
 	if len(sel) == 0 {
 		return nil
 	}
-	key := collected{&sel[0], len(sel), typ[0]}
-	if f, ok := w.fields[key]; ok {
-		return f
+	first := &sel[0]
+	for c := w.fields[first]; c != nil; c = c.next {
+		if c.n == len(sel) && c.typ == typ[0] {
+			return c.fields
+		}
 	}
 	f := graphql.CollectFields(w.op, sel, typ)
 	if w.fields == nil {
-		w.fields = map[collected][]graphql.CollectedField{}
+		w.fields = map[*ast.Selection]*collected{}
 	}
-	w.fields[key] = f
+	w.fields[first] = &collected{n: len(sel), typ: typ[0], fields: f, next: w.fields[first]}
 	return f
 }
 
-// collected names a selection set (by its backing array) on a type.
+// collected is the fields of a selection set on a type, kept by the
+// selection set's first selection (its backing array): a pointer hashes
+// cheaply, and the few sets that share one are told apart by their length
+// and type.
 type collected struct {
-	first *ast.Selection
-	n     int
-	typ   string
+	n      int
+	typ    string
+	fields []graphql.CollectedField
+	next   *collected
 }
 
 // here is the context of the current path, as gqlgen's field contexts would

@@ -357,18 +357,28 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 		Backward      bool
 	}
 	return func(ctx context.Context, scope access.Scope, keys []InvoicePageKey) []*dataloader.Result[[]*bookkeeping.Invoice] {
-		groups := map[pageOf][]uuid.UUID{}
-		var order []pageOf
-		for _, k := range keys {
+		// The keys' pages, each once, and which one each key asks for. A
+		// key is hashed by its user alone: a page's cursors are strings,
+		// dear to hash for every key and every row.
+		var pages []pageOf
+		var users [][]uuid.UUID
+		of := make([]int, len(keys))
+		for i, k := range keys {
 			g := pageOf{k.First, k.After, k.Before, k.Backward}
-			if _, ok := groups[g]; !ok {
-				order = append(order, g)
+			j := len(pages) - 1
+			if j < 0 || pages[j] != g { // a batch is one page in a normal query
+				for j = 0; j < len(pages) && pages[j] != g; j++ {
+				}
+				if j == len(pages) {
+					pages, users = append(pages, g), append(users, nil)
+				}
 			}
-			groups[g] = append(groups[g], k.UserID)
+			of[i] = j
+			users[j] = append(users[j], k.UserID)
 		}
-		found := make(map[InvoicePageKey][]*bookkeeping.Invoice, len(keys))
-		errs := map[pageOf]error{}
-		for _, g := range order {
+		found := make([]map[uuid.UUID][]*bookkeeping.Invoice, len(pages))
+		errs := make([]error, len(pages))
+		for j, g := range pages {
 			req := page.Request{First: g.First, Backward: g.Backward}
 			if g.After.ID != uuid.Nil {
 				after := g.After
@@ -378,19 +388,20 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 				before := g.Before
 				req.Before = &before
 			}
-			invs, err := st.FindInvoicesByCreators(ctx, scope, groups[g], req)
+			invs, err := st.FindInvoicesByCreators(ctx, scope, users[j], req)
 			if err != nil {
-				errs[g] = err
+				errs[j] = err
 				continue
 			}
+			byUser := make(map[uuid.UUID][]*bookkeeping.Invoice, len(users[j]))
 			for _, inv := range invs {
-				k := InvoicePageKey{UserID: inv.CreatedByUserID, First: g.First, After: g.After, Before: g.Before, Backward: g.Backward}
-				found[k] = append(found[k], inv)
+				byUser[inv.CreatedByUserID] = append(byUser[inv.CreatedByUserID], inv)
 			}
+			found[j] = byUser
 		}
 		results := make([]*dataloader.Result[[]*bookkeeping.Invoice], len(keys))
 		for i, k := range keys {
-			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[k], Error: errs[pageOf{k.First, k.After, k.Before, k.Backward}]}
+			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[of[i]][k.UserID], Error: errs[of[i]]}
 		}
 		return results
 	}
