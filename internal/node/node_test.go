@@ -88,6 +88,9 @@ func TestFind(t *testing.T) {
 			if n := len(log.Statements()); n != want {
 				t.Fatalf("%d statements, want %d", n, want)
 			}
+			if args := len(log.Statements()[0].Args); args != 2 {
+				t.Fatalf("%d arguments, want 2: the ids and the tenant, shared by every branch", args)
+			}
 
 			t.Run("OneIDOneStatement", func(t *testing.T) {
 				ctx, log := postgres.WithStatementLog(context.Background())
