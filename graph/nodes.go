@@ -14,12 +14,13 @@ import (
 
 // nodes answers Query.nodes, and Query.node for one id: the objects of ids,
 // in their order, nil for an id that names nothing the caller sees. The
-// kinds of every id come from one lookup (node.Store); then each kind
-// present is loaded as its typed lookup loads it (user(id), building(id),
-// ...), all its ids in one batch, and planned below like any other level,
-// so tenancy and PII are the typed lookups' own. The cost is one statement
-// for the kinds, one per kind present (at most four) and one per level
-// below, whatever the number of ids.
+// objects of every id, of any kind, come from one statement (one per
+// database when comms has its own: KindsByID, node.Store), read as the
+// typed lookups read them (user(id), building(id), ...) and kept by their
+// loaders, so that each kind's batch below costs nothing; then each kind is
+// planned below like any other level, so tenancy and PII are the typed
+// lookups' own. The cost is one statement for the objects and one per
+// level below, whatever the number of ids.
 func (r *Resolver) nodes(ctx context.Context, ids []uuid.UUID) ([]model.Node, error) {
 	if limit := r.maxIDs(); len(ids) > limit {
 		return nil, apperr.InvalidField("ids", "nodes takes at most %d ids", limit)

@@ -33,8 +33,39 @@ const invoiceColumns = `uuid_send(i.id) AS id, uuid_send(i.tenant_id) AS tenant_
 // scanInvoice reads one row of invoiceColumns.
 func scanInvoice(r *sql.Rows) (*Invoice, error) {
 	inv := new(Invoice)
-	return inv, r.Scan(postgres.ScanUUID(&inv.ID), postgres.ScanUUID(&inv.TenantID), &inv.Number, &inv.AmountMinor,
-		&inv.Currency, postgres.ScanTime(&inv.IssuedAt), postgres.ScanUUID(&inv.CreatedByUserID))
+	d := invoiceDest(inv)
+	return inv, r.Scan(d[:]...)
+}
+
+// invoiceDest returns the scan targets of invoiceColumns, in order.
+func invoiceDest(inv *Invoice) [7]any {
+	return [7]any{postgres.ScanUUID(&inv.ID), postgres.ScanUUID(&inv.TenantID), &inv.Number, &inv.AmountMinor,
+		&inv.Currency, postgres.ScanTime(&inv.IssuedAt), postgres.ScanUUID(&inv.CreatedByUserID)}
+}
+
+// InvoicesByIDs is what FindInvoicesByIDs reads, for a statement that reads
+// invoices with other stores' rows (package node); ScanInvoice reads its
+// rows.
+var InvoicesByIDs = postgres.Part{
+	Columns: invoiceColumns,
+	Types:   []string{"bytea", "bytea", "text", "bigint", "char(3)", "bytea", "bytea"},
+	From:    "bookkeeping.invoices i",
+	Where:   invoicesByIDs,
+}
+
+// ScanInvoice reads an invoice from the columns of InvoicesByIDs through
+// scan (one target per column, as rows.Scan takes them).
+func ScanInvoice(scan func(dest ...any) error) (*Invoice, error) {
+	inv := new(Invoice)
+	d := invoiceDest(inv)
+	return inv, scan(d[:]...)
+}
+
+// invoicesByIDs adds the conditions of the invoices of ids visible to the
+// scope.
+func invoicesByIDs(q *postgres.Query, s access.Scope, ids []uuid.UUID) {
+	q.WhereIDs("i.id", ids)
+	scoped(q, s)
 }
 
 func scoped(q *postgres.Query, s access.Scope) {
@@ -62,8 +93,7 @@ func (st *Store) FindInvoiceByID(ctx context.Context, s access.Scope, id uuid.UU
 // FindInvoicesByIDs returns the invoices of ids visible to the scope, in no order.
 func (st *Store) FindInvoicesByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Invoice, error) {
 	var q postgres.Query
-	q.WhereIDs("i.id", ids)
-	scoped(&q, s)
+	invoicesByIDs(&q, s, ids)
 	invs, err := postgres.Select(ctx, st.stmts, scanInvoice, `SELECT `+invoiceColumns+` FROM bookkeeping.invoices i `+q.Clause(), q.Args...)
 	return invs, postgres.Translate(err, "find invoices by id")
 }

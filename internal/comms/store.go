@@ -62,6 +62,32 @@ func scanContact(r *sql.Rows) (*Contact, error) {
 	return x.point(), err
 }
 
+// ContactsByIDs is what FindContactsByIDs reads, for a statement that reads
+// contacts with other stores' rows (package node); ScanContact reads its
+// rows.
+var ContactsByIDs = postgres.Part{
+	Columns: contactColumns,
+	Types:   []string{"bytea", "bytea", "bytea", "text", "text", "text", "bytea", "bytea", "bytea"},
+	From:    "comms.contacts c",
+	Where:   contactsByIDs,
+}
+
+// ScanContact reads a contact from the columns of ContactsByIDs through
+// scan (one target per column, as rows.Scan takes them).
+func ScanContact(scan func(dest ...any) error) (*Contact, error) {
+	x := new(contactRow)
+	d := x.dest()
+	err := scan(d[:]...)
+	return x.point(), err
+}
+
+// contactsByIDs adds the conditions of the contacts of ids visible to the
+// scope.
+func contactsByIDs(q *postgres.Query, s access.Scope, ids []uuid.UUID) {
+	q.WhereIDs("c.id", ids)
+	scoped(q, s, "c.tenant_id")
+}
+
 func scoped(q *postgres.Query, s access.Scope, column string) {
 	if !s.CrossTenant() {
 		q.Where(column + " = " + q.Arg(s.TenantID))
@@ -84,8 +110,7 @@ func (st *Store) FindContactByID(ctx context.Context, s access.Scope, id uuid.UU
 // FindContactsByIDs returns the contacts of ids visible to the scope, in no order.
 func (st *Store) FindContactsByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Contact, error) {
 	var q postgres.Query
-	q.WhereIDs("c.id", ids)
-	scoped(&q, s, "c.tenant_id")
+	contactsByIDs(&q, s, ids)
 	cs, err := postgres.Select(ctx, st.stmts, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause(), q.Args...)
 	return cs, postgres.Translate(err, "find contacts by id")
 }

@@ -38,15 +38,51 @@ type userRow struct {
 	syncedAt, erasedAt postgres.NullTime
 }
 
+// dest returns the scan targets of userColumns, in order.
+func (x *userRow) dest() [10]any {
+	u := &x.User
+	return [10]any{postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
+		&x.email, &x.fullName, &x.syncedAt, postgres.ScanTime(&u.CreatedAt), postgres.ScanTime(&u.UpdatedAt), &x.erasedAt}
+}
+
+// point sets the user's pointer fields to what was scanned.
+func (x *userRow) point() *User {
+	u := &x.User
+	u.Email, u.FullName = postgres.StringPtr(&x.email), postgres.StringPtr(&x.fullName)
+	u.SyncedAt, u.ErasedAt = x.syncedAt.Ptr(), x.erasedAt.Ptr()
+	return u
+}
+
 // scanUser reads one row of userColumns.
 func scanUser(r *sql.Rows) (*User, error) {
 	x := new(userRow)
-	u := &x.User
-	err := r.Scan(postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
-		&x.email, &x.fullName, &x.syncedAt, postgres.ScanTime(&u.CreatedAt), postgres.ScanTime(&u.UpdatedAt), &x.erasedAt)
-	u.Email, u.FullName = postgres.StringPtr(&x.email), postgres.StringPtr(&x.fullName)
-	u.SyncedAt, u.ErasedAt = x.syncedAt.Ptr(), x.erasedAt.Ptr()
-	return u, err
+	d := x.dest()
+	err := r.Scan(d[:]...)
+	return x.point(), err
+}
+
+// UsersByIDs is what FindUsersByIDs reads, for a statement that reads users
+// with other stores' rows (package node); ScanUser reads its rows.
+var UsersByIDs = postgres.Part{
+	Columns: userColumns,
+	Types:   []string{"bytea", "bytea", "text", "text", "text", "text", "bytea", "bytea", "bytea", "bytea"},
+	From:    "directory.users",
+	Where:   usersByIDs,
+}
+
+// ScanUser reads a user from the columns of UsersByIDs through scan (one
+// target per column, as rows.Scan takes them).
+func ScanUser(scan func(dest ...any) error) (*User, error) {
+	x := new(userRow)
+	d := x.dest()
+	err := scan(d[:]...)
+	return x.point(), err
+}
+
+// usersByIDs adds the conditions of the users of ids visible to the scope.
+func usersByIDs(q *postgres.Query, s access.Scope, ids []uuid.UUID) {
+	q.WhereIDs("id", ids)
+	scoped(q, s, "tenant_id")
 }
 
 // scoped adds the tenant condition unless the scope reads across tenants.
@@ -72,8 +108,7 @@ func (st *Store) FindUserByID(ctx context.Context, s access.Scope, id uuid.UUID)
 // FindUsersByIDs returns the users of ids visible to the scope, in no order.
 func (st *Store) FindUsersByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*User, error) {
 	var q postgres.Query
-	q.WhereIDs("id", ids)
-	scoped(&q, s, "tenant_id")
+	usersByIDs(&q, s, ids)
 	users, err := postgres.Select(ctx, st.stmts, scanUser, `SELECT `+userColumns+` FROM directory.users `+q.Clause(), q.Args...)
 	return users, postgres.Translate(err, "find users by id")
 }

@@ -89,7 +89,7 @@ type relations struct {
 	linksOfContacts  relation[uuid.UUID, []*comms.BuildingLink]
 	buildings        relation[uuid.UUID, *property.Building]
 	invoicePages     relation[InvoicePageKey, []*bookkeeping.Invoice]
-	kinds            relation[uuid.UUID, node.Kind]
+	nodes            func() *node.Store
 	contacts         relation[uuid.UUID, *comms.Contact]
 	invoices         relation[uuid.UUID, *bookkeeping.Invoice]
 	callerBuildings  func(ctx context.Context, scope access.Scope) ([]uuid.UUID, error)
@@ -120,7 +120,9 @@ func relationsOf(st Stores) *relations {
 		buildings: relation[uuid.UUID, *property.Building]{"BuildingByID", one(st.Property.FindBuildingsByIDs,
 			func(b *property.Building) uuid.UUID { return b.ID })},
 		invoicePages: relation[InvoicePageKey, []*bookkeeping.Invoice]{"InvoicesByCreator", invoicePages(st.Bookkeeping)},
-		kinds:        relation[uuid.UUID, node.Kind]{"KindByID", kinds(st)},
+		nodes: sync.OnceValue(func() *node.Store {
+			return node.NewStore(node.DBs{Main: st.Directory.DB(), Comms: st.Comms.DB()})
+		}),
 		contacts: relation[uuid.UUID, *comms.Contact]{"ContactByID", one(st.Comms.FindContactsByIDs,
 			func(c *comms.Contact) uuid.UUID { return c.ID })},
 		invoices: relation[uuid.UUID, *bookkeeping.Invoice]{"InvoiceByID", one(st.Bookkeeping.FindInvoicesByIDs,
@@ -193,9 +195,50 @@ func (l *Loaders) InvoicesByCreator(ctx context.Context, keys []InvoicePageKey) 
 }
 
 // KindsByID returns the kind of object each id of ids names, node.None for
-// an id that names nothing the request's scope sees.
+// an id that names nothing the request's scope sees. The objects are read
+// with their kinds, all in one statement per database (node.Store.Find),
+// and kept as UsersByID, ContactsByID, BuildingsByID and InvoicesByID keep
+// what they load: asking those for these ids then costs no statement.
 func (l *Loaders) KindsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]node.Kind, error) {
-	return l.kinds.fetch(ctx, l.scope, ids, l.rel.kinds)
+	return l.kinds.fetch(ctx, l.scope, ids, relation[uuid.UUID, node.Kind]{"NodeByID", l.findNodes})
+}
+
+// findNodes is the batch function of KindsByID: it finds the objects of
+// keys and keeps them in the typed levels before answering their kinds.
+func (l *Loaders) findNodes(ctx context.Context, scope access.Scope, keys []uuid.UUID) []*dataloader.Result[node.Kind] {
+	found, err := l.rel.nodes().Find(ctx, scope, keys)
+	kinds := make(map[uuid.UUID]node.Kind, len(keys))
+	if err == nil {
+		prime(&l.users, found.Users, func(u *directory.User) uuid.UUID { return u.ID }, node.User, kinds)
+		prime(&l.contacts, found.Contacts, func(c *comms.Contact) uuid.UUID { return c.ID }, node.Contact, kinds)
+		prime(&l.buildings, found.Buildings, func(b *property.Building) uuid.UUID { return b.ID }, node.Building, kinds)
+		prime(&l.invoices, found.Invoices, func(inv *bookkeeping.Invoice) uuid.UUID { return inv.ID }, node.Invoice, kinds)
+	}
+	results := make([]*dataloader.Result[node.Kind], len(keys))
+	for i, k := range keys {
+		results[i] = &dataloader.Result[node.Kind]{Data: kinds[k], Error: err}
+	}
+	return results
+}
+
+// prime keeps rows, of kind k, in lv as if lv had loaded them (a row lv
+// has already is kept as it was) and records their kind in kinds.
+func prime[V any](lv *level[uuid.UUID, V], rows []V, keyOf func(V) uuid.UUID, k node.Kind, kinds map[uuid.UUID]node.Kind) {
+	if len(rows) == 0 {
+		return
+	}
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if lv.done == nil {
+		lv.done = make(map[uuid.UUID]V, len(rows))
+	}
+	for _, r := range rows {
+		id := keyOf(r)
+		kinds[id] = k
+		if _, ok := lv.done[id]; !ok {
+			lv.done[id] = r
+		}
+	}
 }
 
 // ContactsByID returns the contacts of ids that the request's scope sees.
@@ -359,23 +402,6 @@ func invoicePages(st *bookkeeping.Store) scopedBatch[InvoicePageKey, []*bookkeep
 		results := make([]*dataloader.Result[[]*bookkeeping.Invoice], len(keys))
 		for i, k := range keys {
 			results[i] = &dataloader.Result[[]*bookkeeping.Invoice]{Data: found[of[i]][k.UserID], Error: errs[of[i]]}
-		}
-		return results
-	}
-}
-
-// kinds makes the batch function of the kinds of ids: one lookup for the
-// whole batch, over the databases of the directory (the main one) and of
-// comms, its store made when first used.
-func kinds(st Stores) scopedBatch[uuid.UUID, node.Kind] {
-	nodes := sync.OnceValue(func() *node.Store {
-		return node.NewStore(node.DBs{Main: st.Directory.DB(), Comms: st.Comms.DB()})
-	})
-	return func(ctx context.Context, scope access.Scope, keys []uuid.UUID) []*dataloader.Result[node.Kind] {
-		found, err := nodes().Kinds(ctx, scope, keys)
-		results := make([]*dataloader.Result[node.Kind], len(keys))
-		for i, k := range keys {
-			results[i] = &dataloader.Result[node.Kind]{Data: found[k], Error: err}
 		}
 		return results
 	}

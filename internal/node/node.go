@@ -1,23 +1,27 @@
-// Package node finds which kind of object an internal id names, for Relay
-// object identification (Query.node and Query.nodes). The ids are the
-// contexts' own UUIDs, unique across every table, so an id carries no type:
-// the kind is looked up, for any number of ids, in one UNION ALL over the
-// primary keys of the four tables per database (one statement when every
-// context shares the main database; two when COMMS_DATABASE_URL moves
-// comms). It reads each table's id and tenant_id and nothing else: what an
-// object holds, and who may read it, stays with its store and the policy.
+// Package node finds the objects that internal ids name, whatever their
+// kind, for Relay object identification (Query.node and Query.nodes). The
+// ids are the contexts' own UUIDs, unique across every table, so an id
+// carries no type: the objects of any number of ids are read in one
+// UNION ALL per database of the four tables' reads by ids (one statement
+// when every context shares the main database; two when COMMS_DATABASE_URL
+// moves comms). Each branch is its store's own read (postgres.Part: the
+// store's columns, table and tenancy condition) and each row is scanned by
+// its store's scan function: what an object holds, and who may read it,
+// stays with its store and the policy. This package writes no SQL.
 package node
 
 import (
 	"context"
-	"database/sql"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/propertyportal/gateway/internal/access"
+	"github.com/propertyportal/gateway/internal/bookkeeping"
+	"github.com/propertyportal/gateway/internal/comms"
+	"github.com/propertyportal/gateway/internal/directory"
 	"github.com/propertyportal/gateway/internal/postgres"
+	"github.com/propertyportal/gateway/internal/property"
 )
 
 // Kind is the kind of object an id names; the zero Kind names none.
@@ -32,12 +36,12 @@ const (
 	Invoice
 )
 
-// tables are where each kind lives.
-var tables = map[Kind]string{
-	User:     "directory.users",
-	Contact:  "comms.contacts",
-	Building: "property.buildings",
-	Invoice:  "bookkeeping.invoices",
+// parts are the stores' reads by ids of each kind.
+var parts = [...]postgres.Part{
+	User:     directory.UsersByIDs,
+	Contact:  comms.ContactsByIDs,
+	Building: property.BuildingsByIDs,
+	Invoice:  bookkeeping.InvoicesByIDs,
 }
 
 // DBs are the databases the kinds live in: Main holds every context but
@@ -46,78 +50,83 @@ type DBs struct {
 	Main, Comms *sqlx.DB
 }
 
-// Store looks kinds up. Its statements run prepared.
+// Store finds objects by id. Its statements run prepared.
 type Store struct {
 	groups []group
 }
 
-// group is the kinds of one database, looked up in one statement.
+// group is the kinds of one database, read in one statement.
 type group struct {
 	stmts *postgres.Stmts
-	query func(q *postgres.Query) string
+	kinds []Kind
+	parts []postgres.Part
+}
+
+func groupOf(db *sqlx.DB, kinds ...Kind) group {
+	g := group{stmts: postgres.NewStmts(db), kinds: kinds}
+	for _, k := range kinds {
+		g.parts = append(g.parts, parts[k])
+	}
+	return g
 }
 
 // NewStore returns a store over dbs.
 func NewStore(dbs DBs) *Store {
 	if dbs.Comms == nil || dbs.Comms == dbs.Main {
-		return &Store{groups: []group{{postgres.NewStmts(dbs.Main), union(User, Contact, Building, Invoice)}}}
+		return &Store{groups: []group{groupOf(dbs.Main, User, Contact, Building, Invoice)}}
 	}
-	return &Store{groups: []group{
-		{postgres.NewStmts(dbs.Main), union(User, Building, Invoice)},
-		{postgres.NewStmts(dbs.Comms), union(Contact)},
-	}}
+	return &Store{groups: []group{groupOf(dbs.Main, User, Building, Invoice), groupOf(dbs.Comms, Contact)}}
 }
 
-// union returns the statement that finds, among the ids of its first
-// argument and in the tenant of its second (when the query has one), those
-// of the given kinds: one branch per table, each a probe of its primary key.
-func union(kinds ...Kind) func(q *postgres.Query) string {
-	return func(q *postgres.Query) string {
-		var b strings.Builder
-		for i, k := range kinds {
-			if i > 0 {
-				b.WriteString(" UNION ALL ")
-			}
-			b.WriteString("SELECT uuid_send(id), ")
-			b.WriteByte(byte('0' + k))
-			b.WriteString(" FROM " + tables[k] + " " + q.Clause())
-		}
-		return b.String()
-	}
+// Found are the objects of some ids, by kind, each in no order.
+type Found struct {
+	Users     []*directory.User
+	Contacts  []*comms.Contact
+	Buildings []*property.Building
+	Invoices  []*bookkeeping.Invoice
 }
 
-// Kinds returns the kind of every id of ids that names an object the scope
-// sees (its tenant; every tenant for a cross-tenant scope). An id naming
-// nothing it sees is missing from the map: unknown and other tenants' ids
-// look the same.
-func (st *Store) Kinds(ctx context.Context, s access.Scope, ids []uuid.UUID) (map[uuid.UUID]Kind, error) {
-	out := make(map[uuid.UUID]Kind, len(ids))
+// Find returns the objects of ids that the scope sees, as the stores'
+// FindUsersByIDs, FindContactsByIDs, FindBuildingsByIDs and
+// FindInvoicesByIDs would: the scope's tenant only, unless it reads across
+// tenants. An id naming nothing it sees is missing: unknown and other
+// tenants' ids look the same.
+func (st *Store) Find(ctx context.Context, s access.Scope, ids []uuid.UUID) (Found, error) {
+	var f Found
 	if len(ids) == 0 {
-		return out, nil
+		return f, nil
 	}
 	for _, g := range st.groups {
 		var q postgres.Query
-		q.WhereIDs("id", ids)
-		if !s.CrossTenant() {
-			q.Where("tenant_id = " + q.Arg(s.TenantID))
-		}
-		found, err := postgres.Select(ctx, g.stmts, scan, g.query(&q), q.Args...)
+		query := postgres.UnionAll(&q, s, ids, g.parts...)
+		err := postgres.SelectUnion(ctx, g.stmts, g.parts, func(part int, cols func(...any) error) error {
+			return f.scan(g.kinds[part], cols)
+		}, query, q.Args...)
 		if err != nil {
-			return nil, postgres.Translate(err, "find kinds of ids")
-		}
-		for _, f := range found {
-			out[f.id] = f.kind
+			return Found{}, postgres.Translate(err, "find objects by id")
 		}
 	}
-	return out, nil
+	return f, nil
 }
 
-type found struct {
-	id   uuid.UUID
-	kind Kind
-}
-
-func scan(r *sql.Rows) (found, error) {
-	var f found
-	return f, r.Scan(postgres.ScanUUID(&f.id), &f.kind)
+// scan reads one object of kind k with its store's scan function.
+func (f *Found) scan(k Kind, cols func(...any) error) error {
+	switch k {
+	case User:
+		u, err := directory.ScanUser(cols)
+		f.Users = append(f.Users, u)
+		return err
+	case Contact:
+		c, err := comms.ScanContact(cols)
+		f.Contacts = append(f.Contacts, c)
+		return err
+	case Building:
+		b, err := property.ScanBuilding(cols)
+		f.Buildings = append(f.Buildings, b)
+		return err
+	default:
+		inv, err := bookkeeping.ScanInvoice(cols)
+		f.Invoices = append(f.Invoices, inv)
+		return err
+	}
 }

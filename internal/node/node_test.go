@@ -43,7 +43,7 @@ func seed(t *testing.T, main, commsDB *sqlx.DB, tenant uuid.UUID) map[node.Kind]
 	return ids
 }
 
-func TestKinds(t *testing.T) {
+func TestFind(t *testing.T) {
 	t.Parallel()
 	for name, separate := range map[string]bool{"OneDatabase": false, "CommsApart": true} {
 		t.Run(name, func(t *testing.T) {
@@ -60,17 +60,26 @@ func TestKinds(t *testing.T) {
 			all := []uuid.UUID{ids[node.Invoice], unknown, ids[node.User], ids[node.Contact], ids[node.Building]}
 
 			ctx, log := postgres.WithStatementLog(context.Background())
-			got, err := st.Kinds(ctx, access.Scope{Role: access.RoleAdmin, TenantID: tenant}, all)
+			got, err := st.Find(ctx, access.Scope{Role: access.RoleAdmin, TenantID: tenant}, all)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, id := range ids {
-				if got[id] != k {
-					t.Fatalf("kind of %v's id = %v", k, got[id])
-				}
+			if len(got.Users) != 1 || len(got.Contacts) != 1 || len(got.Buildings) != 1 || len(got.Invoices) != 1 {
+				t.Fatalf("got %+v", got)
 			}
-			if _, ok := got[unknown]; ok || len(got) != 4 {
-				t.Fatalf("got %v", got)
+			u, c, b, inv := got.Users[0], got.Contacts[0], got.Buildings[0], got.Invoices[0]
+			if u.ID != ids[node.User] || u.TenantID != tenant || u.IdPID != "dev" || *u.Email != "a@acme.com" || *u.FullName != "A" ||
+				u.SyncedAt != nil || u.ErasedAt != nil || u.CreatedAt.IsZero() {
+				t.Fatalf("user %+v", u)
+			}
+			if c.ID != ids[node.Contact] || c.TenantID != tenant || c.UserID != nil || *c.FullName != "C" || c.Email != nil || c.CreatedAt.IsZero() {
+				t.Fatalf("contact %+v", c)
+			}
+			if b.ID != ids[node.Building] || b.TenantID != tenant || b.Name != "B" || b.Address != "B 1" || b.ProviderID == uuid.Nil {
+				t.Fatalf("building %+v", b)
+			}
+			if inv.ID != ids[node.Invoice] || inv.AmountMinor != 100 || inv.Currency != "EUR" || inv.CreatedByUserID != ids[node.User] || inv.IssuedAt.IsZero() {
+				t.Fatalf("invoice %+v", inv)
 			}
 			want := 1
 			if separate {
@@ -79,17 +88,36 @@ func TestKinds(t *testing.T) {
 			if n := len(log.Statements()); n != want {
 				t.Fatalf("%d statements, want %d", n, want)
 			}
+			if args := len(log.Statements()[0].Args); args != 2 {
+				t.Fatalf("%d arguments, want 2: the ids and the tenant, shared by every branch", args)
+			}
 
+			t.Run("OneIDOneStatement", func(t *testing.T) {
+				ctx, log := postgres.WithStatementLog(context.Background())
+				got, err := st.Find(ctx, access.Scope{Role: access.RoleAdmin, TenantID: tenant}, []uuid.UUID{ids[node.Building]})
+				if err != nil || len(got.Buildings) != 1 || len(got.Users)+len(got.Contacts)+len(got.Invoices) != 0 {
+					t.Fatalf("got %+v, %v", got, err)
+				}
+				if n := len(log.Statements()); n != want {
+					t.Fatalf("%d statements, want %d", n, want)
+				}
+			})
 			t.Run("OtherTenantSeesNothing", func(t *testing.T) {
-				got, err := st.Kinds(context.Background(), access.Scope{Role: access.RoleAdmin, TenantID: uuid.New()}, all)
-				if err != nil || len(got) != 0 {
-					t.Fatalf("got %v, %v", got, err)
+				got, err := st.Find(context.Background(), access.Scope{Role: access.RoleAdmin, TenantID: uuid.New()}, all)
+				if err != nil || len(got.Users)+len(got.Contacts)+len(got.Buildings)+len(got.Invoices) != 0 {
+					t.Fatalf("got %+v, %v", got, err)
 				}
 			})
 			t.Run("CrossTenantSeesAll", func(t *testing.T) {
-				got, err := st.Kinds(context.Background(), access.Scope{Role: access.RoleInternal}, all[:1])
-				if err != nil || got[all[0]] != node.Invoice {
-					t.Fatalf("got %v, %v", got, err)
+				got, err := st.Find(context.Background(), access.Scope{Role: access.RoleInternal}, all)
+				if err != nil || len(got.Users)+len(got.Contacts)+len(got.Buildings)+len(got.Invoices) != 4 {
+					t.Fatalf("got %+v, %v", got, err)
+				}
+			})
+			t.Run("NoIDsNoStatement", func(t *testing.T) {
+				ctx, log := postgres.WithStatementLog(context.Background())
+				if _, err := st.Find(ctx, access.Scope{Role: access.RoleAdmin, TenantID: tenant}, nil); err != nil || len(log.Statements()) != 0 {
+					t.Fatalf("%d statements, %v", len(log.Statements()), err)
 				}
 			})
 		})

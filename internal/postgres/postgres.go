@@ -173,12 +173,34 @@ func Outage(err error) bool {
 type Query struct {
 	conds []string
 	Args  []any
+	share bool // a branch of UnionAll: a uuid or uuid array already an argument is not added again
 }
 
 // Arg adds a parameter and returns its placeholder ($n).
 func (q *Query) Arg(v any) string {
+	if q.share {
+		for i, a := range q.Args {
+			if same(a, v) {
+				return fmt.Sprintf("$%d", i+1)
+			}
+		}
+	}
 	q.Args = append(q.Args, v)
 	return fmt.Sprintf("$%d", len(q.Args))
+}
+
+// same reports whether a and b are the same uuid, or the same uuid array
+// (one slice).
+func same(a, b any) bool {
+	switch a := a.(type) {
+	case uuid.UUID:
+		b, ok := b.(uuid.UUID)
+		return ok && a == b
+	case UUIDArray:
+		b, ok := b.(UUIDArray)
+		return ok && len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+	}
+	return false
 }
 
 // Where adds a condition; conditions are ANDed.

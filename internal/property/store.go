@@ -32,8 +32,39 @@ const buildingColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id,
 // scanBuilding reads one row of buildingColumns.
 func scanBuilding(r *sql.Rows) (*Building, error) {
 	b := new(Building)
-	return b, r.Scan(postgres.ScanUUID(&b.ID), postgres.ScanUUID(&b.TenantID), postgres.ScanUUID(&b.ProviderID),
-		&b.Name, &b.Address, postgres.ScanTime(&b.CreatedAt))
+	d := buildingDest(b)
+	return b, r.Scan(d[:]...)
+}
+
+// buildingDest returns the scan targets of buildingColumns, in order.
+func buildingDest(b *Building) [6]any {
+	return [6]any{postgres.ScanUUID(&b.ID), postgres.ScanUUID(&b.TenantID), postgres.ScanUUID(&b.ProviderID),
+		&b.Name, &b.Address, postgres.ScanTime(&b.CreatedAt)}
+}
+
+// BuildingsByIDs is what FindBuildingsByIDs reads, for a statement that
+// reads buildings with other stores' rows (package node); ScanBuilding reads
+// its rows.
+var BuildingsByIDs = postgres.Part{
+	Columns: buildingColumns,
+	Types:   []string{"bytea", "bytea", "bytea", "text", "text", "bytea"},
+	From:    "property.buildings",
+	Where:   buildingsByIDs,
+}
+
+// ScanBuilding reads a building from the columns of BuildingsByIDs through
+// scan (one target per column, as rows.Scan takes them).
+func ScanBuilding(scan func(dest ...any) error) (*Building, error) {
+	b := new(Building)
+	d := buildingDest(b)
+	return b, scan(d[:]...)
+}
+
+// buildingsByIDs adds the conditions of the buildings of ids visible to the
+// scope.
+func buildingsByIDs(q *postgres.Query, s access.Scope, ids []uuid.UUID) {
+	q.WhereIDs("id", ids)
+	scoped(q, s)
 }
 
 func scoped(q *postgres.Query, s access.Scope) {
@@ -58,8 +89,7 @@ func (st *Store) FindBuildingByID(ctx context.Context, s access.Scope, id uuid.U
 // FindBuildingsByIDs returns the buildings of ids visible to the scope, in no order.
 func (st *Store) FindBuildingsByIDs(ctx context.Context, s access.Scope, ids []uuid.UUID) ([]*Building, error) {
 	var q postgres.Query
-	q.WhereIDs("id", ids)
-	scoped(&q, s)
+	buildingsByIDs(&q, s, ids)
 	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause(), q.Args...)
 	return bs, postgres.Translate(err, "find buildings by id")
 }
