@@ -160,13 +160,17 @@ func TestMigrationAtQuotaKilledAndResumed(t *testing.T) {
 				t.Fatal(err)
 			}
 			go func() {
-				// A burst of the other client takes the whole quota for a
-				// moment: every process gets 429s, and slows down.
-				time.Sleep(time.Second)
-				ft.core.ShareQuota(tc.rps)
-				time.Sleep(300 * time.Millisecond)
+				// Once the run is calling, a burst of the other client
+				// takes more than the whole quota for a moment: the window
+				// fills whatever pace the gateway keeps on this machine,
+				// every process gets 429s and slows down.
+				for deadline := time.Now().Add(10 * time.Second); len(ft.core.Calls()) < 100 && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				ft.core.ShareQuota(2 * tc.rps)
+				time.Sleep(500 * time.Millisecond)
 				ft.core.ShareQuota(tc.rps / 4)
-				time.Sleep(1700 * time.Millisecond)
+				time.Sleep(1500 * time.Millisecond)
 				crash()
 				cancel()
 			}()
