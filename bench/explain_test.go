@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -194,7 +196,21 @@ func explain(t *testing.T, db *sqlx.DB, s postgres.Statement) planNode {
 	var raw []byte
 	err = conn.QueryRowxContext(ctx, `SELECT set_config('enable_seqscan', 'off', false)`).Scan(new(string))
 	if err == nil {
-		err = conn.QueryRowxContext(ctx, "EXPLAIN (VERBOSE, FORMAT JSON) "+s.Query, s.Args...).Scan(&raw)
+		// The plan the gateway's session runs: its statements are
+		// prepared, and its sessions plan them generically
+		// (postgres.GenericPlans), which EXPLAIN of the statement with its
+		// arguments would not show (it plans for the values given).
+		_, err = conn.ExecContext(ctx, "PREPARE explained AS "+s.Query)
+		defer conn.ExecContext(ctx, "DEALLOCATE explained")
+	}
+	if err == nil {
+		// EXECUTE takes no parameters: its arguments go as literals,
+		// which PostgreSQL casts to the statement's parameter types.
+		ps := make([]string, len(s.Args))
+		for i, a := range s.Args {
+			ps[i] = literal(t, a)
+		}
+		err = conn.QueryRowxContext(ctx, "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE explained("+strings.Join(ps, ", ")+")").Scan(&raw)
 	}
 	if err != nil {
 		t.Fatalf("explain %s: %v", s.Query, err)
@@ -204,6 +220,28 @@ func explain(t *testing.T, db *sqlx.DB, s postgres.Statement) planNode {
 		t.Fatalf("explain output %s: %v", raw, err)
 	}
 	return plans[0].Plan
+}
+
+// literal writes a statement argument, as the driver sends it, as an SQL
+// literal of unknown type.
+func literal(t *testing.T, v any) string {
+	t.Helper()
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case bool:
+		return strconv.FormatBool(v)
+	case time.Time:
+		return "'" + v.Format(time.RFC3339Nano) + "'"
+	case []byte:
+		return "'" + strings.ReplaceAll(string(v), "'", "''") + "'"
+	case string:
+		return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+	}
+	t.Fatalf("an argument of type %T", v)
+	return ""
 }
 
 func queriesOf(stmts []postgres.Statement) string {

@@ -115,7 +115,8 @@ start_cluster() {
 	as_pg "$bin/pg_ctl" start -w -t 120 -D "$DIR/data" -l "$DIR/server.log" -o "-c listen_addresses='' -k $DIR \
 		-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 \
 		-c shared_buffers=${PG_SHARED_BUFFERS:-1GB} -c max_wal_size=8GB -c checkpoint_timeout=30min \
-		-c wal_level=minimal -c max_wal_senders=0 -c shared_preload_libraries=pg_stat_statements" >/dev/null
+		-c wal_level=minimal -c max_wal_senders=0 -c shared_preload_libraries=pg_stat_statements \
+		-c pg_stat_statements.track_planning=on" >/dev/null
 	PGBIN=$bin
 	export PGHOST=$DIR PGUSER=postgres PGDATABASE=portal
 	DATABASE_URL="postgres:///portal?host=$DIR&user=postgres&sslmode=disable"
@@ -125,10 +126,11 @@ start_cluster() {
 	psql -qX -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 }
 
-# statements prints how many statements the portal database has run, as
-# pg_stat_statements counts them (its own reads left out).
+# statements prints how many statements the portal database has run and
+# how many times it planned them, as pg_stat_statements counts them (its
+# own reads left out).
 statements() {
-	psql -AtX -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+	psql -AtX -F ' ' -c "SELECT coalesce(sum(calls), 0), coalesce(sum(plans), 0) FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'portal') AND query NOT LIKE '%pg_stat_statements%'"
 }
 
@@ -258,8 +260,9 @@ run_wrk() {
 	fi
 	s1=$(statements)
 	reqs=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
-	echo "gw$c $q $v $reqs $p50_us $p99_us $(awk -v a="$s0" -v b="$s1" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }') $(
-		awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.4f", n ? (b - a) / hz * 1000 / n : 0 }')" >>"$RESULTS"
+	echo "gw$c $q $v $reqs $p50_us $p99_us $(awk -v a="${s0% *}" -v b="${s1% *}" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }') $(
+		awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.4f", n ? (b - a) / hz * 1000 / n : 0 }') $(
+		awk -v a="${s0#* }" -v b="${s1#* }" -v n="$requests" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')" >>"$RESULTS"
 }
 
 # run_pgbench form query [seconds]: one pgbench run; appends "<form> q - tps".
@@ -456,27 +459,27 @@ main() {
 	printf 'Data: %s (SCALE=%s), seeded in %s\n' "$counts" "$SCALE" "$seed_time"
 	printf 'Runs: %s rounds of %ss per measurement, alternating; wrk -t%s; pgbench -M prepared -c 4 -j 2; gateway settings: %s\n\n' \
 		"$ROUNDS" "$DURATION" "$WRK_THREADS" "${BENCH_VARIANTS:-default}"
-	printf '| query | req/s @32 | gateway CPU (ms/req) @32 | p50 @8 (ms) | p99 @8 (ms) | p99/p50 | SQL stmts/req: alone (levels) | under load @32 | peak RSS (MB) | pgbench single tps | pgbench batched tps | share of single | share of batched |\n'
-	printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+	printf '| query | req/s @32 | gateway CPU (ms/req) @32 | p50 @8 (ms) | p99 @8 (ms) | p99/p50 | SQL stmts/req: alone (levels) | under load @32 | planned/req @32 | peak RSS (MB) | pgbench single tps | pgbench batched tps | share of single | share of batched |\n'
+	printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 	local label
 	for q in "${QUERIES[@]}"; do
 		for v in "${!VARIANTS[@]}"; do
 			label=${LABELS[$q]}
 			((${#VARIANTS[@]} == 1)) || label="$label ${VARIANTS[$v]}"
 			awk -v q="$q" -v v="$v" -v label="$label" -v stmts="${STMTS[$q]} (${LEVELS[$q]})" -v rss="${RSS[$q.$v]}" '
-				$2 == q && $1 == "gw32" && $3 == v { r32 += $4; st += $7; cpu += $8; n32++ }
+				$2 == q && $1 == "gw32" && $3 == v { r32 += $4; st += $7; cpu += $8; pl += $9; n32++ }
 				$2 == q && $1 == "gw8" && $3 == v { p50 += $5; p99 += $6; n8++ }
 				$2 == q && $1 == "single" { s += $4; ns++ }
 				$2 == q && $1 == "batched" { b += $4; nb++ }
 				END {
-					r32 /= n32; st /= n32; cpu /= n32; p50 /= n8 * 1000; p99 /= n8 * 1000
+					r32 /= n32; st /= n32; cpu /= n32; pl /= n32; p50 /= n8 * 1000; p99 /= n8 * 1000
 					ceiling = "| - | - | - | - |" # no SQL, no ceiling
 					if (ns && nb) {
 						s /= ns; b /= nb
 						ceiling = sprintf("| %.0f | %.0f | %.0f%% | %.0f%% |", s, b, 100 * r32 / s, 100 * r32 / b)
 					}
-					printf "| %s | %.0f | %.3f | %.2f | %.2f | %.1f | %s | %.2f | %s %s\n",
-						label, r32, cpu, p50, p99, p99 / p50, stmts, st, rss, ceiling
+					printf "| %s | %.0f | %.3f | %.2f | %.2f | %.1f | %s | %.2f | %.2f | %s %s\n",
+						label, r32, cpu, p50, p99, p99 / p50, stmts, st, pl, rss, ceiling
 				}' "$RESULTS"
 		done
 	done

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,42 @@ func TestUUIDArray(t *testing.T) {
 		if got != want {
 			t.Fatalf("%v: UUIDArray %v, pq.Array %v", in, got, want)
 		}
+	}
+}
+
+// TestSessionsPlanGenerically: the gateway's sessions plan a prepared
+// statement once, for any values, unless the connection string asks for
+// PostgreSQL's own choice; every form of connection string keeps its other
+// settings.
+func TestSessionsPlanGenerically(t *testing.T) {
+	url := pgtest.URL(t)
+	mode := func(url string) string {
+		t.Helper()
+		var m string
+		if err := oneConn(t, url).Get(&m, `SHOW plan_cache_mode`); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := mode(url); m != "force_generic_plan" {
+		t.Errorf("plan_cache_mode %q", m)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://u@h/db", "postgres://u@h/db?plan_cache_mode=force_generic_plan"},
+		{"postgresql://u@h/db?sslmode=disable", "postgresql://u@h/db?sslmode=disable&plan_cache_mode=force_generic_plan"},
+		{"host=h dbname=db", "host=h dbname=db plan_cache_mode=force_generic_plan"},
+		{"postgres://u@h/db?plan_cache_mode=auto", "postgres://u@h/db?plan_cache_mode=auto"},
+		{"host=h options='-c plan_cache_mode=auto'", "host=h options='-c plan_cache_mode=auto'"},
+	} {
+		if got, err := postgres.GenericPlans(tc.in); err != nil || got != tc.want {
+			t.Errorf("GenericPlans(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	sep := "&"
+	if !strings.Contains(url, "?") {
+		sep = "?"
+	}
+	if m := mode(url + sep + "plan_cache_mode=auto"); m != "auto" {
+		t.Errorf("with plan_cache_mode=auto in the URL: %q", m)
 	}
 }
