@@ -128,6 +128,7 @@ func where(s access.Scope, f ContactFilter) *postgres.Query {
 	q := &postgres.Query{}
 	scoped(q, s, "c.tenant_id")
 	if f.Search != nil {
+		q.PlanForValues() // a term on every row and a rare one need different plans
 		q.Where("(coalesce(c.full_name, '') || ' ' || coalesce(c.email, '') || ' ' || coalesce(c.phone, '')) ILIKE " +
 			q.Arg(postgres.LikePattern(*f.Search)))
 	}
@@ -149,7 +150,7 @@ func where(s access.Scope, f ContactFilter) *postgres.Query {
 func (st *Store) FindContacts(ctx context.Context, s access.Scope, f ContactFilter, p page.Request) ([]*Contact, bool, error) {
 	q := where(s, f)
 	dir, limit := q.Page("coalesce(c.full_name, '')", "::text", "c.id", false, p)
-	cs, err := postgres.Select(ctx, st.stmts, scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause()+
+	cs, err := postgres.Select(ctx, st.stmts.For(q), scanContact, `SELECT `+contactColumns+` FROM comms.contacts c `+q.Clause()+
 		` ORDER BY coalesce(c.full_name, '') `+dir+`, c.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find contacts")
@@ -162,7 +163,7 @@ func (st *Store) FindContacts(ctx context.Context, s access.Scope, f ContactFilt
 func (st *Store) CountContacts(ctx context.Context, s access.Scope, f ContactFilter) (int, error) {
 	q := where(s, f)
 	var n int
-	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM comms.contacts c `+q.Clause(), q.Args...)
+	err := st.stmts.For(q).Get(ctx, &n, `SELECT count(*) FROM comms.contacts c `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count contacts")
 }
 

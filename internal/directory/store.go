@@ -136,6 +136,7 @@ func (st *Store) where(s access.Scope, f UserFilter) *postgres.Query {
 		q.Where("idp_id = " + q.Arg(*f.IdPID))
 	}
 	if f.Search != nil {
+		q.PlanForValues() // a term on every row and a rare one need different plans
 		q.Where("(coalesce(email, '') || ' ' || coalesce(full_name, '')) ILIKE " + q.Arg(postgres.LikePattern(*f.Search)))
 	}
 	return q
@@ -149,7 +150,7 @@ func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o 
 	dir, limit := q.Page(expr, cast, "users.id", o.Desc, p)
 	query := `SELECT ` + userColumns + ` FROM directory.users ` + q.Clause() +
 		` ORDER BY ` + expr + ` ` + dir + `, users.id ` + dir + ` LIMIT ` + limit
-	users, err := postgres.Select(ctx, st.stmts, scanUser, query, q.Args...)
+	users, err := postgres.Select(ctx, st.stmts.For(q), scanUser, query, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find users")
 	}
@@ -161,7 +162,7 @@ func (st *Store) FindUsers(ctx context.Context, s access.Scope, f UserFilter, o 
 func (st *Store) CountUsers(ctx context.Context, s access.Scope, f UserFilter) (int, error) {
 	q := st.where(s, f)
 	var n int
-	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM directory.users `+q.Clause(), q.Args...)
+	err := st.stmts.For(q).Get(ctx, &n, `SELECT count(*) FROM directory.users `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count users")
 }
 

@@ -210,10 +210,15 @@ func Outage(err error) bool {
 
 // Query builds a WHERE clause with numbered placeholders.
 type Query struct {
-	conds []string
-	Args  []any
-	share bool // a branch of UnionAll: a uuid or uuid array already an argument is not added again
+	conds  []string
+	Args   []any
+	share  bool // a branch of UnionAll: a uuid or uuid array already an argument is not added again
+	values bool // PlanForValues
 }
+
+// PlanForValues marks a query whose best plan depends on its values (a
+// substring search): Stmts.For runs it planned for them.
+func (q *Query) PlanForValues() { q.values = true }
 
 // Arg adds a parameter and returns its placeholder ($n).
 func (q *Query) Arg(v any) string {
@@ -322,11 +327,14 @@ func StatementsFrom(ctx context.Context) *atomic.Int64 {
 type counter struct{ sqlmw.NullInterceptor }
 
 func count(ctx context.Context, query string, args []driver.NamedValue) {
+	if query == planForValues || query == planAsSession {
+		return // the session setting around a statement planned for its values (Stmts.ForValues)
+	}
 	if c := StatementsFrom(ctx); c != nil {
 		c.Add(1)
 	}
 	if l, _ := ctx.Value(statementLogKey{}).(*StatementLog); l != nil {
-		l.add(query, args)
+		l.add(query, args, ctx.Value(forValuesKey{}) != nil)
 	}
 }
 
@@ -335,6 +343,9 @@ func count(ctx context.Context, query string, args []driver.NamedValue) {
 type Statement struct {
 	Query string
 	Args  []any
+	// ForValues: the statement was planned for its arguments
+	// (Stmts.ForValues), not generically.
+	ForValues bool
 }
 
 // StatementLog records the statements sent with a context, for tests and
@@ -354,8 +365,8 @@ func WithStatementLog(ctx context.Context) (context.Context, *StatementLog) {
 	return context.WithValue(ctx, statementLogKey{}, l), l
 }
 
-func (l *StatementLog) add(query string, args []driver.NamedValue) {
-	s := Statement{Query: query, Args: make([]any, len(args))}
+func (l *StatementLog) add(query string, args []driver.NamedValue, forValues bool) {
+	s := Statement{Query: query, Args: make([]any, len(args)), ForValues: forValues}
 	for i, a := range args {
 		s.Args[i] = a.Value
 	}

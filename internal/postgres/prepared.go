@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,14 +35,78 @@ const maxStmts = 256
 // driver.ErrBadConn, database/sql retries on new ones and the statement is
 // prepared on those. The text must not embed values.
 type Stmts struct {
-	db *sqlx.DB
-	mu sync.RWMutex
-	m  map[string]*sqlx.Stmt
+	db        *sqlx.DB
+	mu        sync.RWMutex
+	m         map[string]*sqlx.Stmt
+	forValues *Stmts // the cache's ForValues view; nil in that view
+	values    bool   // this is the ForValues view
 }
 
 // NewStmts returns an empty cache over db.
 func NewStmts(db *sqlx.DB) *Stmts {
-	return &Stmts{db: db, m: make(map[string]*sqlx.Stmt)}
+	c := &Stmts{db: db, m: make(map[string]*sqlx.Stmt)}
+	c.forValues = &Stmts{db: db, values: true}
+	return c
+}
+
+// ForValues returns a view of the cache whose Select and Get plan each
+// statement for the values bound, unprepared, rather than generically
+// (GenericPlans): for a statement whose best plan depends on a value, a
+// substring search (a term on every row walks the list's order index; a
+// rare one reads the trigram index). Each costs two round trips more,
+// which set and reset the session's plan_cache_mode on the connection it
+// runs on; they are not counted as statements.
+func (c *Stmts) ForValues() *Stmts {
+	if c.values {
+		return c
+	}
+	return c.forValues
+}
+
+// For returns the cache to run q's statement with: the ForValues view when
+// q is marked PlanForValues, c otherwise.
+func (c *Stmts) For(q *Query) *Stmts {
+	if q.values {
+		return c.ForValues()
+	}
+	return c
+}
+
+// The session settings around a statement planned for its values; count
+// leaves them out.
+const (
+	planForValues = "SET plan_cache_mode = force_custom_plan"
+	planAsSession = "RESET plan_cache_mode"
+)
+
+type forValuesKey struct{}
+
+// plannedForValues runs fn on a connection of its own whose session plans
+// for the values bound, and gives the connection back as it was: when the
+// reset fails (a cancelled request, a broken connection) the connection is
+// closed rather than pooled in the wrong mode.
+func (c *Stmts) plannedForValues(ctx context.Context, fn func(ctx context.Context, conn *sqlx.Conn) error) error {
+	conn, err := c.db.Connx(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, planForValues); err != nil {
+		dropConn(conn)
+		return err
+	}
+	err = fn(context.WithValue(ctx, forValuesKey{}, true), conn)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, rerr := conn.ExecContext(rctx, planAsSession); rerr != nil {
+		dropConn(conn)
+	}
+	return err
+}
+
+// dropConn makes database/sql close conn instead of pooling it.
+func dropConn(conn *sqlx.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 }
 
 // prepared returns the statement of query, preparing it on first use; nil
@@ -69,8 +135,13 @@ func (c *Stmts) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) 
 	return s, nil
 }
 
-// Query runs query with args as a prepared statement.
+// Query runs query with args as a prepared statement. The ForValues view
+// has no Query: its rows must be read before the connection is reset
+// (Select).
 func (c *Stmts) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if c.values {
+		return nil, errors.New("postgres: Query on a ForValues view; use Select")
+	}
 	s, err := c.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -84,6 +155,11 @@ func (c *Stmts) Query(ctx context.Context, query string, args ...any) (*sql.Rows
 // Get runs query with args as a prepared statement and scans its one row
 // into dest, as sqlx.Get does: for scalars and rarely read rows.
 func (c *Stmts) Get(ctx context.Context, dest any, query string, args ...any) error {
+	if c.values {
+		return c.plannedForValues(ctx, func(ctx context.Context, conn *sqlx.Conn) error {
+			return conn.GetContext(ctx, dest, query, args...)
+		})
+	}
 	s, err := c.prepared(ctx, query)
 	if err != nil {
 		return err
@@ -99,6 +175,15 @@ func (c *Stmts) Get(ctx context.Context, dest any, query string, args ...any) er
 // selected column, in order: the stores' hot reads scan without sqlx's
 // reflection.
 func Select[T any](ctx context.Context, c *Stmts, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	if c.values {
+		var out []T
+		err := c.plannedForValues(ctx, func(ctx context.Context, conn *sqlx.Conn) error {
+			var err error
+			out, err = QueryAll(ctx, conn, scan, query, args...)
+			return err
+		})
+		return out, err
+	}
 	rows, err := c.Query(ctx, query, args...)
 	return collect(rows, err, scan)
 }

@@ -233,3 +233,60 @@ func TestSessionsPlanGenerically(t *testing.T) {
 		t.Errorf("with plan_cache_mode=auto in the URL: %q", m)
 	}
 }
+
+// TestForValues: the ForValues view plans a statement for the values
+// bound, counts it as one statement, and hands the connection back in the
+// session's own mode, also when the request is cancelled mid-way.
+func TestForValues(t *testing.T) {
+	db := oneConn(t, pgtest.URL(t))
+	c := postgres.NewStmts(db).ForValues()
+	ctx, n := postgres.WithStatementCounter(context.Background())
+	ctx, log := postgres.WithStatementLog(ctx)
+	var inside string
+	if err := c.Get(ctx, &inside, `SELECT current_setting('plan_cache_mode') WHERE $1::int = 1`, 1); err != nil {
+		t.Fatal(err)
+	}
+	modes, err := postgres.Select(ctx, c, func(r *sql.Rows) (string, error) {
+		var m string
+		return m, r.Scan(&m)
+	}, `SELECT current_setting('plan_cache_mode') FROM generate_series(1, $1::int)`, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != "force_custom_plan" || fmt.Sprint(modes) != "[force_custom_plan force_custom_plan]" {
+		t.Errorf("planned as %q and %v", inside, modes)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("%d statements counted, want 2", got)
+	}
+	for _, s := range log.Statements() {
+		if !s.ForValues {
+			t.Errorf("logged as planned generically: %s", s.Query)
+		}
+	}
+	after := func() string {
+		t.Helper()
+		var m string
+		if err := db.Get(&m, `SHOW plan_cache_mode`); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := after(); m != "force_generic_plan" {
+		t.Errorf("the connection went back to the pool planning %q", m)
+	}
+
+	// Cancelled while the statement runs: the reset still happens, or the
+	// connection is closed; the pool never plans for values afterwards.
+	cctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Get(cctx, new(int), `SELECT 1 FROM pg_sleep(1) WHERE $1::int = 1`, 1); err == nil {
+		t.Fatal("a cancelled statement succeeded")
+	}
+	if m := after(); m != "force_generic_plan" {
+		t.Errorf("after a cancelled statement the pool plans %q", m)
+	}
+	if _, err := c.Query(ctx, `SELECT 1`); err == nil {
+		t.Error("Query on the ForValues view: no error")
+	}
+}

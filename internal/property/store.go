@@ -98,6 +98,7 @@ func where(s access.Scope, f BuildingFilter) *postgres.Query {
 	q := &postgres.Query{}
 	scoped(q, s)
 	if f.Search != nil {
+		q.PlanForValues() // a term on every row and a rare one need different plans
 		q.Where("(name || ' ' || address) ILIKE " + q.Arg(postgres.LikePattern(*f.Search)))
 	}
 	if f.ProviderID != nil {
@@ -111,7 +112,7 @@ func where(s access.Scope, f BuildingFilter) *postgres.Query {
 func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFilter, p page.Request) ([]*Building, bool, error) {
 	q := where(s, f)
 	dir, limit := q.Page("name", "::text", "buildings.id", false, p)
-	bs, err := postgres.Select(ctx, st.stmts, scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
+	bs, err := postgres.Select(ctx, st.stmts.For(q), scanBuilding, `SELECT `+buildingColumns+` FROM property.buildings `+q.Clause()+
 		` ORDER BY name `+dir+`, buildings.id `+dir+` LIMIT `+limit, q.Args...)
 	if err != nil {
 		return nil, false, postgres.Translate(err, "find buildings")
@@ -124,7 +125,7 @@ func (st *Store) FindBuildings(ctx context.Context, s access.Scope, f BuildingFi
 func (st *Store) CountBuildings(ctx context.Context, s access.Scope, f BuildingFilter) (int, error) {
 	q := where(s, f)
 	var n int
-	err := st.stmts.Get(ctx, &n, `SELECT count(*) FROM property.buildings `+q.Clause(), q.Args...)
+	err := st.stmts.For(q).Get(ctx, &n, `SELECT count(*) FROM property.buildings `+q.Clause(), q.Args...)
 	return n, postgres.Translate(err, "count buildings")
 }
 
