@@ -283,6 +283,30 @@ run_pgbench() {
 	echo "$form $q - $tps" >>"$RESULTS"
 }
 
+# start_floor starts bench/floor, the latency floor, and sets FLOOR_URL.
+start_floor() {
+	local i
+	"$WORK/floor" >"$WORK/floor.out" 2>"$WORK/floor.log" &
+	PIDS+=($!)
+	for i in $(seq 1 100); do
+		FLOOR_URL=$(sed -n 's/^floor: *//p' "$WORK/floor.out")
+		[[ -n "$FLOOR_URL" ]] && return
+		sleep 0.1
+	done
+	die "bench/floor did not print its address"
+}
+
+# run_floor connections: one wrk run against the floor, as run_wrk runs the
+# typename query; appends "floor<c> - - reqs/s p50 p99".
+run_floor() {
+	local c=$1 out line
+	out=$(BENCH_AUTH=${AUTH[typename.0]} BENCH_BODIES=${BODIES[typename]} \
+		wrk -t "$WRK_THREADS" -c "$c" -d "${DURATION}s" --timeout 10s -s "$BENCH/wrk.lua" "$FLOOR_URL")
+	line=$(grep '^RESULT ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
+	eval "$(sed 's/^RESULT //' <<<"$line")"
+	echo "floor$c - - $(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", n / (d / 1e6) }') $p50_us $p99_us" >>"$RESULTS"
+}
+
 # reset_rss clears the gateway's peak RSS (VmHWM) so the next reading is
 # the peak of what follows; peak_rss prints it in MB.
 reset_rss() { echo 5 >"/proc/${PIDS[$1]}/clear_refs" 2>/dev/null || true; }
@@ -302,7 +326,7 @@ prepare() {
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	log "building the gateway"
-	(cd "$ROOT" && go build -o "$WORK/gateway" ./cmd/gateway)
+	(cd "$ROOT" && go build -o "$WORK/gateway" ./cmd/gateway && go build -o "$WORK/floor" ./bench/floor)
 
 	log "starting a throwaway PostgreSQL"
 	start_cluster
@@ -336,6 +360,7 @@ main() {
 		log "gateway $v (${VARIANTS[$v]}) at ${URLS[$v]} (pid ${PIDS[$v]})"
 	done
 	URL=${URLS[0]}
+	start_floor
 
 	# The callers: tenant 1's admin (Q1, Q2), an internal service account
 	# (Q3), and a dev-IdP user of tenant 1 who has a contact (Q4).
@@ -443,6 +468,9 @@ main() {
 			run_pgbench single "$q"
 			run_pgbench batched "$q"
 		done
+		log "round $((r + 1))/$ROUNDS floor"
+		run_floor 32
+		run_floor 8
 	done
 	local gw_errors
 	# wrk drops its connections when a run ends: the requests in flight then
@@ -483,6 +511,9 @@ main() {
 				}' "$RESULTS"
 		done
 	done
+	awk '$1 == "floor32" { r += $4; n32++ } $1 == "floor8" { p50 += $5; p99 += $6; n8++ }
+		END { if (n32 && n8) printf "\nFloor (bench/floor: net/http answering { __typename } from memory, the same wrk runs): req/s @32 %.0f, p50 @8 %.2f ms, p99 @8 %.2f ms, p99/p50 %.1f\n",
+			r / n32, p50 / n8 / 1000, p99 / n8 / 1000, p99 / p50 }' "$RESULTS"
 	local all=0 k
 	for k in "${!RSS[@]}"; do ((RSS[$k] > all)) && all=${RSS[$k]}; done
 	printf '\nGateway peak RSS over the whole load: %s MB; errors logged by the gateway: %s\n' "$all" "$gw_errors"
