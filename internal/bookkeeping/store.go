@@ -24,11 +24,11 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// invoiceColumns are what an Invoice holds, scanned by scanInvoice; uuids
-// and times in their binary form (see postgres.ScanUUID and
-// postgres.ScanTime).
-const invoiceColumns = `uuid_send(i.id) AS id, uuid_send(i.tenant_id) AS tenant_id, i.number, i.amount_minor, i.currency,
-	timestamptz_send(i.issued_at) AS issued_at, uuid_send(i.created_by_user_id) AS created_by_user_id`
+// invoiceColumns are what an Invoice holds, scanned by scanInvoice: its
+// uuids and issue time packed in one bytea (postgres.Unpack), then the
+// rest.
+const invoiceColumns = `uuid_send(i.id) || uuid_send(i.tenant_id) || uuid_send(i.created_by_user_id) ||
+	timestamptz_send(i.issued_at) AS packed, i.number, i.amount_minor, i.currency`
 
 // scanInvoice reads one row of invoiceColumns.
 func scanInvoice(r *sql.Rows) (*Invoice, error) {
@@ -38,9 +38,15 @@ func scanInvoice(r *sql.Rows) (*Invoice, error) {
 }
 
 // invoiceDest returns the scan targets of invoiceColumns, in order.
-func invoiceDest(inv *Invoice) [7]any {
-	return [7]any{postgres.ScanUUID(&inv.ID), postgres.ScanUUID(&inv.TenantID), &inv.Number, &inv.AmountMinor,
-		&inv.Currency, postgres.ScanTime(&inv.IssuedAt), postgres.ScanUUID(&inv.CreatedByUserID)}
+func invoiceDest(inv *Invoice) [4]any {
+	return [4]any{(*invoicePacked)(inv), &inv.Number, &inv.AmountMinor, &inv.Currency}
+}
+
+// invoicePacked scans the packed column of invoiceColumns.
+type invoicePacked Invoice
+
+func (p *invoicePacked) Scan(src any) error {
+	return postgres.Unpack(src, &p.ID, &p.TenantID, &p.CreatedByUserID, &p.IssuedAt)
 }
 
 // InvoicesByIDs is what FindInvoicesByIDs reads, for a statement that reads
@@ -48,7 +54,7 @@ func invoiceDest(inv *Invoice) [7]any {
 // rows.
 var InvoicesByIDs = postgres.Part{
 	Columns: invoiceColumns,
-	Types:   []string{"bytea", "bytea", "text", "bigint", "char(3)", "bytea", "bytea"},
+	Types:   []string{"bytea", "text", "bigint", "char(3)"},
 	From:    "bookkeeping.invoices i",
 	Where:   invoicesByIDs,
 }

@@ -23,12 +23,13 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// contactColumns are what a Contact holds, scanned by scanContact; uuids
-// and times in their binary form (see postgres.ScanUUID and
-// postgres.ScanTime).
-const contactColumns = `uuid_send(c.id) AS id, uuid_send(c.tenant_id) AS tenant_id, uuid_send(c.user_id) AS user_id,
-	c.full_name, c.email, c.phone, timestamptz_send(c.created_at) AS created_at,
-	timestamptz_send(c.updated_at) AS updated_at, timestamptz_send(c.erased_at) AS erased_at`
+// contactColumns are what a Contact holds, scanned by scanContact: its
+// uuids and the times never NULL packed in one bytea (postgres.Unpack),
+// the nullable uuid and time in their binary form (postgres.ScanUUID,
+// postgres.ScanTime), then the rest.
+const contactColumns = `uuid_send(c.id) || uuid_send(c.tenant_id) || timestamptz_send(c.created_at) ||
+	timestamptz_send(c.updated_at) AS packed, uuid_send(c.user_id) AS user_id, c.full_name, c.email, c.phone,
+	timestamptz_send(c.erased_at) AS erased_at`
 
 // contactRow is one row of contactColumns: the contact and, in the same
 // allocation, the nullable columns its pointer fields point into.
@@ -40,10 +41,16 @@ type contactRow struct {
 }
 
 // dest returns the scan targets of contactColumns, in order.
-func (x *contactRow) dest() [9]any {
+func (x *contactRow) dest() [6]any {
 	c := &x.Contact
-	return [9]any{postgres.ScanUUID(&c.ID), postgres.ScanUUID(&c.TenantID), &x.userID,
-		&x.fullName, &x.email, &x.phone, postgres.ScanTime(&c.CreatedAt), postgres.ScanTime(&c.UpdatedAt), &x.erasedAt}
+	return [6]any{(*contactPacked)(c), &x.userID, &x.fullName, &x.email, &x.phone, &x.erasedAt}
+}
+
+// contactPacked scans the packed column of contactColumns.
+type contactPacked Contact
+
+func (p *contactPacked) Scan(src any) error {
+	return postgres.Unpack(src, &p.ID, &p.TenantID, &p.CreatedAt, &p.UpdatedAt)
 }
 
 // point sets the contact's pointer fields to what was scanned.
@@ -67,7 +74,7 @@ func scanContact(r *sql.Rows) (*Contact, error) {
 // rows.
 var ContactsByIDs = postgres.Part{
 	Columns: contactColumns,
-	Types:   []string{"bytea", "bytea", "bytea", "text", "text", "text", "bytea", "bytea", "bytea"},
+	Types:   []string{"bytea", "bytea", "text", "text", "text", "bytea"},
 	From:    "comms.contacts c",
 	Where:   contactsByIDs,
 }
@@ -176,14 +183,20 @@ func ContactCursor(c *Contact) page.Cursor {
 	return page.Cursor{List: ContactList, Key: key, ID: c.ID}
 }
 
-const linkColumns = `uuid_send(bc.building_id) AS building_id, uuid_send(bc.contact_id) AS contact_id,
-	uuid_send(bc.tenant_id) AS tenant_id, bc.role, bc.is_primary`
+const linkColumns = `uuid_send(bc.building_id) || uuid_send(bc.contact_id) || uuid_send(bc.tenant_id) AS link,
+	bc.role, bc.is_primary`
+
+// linkPacked scans the packed column of linkColumns.
+type linkPacked BuildingLink
+
+func (p *linkPacked) Scan(src any) error {
+	return postgres.Unpack(src, &p.BuildingID, &p.ContactID, &p.TenantID)
+}
 
 // scanLink reads one row of linkColumns.
 func scanLink(r *sql.Rows) (*BuildingLink, error) {
 	l := new(BuildingLink)
-	return l, r.Scan(postgres.ScanUUID(&l.BuildingID), postgres.ScanUUID(&l.ContactID), postgres.ScanUUID(&l.TenantID),
-		&l.Role, &l.IsPrimary)
+	return l, r.Scan((*linkPacked)(l), &l.Role, &l.IsPrimary)
 }
 
 // linkRow is one row of linkColumns and contactColumns, in one allocation.
@@ -196,10 +209,9 @@ type linkRow struct {
 func scanLinkWithContact(r *sql.Rows) (*BuildingLink, error) {
 	x := new(linkRow)
 	l := &x.BuildingLink
-	d := [14]any{postgres.ScanUUID(&l.BuildingID), postgres.ScanUUID(&l.ContactID), postgres.ScanUUID(&l.TenantID),
-		&l.Role, &l.IsPrimary}
+	d := [9]any{(*linkPacked)(l), &l.Role, &l.IsPrimary}
 	c := x.contact.dest()
-	copy(d[5:], c[:])
+	copy(d[3:], c[:])
 	err := r.Scan(d[:]...)
 	l.Contact = x.contact.point()
 	return l, err

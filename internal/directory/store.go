@@ -24,11 +24,12 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// userColumns are what a User holds, scanned by scanUser; uuids and times
-// in their binary form (see postgres.ScanUUID and postgres.ScanTime).
-const userColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id, idp_id, external_id, email, full_name,
-	timestamptz_send(synced_at) AS synced_at, timestamptz_send(created_at) AS created_at,
-	timestamptz_send(updated_at) AS updated_at, timestamptz_send(erased_at) AS erased_at`
+// userColumns are what a User holds, scanned by scanUser: its uuids and
+// the times never NULL packed in one bytea (postgres.Unpack), the nullable
+// times in their binary form (postgres.ScanTime), then the rest.
+const userColumns = `uuid_send(id) || uuid_send(tenant_id) || timestamptz_send(created_at) ||
+	timestamptz_send(updated_at) AS packed, idp_id, external_id, email, full_name,
+	timestamptz_send(synced_at) AS synced_at, timestamptz_send(erased_at) AS erased_at`
 
 // userRow is one row of userColumns: the user and, in the same
 // allocation, the nullable columns its pointer fields point into.
@@ -39,10 +40,16 @@ type userRow struct {
 }
 
 // dest returns the scan targets of userColumns, in order.
-func (x *userRow) dest() [10]any {
+func (x *userRow) dest() [7]any {
 	u := &x.User
-	return [10]any{postgres.ScanUUID(&u.ID), postgres.ScanUUID(&u.TenantID), &u.IdPID, &u.ExternalID,
-		&x.email, &x.fullName, &x.syncedAt, postgres.ScanTime(&u.CreatedAt), postgres.ScanTime(&u.UpdatedAt), &x.erasedAt}
+	return [7]any{(*userPacked)(u), &u.IdPID, &u.ExternalID, &x.email, &x.fullName, &x.syncedAt, &x.erasedAt}
+}
+
+// userPacked scans the packed column of userColumns.
+type userPacked User
+
+func (p *userPacked) Scan(src any) error {
+	return postgres.Unpack(src, &p.ID, &p.TenantID, &p.CreatedAt, &p.UpdatedAt)
 }
 
 // point sets the user's pointer fields to what was scanned.
@@ -65,7 +72,7 @@ func scanUser(r *sql.Rows) (*User, error) {
 // with other stores' rows (package node); ScanUser reads its rows.
 var UsersByIDs = postgres.Part{
 	Columns: userColumns,
-	Types:   []string{"bytea", "bytea", "text", "text", "text", "text", "bytea", "bytea", "bytea", "bytea"},
+	Types:   []string{"bytea", "text", "text", "text", "text", "bytea", "bytea"},
 	From:    "directory.users",
 	Where:   usersByIDs,
 }

@@ -290,3 +290,39 @@ func TestForValues(t *testing.T) {
 		t.Error("Query on the ForValues view: no error")
 	}
 }
+
+// TestUnpack: a packed column reads back into its uuids and times, whether
+// it arrives in binary (a prepared statement) or as text (an unprepared
+// one, which lib/pq decodes), and a column of the wrong length is an error.
+func TestUnpack(t *testing.T) {
+	db := oneConn(t, pgtest.URL(t))
+	id, at := uuid.New(), time.Date(2026, 12, 1, 16, 0, 0, 123456000, time.UTC)
+	const q = `SELECT uuid_send($1::uuid) || timestamptz_send($2::timestamptz) || uuid_send($1::uuid) WHERE $3::int = 1`
+	for name, c := range map[string]*postgres.Stmts{"prepared": postgres.NewStmts(db), "unprepared": postgres.NewStmts(db).ForValues()} {
+		var raw []byte
+		if err := c.Get(context.Background(), &raw, q, id, at, 1); err != nil {
+			t.Fatal(err)
+		}
+		var a, b uuid.UUID
+		var ts time.Time
+		if err := postgres.Unpack(raw, &a, &ts, &b); err != nil || a != id || b != id || !ts.Equal(at) {
+			t.Errorf("%s: %v %v %v, %v", name, a, ts, b, err)
+		}
+	}
+	var u uuid.UUID
+	var ts time.Time
+	for _, tc := range []struct {
+		src    any
+		fields []any
+	}{
+		{make([]byte, 15), []any{&u}},
+		{make([]byte, 17), []any{&u}},
+		{make([]byte, 23), []any{&u, &ts}},
+		{"text", []any{&u}},
+		{make([]byte, 16), []any{new(string)}},
+	} {
+		if err := postgres.Unpack(tc.src, tc.fields...); err == nil {
+			t.Errorf("Unpack(%d bytes into %d fields): no error", len(fmt.Sprint(tc.src)), len(tc.fields))
+		}
+	}
+}

@@ -23,11 +23,11 @@ type Store struct {
 // NewStore returns a store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStmts(db)} }
 
-// buildingColumns are what a Building holds, scanned by scanBuilding;
-// uuids and times in their binary form (see postgres.ScanUUID and
-// postgres.ScanTime).
-const buildingColumns = `uuid_send(id) AS id, uuid_send(tenant_id) AS tenant_id, uuid_send(provider_id) AS provider_id,
-	name, address, timestamptz_send(created_at) AS created_at`
+// buildingColumns are what a Building holds, scanned by scanBuilding: its
+// uuids and creation time packed in one bytea (postgres.Unpack), then the
+// rest.
+const buildingColumns = `uuid_send(id) || uuid_send(tenant_id) || uuid_send(provider_id) ||
+	timestamptz_send(created_at) AS packed, name, address`
 
 // scanBuilding reads one row of buildingColumns.
 func scanBuilding(r *sql.Rows) (*Building, error) {
@@ -37,9 +37,15 @@ func scanBuilding(r *sql.Rows) (*Building, error) {
 }
 
 // buildingDest returns the scan targets of buildingColumns, in order.
-func buildingDest(b *Building) [6]any {
-	return [6]any{postgres.ScanUUID(&b.ID), postgres.ScanUUID(&b.TenantID), postgres.ScanUUID(&b.ProviderID),
-		&b.Name, &b.Address, postgres.ScanTime(&b.CreatedAt)}
+func buildingDest(b *Building) [3]any {
+	return [3]any{(*buildingPacked)(b), &b.Name, &b.Address}
+}
+
+// buildingPacked scans the packed column of buildingColumns.
+type buildingPacked Building
+
+func (p *buildingPacked) Scan(src any) error {
+	return postgres.Unpack(src, &p.ID, &p.TenantID, &p.ProviderID, &p.CreatedAt)
 }
 
 // BuildingsByIDs is what FindBuildingsByIDs reads, for a statement that
@@ -47,7 +53,7 @@ func buildingDest(b *Building) [6]any {
 // its rows.
 var BuildingsByIDs = postgres.Part{
 	Columns: buildingColumns,
-	Types:   []string{"bytea", "bytea", "bytea", "text", "text", "bytea"},
+	Types:   []string{"bytea", "text", "text"},
 	From:    "property.buildings",
 	Where:   buildingsByIDs,
 }
