@@ -348,10 +348,11 @@ prepare() {
 	log "data: $counts"
 }
 
-main() {
-	need_tools
-	prepare
-
+# start_gateways starts a gateway per variant of BENCH_VARIANTS and the
+# floor, mints each query's caller at each gateway (AUTH), writes the
+# bodies (BODIES) and checks every answer once; it sets tenant and q4_id
+# for the ceiling's keys. bench/profile.sh starts its gateway with it.
+start_gateways() {
 	IFS=';' read -ra VARIANTS <<<"${BENCH_VARIANTS:-default}"
 	PIDS=() URLS=()
 	local v
@@ -364,7 +365,7 @@ main() {
 
 	# The callers: tenant 1's admin (Q1, Q2), an internal service account
 	# (Q3), and a dev-IdP user of tenant 1 who has a contact (Q4).
-	local tenant admin q4user
+	local admin q4user
 	tenant=$(psql -AtX -c "SELECT id FROM directory.tenants WHERE name = 'Bench Tenant 001'")
 	[[ -n "$tenant" ]] || die "no bench tenant: the database was not seeded by gateway seed"
 	admin=$(psql -AtX -F ' ' -c "SELECT u.id, u.external_id, u.email FROM directory.users u
@@ -413,6 +414,12 @@ main() {
 	[[ $(jq '.data.buildings.edges | length' < <(curl -sS -H "Content-Type: application/json" \
 		-H "Authorization: ${AUTH[q1.0]}" --data-binary "@$WORK/q1.json" "$URL/graphql")) == 50 ]] ||
 		die "q1 did not return 50 buildings"
+}
+
+main() {
+	need_tools
+	prepare
+	start_gateways
 
 	# The keys each level of the batched forms passes on: the same keys the
 	# gateway's loaders send for the same query.
