@@ -25,8 +25,8 @@ func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStm
 
 // contactColumns are what a Contact holds, scanned by scanContact: its
 // uuids and the times never NULL packed in one bytea (postgres.Unpack),
-// the nullable uuid and time in their binary form (postgres.ScanUUID,
-// postgres.ScanTime), then the rest.
+// the nullable uuid and time in their binary form (postgres.NullUUID,
+// postgres.NullTime), then the rest.
 const contactColumns = `uuid_send(c.id) || uuid_send(c.tenant_id) || timestamptz_send(c.created_at) ||
 	timestamptz_send(c.updated_at) AS packed, uuid_send(c.user_id) AS user_id, c.full_name, c.email, c.phone,
 	timestamptz_send(c.erased_at) AS erased_at`

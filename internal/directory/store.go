@@ -26,7 +26,7 @@ func NewStore(db *sqlx.DB) *Store { return &Store{db: db, stmts: postgres.NewStm
 
 // userColumns are what a User holds, scanned by scanUser: its uuids and
 // the times never NULL packed in one bytea (postgres.Unpack), the nullable
-// times in their binary form (postgres.ScanTime), then the rest.
+// times in their binary form (postgres.NullTime), then the rest.
 const userColumns = `uuid_send(id) || uuid_send(tenant_id) || timestamptz_send(created_at) ||
 	timestamptz_send(updated_at) AS packed, idp_id, external_id, email, full_name,
 	timestamptz_send(synced_at) AS synced_at, timestamptz_send(erased_at) AS erased_at`

@@ -263,11 +263,7 @@ func StringPtr(ns *sql.NullString) *string {
 // the gateway a parse, a string and a boxed time.Time per value, the
 // largest share of a list's decoding once the uuids are binary.
 
-// ScanTime scans a timestamptz column selected as timestamptz_send(column)
-// into p.
-func ScanTime(p *time.Time) sql.Scanner { return target[time.Time, timeDecoder]{p} }
-
-// target scans a column into *p as D reads it (ScanUUID, ScanTime).
+// target scans a column into *p as D reads it (ScanUUID).
 type target[T any, D decoder[T]] struct{ p *T }
 
 func (t target[T, D]) Scan(src any) (err error) {
@@ -286,7 +282,8 @@ type Null[T any, D decoder[T]] struct {
 // NullUUID is a nullable uuid column, scanned as ScanUUID does.
 type NullUUID = Null[uuid.UUID, uuidDecoder]
 
-// NullTime is a nullable timestamptz column, scanned as ScanTime does.
+// NullTime is a nullable timestamptz column selected as
+// timestamptz_send(column).
 type NullTime = Null[time.Time, timeDecoder]
 
 // decoder reads a column's non-NULL value.

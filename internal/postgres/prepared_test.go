@@ -136,7 +136,7 @@ func TestScanTargets(t *testing.T) {
 		// Set, so that NULL must clear them.
 		x := &scanned{noID: postgres.NullUUID{Value: id, Valid: true}, none: sql.NullString{String: "x", Valid: true},
 			never: postgres.NullTime{Value: at, Valid: true}}
-		return x, r.Scan(postgres.ScanUUID(&x.id), &x.someID, &x.noID, &x.text, &x.none, postgres.ScanTime(&x.at), &x.when, &x.never)
+		return x, r.Scan(postgres.ScanUUID(&x.id), &x.someID, &x.noID, &x.text, &x.none, &x.at, &x.when, &x.never)
 	}
 	// Before PostgreSQL's epoch too: its binary form counts back from 2000.
 	for _, at := range []time.Time{at, time.Date(1999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)} {
@@ -157,8 +157,8 @@ type scanned struct {
 	id           uuid.UUID
 	someID, noID postgres.NullUUID
 	text, none   sql.NullString
-	at           time.Time
-	when, never  postgres.NullTime
+	at, when     postgres.NullTime
+	never        postgres.NullTime
 }
 
 func scanRow(t *testing.T, c *postgres.Stmts, scan func(*sql.Rows) (*scanned, error), q string, id uuid.UUID, at time.Time) {
@@ -175,8 +175,8 @@ func scanRow(t *testing.T, c *postgres.Stmts, scan func(*sql.Rows) (*scanned, er
 		if got := postgres.StringPtr(&r.text); got == nil || *got != "Zoë" || postgres.StringPtr(&r.none) != nil {
 			t.Errorf("texts %v %v, want Zoë nil", got, postgres.StringPtr(&r.none))
 		}
-		if got := r.when.Ptr(); got == nil || !got.Equal(at) || !r.at.Equal(at) || r.never.Ptr() != nil {
-			t.Errorf("times %v %v %v, want %v %v nil", r.at, got, r.never.Ptr(), at, at)
+		if got := r.when.Ptr(); got == nil || !got.Equal(at) || !r.at.Valid || !r.at.Value.Equal(at) || r.never.Ptr() != nil {
+			t.Errorf("times %v %v %v, want %v %v nil", r.at.Value, got, r.never.Ptr(), at, at)
 		}
 	}
 }
@@ -296,17 +296,20 @@ func TestForValues(t *testing.T) {
 // one, which lib/pq decodes), and a column of the wrong length is an error.
 func TestUnpack(t *testing.T) {
 	db := oneConn(t, pgtest.URL(t))
-	id, at := uuid.New(), time.Date(2026, 12, 1, 16, 0, 0, 123456000, time.UTC)
+	id := uuid.New()
 	const q = `SELECT uuid_send($1::uuid) || timestamptz_send($2::timestamptz) || uuid_send($1::uuid) WHERE $3::int = 1`
 	for name, c := range map[string]*postgres.Stmts{"prepared": postgres.NewStmts(db), "unprepared": postgres.NewStmts(db).ForValues()} {
-		var raw []byte
-		if err := c.Get(context.Background(), &raw, q, id, at, 1); err != nil {
-			t.Fatal(err)
-		}
-		var a, b uuid.UUID
-		var ts time.Time
-		if err := postgres.Unpack(raw, &a, &ts, &b); err != nil || a != id || b != id || !ts.Equal(at) {
-			t.Errorf("%s: %v %v %v, %v", name, a, ts, b, err)
+		for _, at := range []time.Time{time.Date(2026, 12, 1, 16, 0, 0, 123456000, time.UTC),
+			time.Date(1999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)} { // before PostgreSQL's epoch
+			var raw []byte
+			if err := c.Get(context.Background(), &raw, q, id, at, 1); err != nil {
+				t.Fatal(err)
+			}
+			var a, b uuid.UUID
+			var ts time.Time
+			if err := postgres.Unpack(raw, &a, &ts, &b); err != nil || a != id || b != id || !ts.Equal(at) {
+				t.Errorf("%s: %v %v %v, %v", name, a, ts, b, err)
+			}
 		}
 	}
 	var u uuid.UUID
